@@ -1,0 +1,15 @@
+"""scratchnet: a multilayer neural network from scratch in NumPy.
+
+Reproduces "From Adaline to Multilayer Neural Networks": a sigmoid network of
+any depth trained with MSE and minibatch SGD, its gradient check, MNIST data,
+training with learning curves and a cross-validated grid search.
+"""
+
+__version__ = "0.1.0"
+
+from .activations import sigmoid  # noqa: E402
+from .losses import int_to_onehot  # noqa: E402
+from .network import MultilayerNeuralNetClassifier  # noqa: E402
+from .training import train  # noqa: E402
+
+__all__ = ["MultilayerNeuralNetClassifier", "sigmoid", "int_to_onehot", "train", "__version__"]

@@ -1,0 +1,193 @@
+"""The ``scratchnet`` command line (click).
+
+Every failure the user can cause prints one line ``error: …`` and exits non-zero,
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import __version__
+
+DATASET_DEFAULTS = {
+    # the article's final recipe on MNIST; a quick, reliable recipe on the small digits set
+    "mnist": {"epochs": 250, "batch_size": 200, "learning_rate": 0.3},
+    "digits": {"epochs": 60, "batch_size": 20, "learning_rate": 1.0},
+}
+
+
+class IntList(click.ParamType):
+    """``50,40,30,10`` → ``[50, 40, 30, 10]``."""
+
+    name = "N[,N…]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        try:
+            items = [int(v) for v in str(value).split(",") if v.strip()]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of whole numbers (e.g. 50,40,30,10)", param, ctx)
+        if not items or any(v < 1 for v in items):
+            self.fail(f"{value!r} must list one or more widths ≥ 1", param, ctx)
+        return items
+
+
+class FloatList(click.ParamType):
+    name = "X[,X…]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        try:
+            items = [float(v) for v in str(value).split(",") if v.strip()]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of numbers (e.g. 0.1,0.2,0.3)", param, ctx)
+        if not items or any(not np.isfinite(v) or v <= 0 for v in items):
+            self.fail(f"{value!r} must list one or more finite numbers > 0", param, ctx)
+        return items
+
+
+class TestSize(click.ParamType):
+    """A count of samples (``10000``) or a fraction (``0.2``)."""
+
+    name = "COUNT|FRACTION"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a count (10000) nor a fraction (0.2)", param, ctx)
+        if number <= 0:
+            self.fail(f"{value!r} must be positive", param, ctx)
+        if number < 1:
+            return number
+        if not number.is_integer():
+            self.fail(f"{value!r}: a count of samples must be a whole number", param, ctx)
+        return int(number)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scratchnet")
+def cli():
+    """scratchnet: a multilayer neural network from scratch in NumPy."""
+
+
+@cli.command()
+@click.option("--layers", type=IntList(), default="50,40,30,10", show_default=True, help="Layer widths n⁰,…,nᴸ.")
+@click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True, help="Random samples to check on.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+def gradcheck(layers, samples, seed):
+    """Compare backpropagation with central differences on an untrained network."""
+    from .gradcheck import check_gradients, format_report, random_problem
+    from .network import MultilayerNeuralNetClassifier
+
+    if len(layers) < 2:
+        raise click.BadParameter("give at least two widths: inputs and classes", param_hint="--layers")
+    net = MultilayerNeuralNetClassifier(layers, random_seed=seed)
+    x, y = random_problem(net, samples, seed)
+    results = check_gradients(net, x, y)
+    for line in format_report(results):
+        click.echo(line)
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
+def data_options(f):
+    """``--dataset/--data/--seed/--test-size/--dtype``, shared by train and tune."""
+    f = click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)(f)
+    f = click.option("--test-size", type=TestSize(), default=None,
+                     help="Hold-out size, a count or a fraction [default: 10000 for mnist, 0.2 for digits].")(f)
+    f = click.option("--seed", type=click.IntRange(min=0), default=123, show_default=True,
+                     help="Seeds the split, the initial weights and the batch order.")(f)
+    f = click.option("--data", "data_path", type=click.Path(), default=None,
+                     help="MNIST as an .npz file or a folder of IDX files (else $SCRATCHNET_MNIST, the cache, OpenML).")(f)
+    f = click.option("--dataset", type=click.Choice(["mnist", "digits"]), default="digits", show_default=True)(f)
+    return f
+
+
+def load_split(dataset, data_path, test_size, seed, dtype):
+    """Load a data set and split off its stratified hold-out: ``X_train, X_test, y_train, y_test``."""
+    from .data import default_test_size, load_dataset, split
+
+    X, y = load_dataset(dataset, data_path, dtype=np.dtype(dtype).type)
+    return split(X, y, default_test_size(dataset) if test_size is None else test_size, seed)
+
+
+@cli.command("train")
+@data_options
+@click.option("--hidden", type=IntList(), default="50", show_default=True, help="Hidden layer widths, e.g. 50 or 50,50.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="[default: 250 for mnist, 60 for digits]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: 200 for mnist, 20 for digits]")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="[default: 0.3 for mnist, 1.0 for digits]")
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Continue training a saved model.npz (hot start).")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/train", show_default=True)
+@click.option("--quiet", is_flag=True, help="No per-epoch lines.")
+def train_command(dataset, data_path, seed, test_size, dtype, hidden, epochs, batch_size, learning_rate, resume, out, quiet):
+    """Train a network, print the article's per-epoch lines, save model, history and figures."""
+    from .network import MultilayerNeuralNetClassifier
+    from .plots import plot_accuracy, plot_digits, plot_loss
+    from .training import train
+
+    defaults = DATASET_DEFAULTS[dataset]
+    epochs = epochs or defaults["epochs"]
+    batch_size = batch_size or defaults["batch_size"]
+    learning_rate = learning_rate or defaults["learning_rate"]
+    X_train, X_test, y_train, y_test = load_split(dataset, data_path, test_size, seed, dtype)
+    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    layers = [X_train.shape[1], *hidden, n_classes]
+    if resume:
+        net = MultilayerNeuralNetClassifier.load(resume)
+        if net.layers[0] != layers[0] or net.layers[-1] != n_classes:
+            raise ValueError(f"{resume} has layers {net.layers}, which do not fit {dataset} ({layers[0]} inputs, {n_classes} classes)")
+        click.echo(f"resuming {resume}: layers {net.layers}, {net.epochs_trained} epochs trained")
+    else:
+        net = MultilayerNeuralNetClassifier(layers, random_seed=seed, dtype=np.dtype(dtype).type)
+    click.echo(
+        f"{dataset}: {X_train.shape[0]} training / {X_test.shape[0]} hold-out samples; layers {net.layers} "
+        f"({net.n_parameters} parameters); {epochs} epochs, batch {batch_size}, learning rate {learning_rate}"
+    )
+    history = train(net, X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
+                     learning_rate=learning_rate, seed=seed, verbose=not quiet, progress=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    net.save(out / "model.npz")
+    full = net.history
+    full.to_csv(out / "history.csv", index=False)
+    plot_loss(full, out / "loss.png")
+    plot_accuracy(full, out / "accuracy.png")
+    plot_digits(np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test]), out / "digits.png", seed=seed)
+    last = history.iloc[-1]
+    click.echo(
+        f"hold-out accuracy {last.accuracy_test:.4f} after {net.epochs_trained} epochs "
+        f"({history.seconds.median():.3f} s/epoch median); wrote model.npz, history.csv, loss.png, "
+        f"accuracy.png, digits.png to {out}"
+    )
+
+
+def main(argv=None):
+    """Entry point: run the CLI, turning every expected failure into one line on stderr."""
+    try:
+        rv = cli.main(args=argv, prog_name="scratchnet", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except (ValueError, TypeError, OSError, ArithmeticError, MemoryError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)

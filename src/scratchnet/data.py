@@ -1,0 +1,213 @@
+"""Data: MNIST from any of its usual forms, scikit-learn's digits, the stratified split.
+
+Pixels are scaled as in the article: ``(X / 255 − 0.5) · 2`` ∈ [−1, 1].
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+MNIST_SHAPE = (70000, 784)
+IDX_FILES = {
+    "x_train": "train-images*idx3*",
+    "y_train": "train-labels*idx1*",
+    "x_test": "t10k-images*idx3*",
+    "y_test": "t10k-labels*idx1*",
+}
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """No copy of the data set could be found or fetched."""
+
+
+def scale_pixels(X, max_value=255.0, dtype=np.float64):
+    """Pixels ``0…max_value`` → ``(X / max_value − 0.5) · 2`` in [−1, 1], as ``dtype``."""
+    X = np.asarray(X, dtype=dtype)
+    return (X / dtype(max_value) - dtype(0.5)) * dtype(2)
+
+
+def cache_dir():
+    """Where downloaded data is kept: ``$SCRATCHNET_CACHE``, else ``$XDG_CACHE_HOME/scratchnet``, else ``~/.cache/scratchnet``."""
+    if os.environ.get("SCRATCHNET_CACHE"):
+        return Path(os.environ["SCRATCHNET_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "scratchnet"
+
+
+# ---------------------------------------------------------------- raw readers
+def read_idx(path):
+    """Read one IDX file (gzipped or not) into an array of its stored shape."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"cannot read IDX file {str(path)!r}: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"{str(path)!r} is not an IDX file (bad magic number)")
+    ndim = raw[3]
+    header_len = 4 + 4 * ndim
+    if len(raw) < header_len:
+        raise ValueError(f"{str(path)!r} is truncated (incomplete IDX header)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header_len != expected:
+        raise ValueError(
+            f"{str(path)!r} is truncated or padded: header promises {expected} bytes of data, "
+            f"found {len(raw) - header_len}"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)
+
+
+def _find_idx(folder, pattern):
+    matches = sorted(p for p in Path(folder).glob(pattern) if p.is_file())
+    if not matches:
+        raise ValueError(
+            f"folder {str(folder)!r} has no file matching {pattern!r}; it must hold the four MNIST IDX files "
+            "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, "
+            "gzipped or not)"
+        )
+    return matches[0]
+
+
+def _raw_from_folder(folder):
+    parts = {key: read_idx(_find_idx(folder, pattern)) for key, pattern in IDX_FILES.items()}
+    return _concat_parts(parts, folder)
+
+
+def _concat_parts(parts, where):
+    X = np.concatenate([parts["x_train"], parts["x_test"]])
+    y = np.concatenate([parts["y_train"], parts["y_test"]])
+    return X, y, where
+
+
+def _raw_from_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            files = set(data.files)
+            if {"x_train", "y_train", "x_test", "y_test"} <= files:
+                return _concat_parts({k: data[k] for k in IDX_FILES}, path)
+            if {"X", "y"} <= files:
+                return data["X"], data["y"], path
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"cannot read {str(path)!r} as an .npz file: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
+    raise ValueError(
+        f"{str(path)!r} holds arrays {sorted(files)}; expected x_train/y_train/x_test/y_test or X/y"
+    )
+
+
+def _raw_from_source(source):
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return _raw_from_folder(path)
+    if path.is_file():
+        return _raw_from_npz(path)
+    raise ValueError(f"MNIST source {str(path)!r} does not exist (give an .npz file or a folder of IDX files)")
+
+
+def _check_images(X, y, where):
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim == 3:
+        X = X.reshape(X.shape[0], -1)
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
+        raise ValueError(f"{where!s}: images {X.shape} and labels {y.shape} do not fit together")
+    if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)) or X.min() < 0 or X.max() > 255:
+        raise ValueError(f"{where!s}: pixel values must be numbers in 0..255")
+    if y.dtype.kind in "US":
+        y = y.astype(np.int64)
+    if not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0):
+        raise ValueError(f"{where!s}: labels must be whole numbers")
+    return X, y.astype(np.int64)
+
+
+def _fetch_openml():
+    from sklearn.datasets import fetch_openml
+
+    X, y = fetch_openml("mnist_784", version=1, as_frame=False, return_X_y=True, parser="liac-arff")
+    return X.astype(np.uint8), y.astype(np.int64)
+
+
+def load_mnist(source=None, dtype=np.float64):
+    """The 70,000 MNIST digits: ``X`` (70000, 784) scaled to [−1, 1] and ``y`` (70000,) int64.
+
+    Looks, in this order, at: ``source`` (an ``.npz`` with x_train/y_train/x_test/y_test
+    or X/y, or a folder of the four IDX files, gzipped or not); the file named by
+    ``$SCRATCHNET_MNIST``; the user cache (``cache_dir()/mnist.npz``); OpenML's
+    ``mnist_784`` through scikit-learn, saved into the cache for next time.
+    """
+    if source is not None:
+        X, y, where = _raw_from_source(source)
+    elif os.environ.get("SCRATCHNET_MNIST"):
+        X, y, where = _raw_from_source(os.environ["SCRATCHNET_MNIST"])
+    elif (cache_dir() / "mnist.npz").is_file():
+        X, y, where = _raw_from_npz(cache_dir() / "mnist.npz")
+    else:
+        try:
+            X, y = _fetch_openml()
+        except Exception as exc:
+            raise DataNotFoundError(
+                "MNIST is not available: no source given, $SCRATCHNET_MNIST is not set, "
+                f"nothing in the cache ({cache_dir() / 'mnist.npz'}), and fetching mnist_784 from OpenML "
+                f"failed ({type(exc).__name__}: {exc}). Provide it one of three ways: pass the path of an "
+                ".npz or IDX folder (--data PATH), set SCRATCHNET_MNIST to such a path, or run once with "
+                "internet access so it is downloaded into the cache."
+            ) from None
+        cache = cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cache / "mnist.npz", X=X, y=y)
+        where = "OpenML mnist_784"
+    X, y = _check_images(X, y, where)
+    return scale_pixels(X, 255.0, dtype), y
+
+
+def load_digits(dtype=np.float64):
+    """scikit-learn's bundled 8×8 digits (1,797 samples, 64 features), scaled to [−1, 1] like MNIST."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    digits = sk_load_digits()
+    return scale_pixels(digits.data, 16.0, dtype), digits.target.astype(np.int64)
+
+
+def load_dataset(name, source=None, dtype=np.float64):
+    """``"mnist"`` or ``"digits"`` → ``(X, y)``."""
+    if name == "mnist":
+        return load_mnist(source, dtype=dtype)
+    if name == "digits":
+        if source is not None:
+            raise ValueError("--data is only for MNIST; the digits data set is bundled with scikit-learn")
+        return load_digits(dtype=dtype)
+    raise ValueError(f"unknown dataset {name!r}; choose 'mnist' or 'digits'")
+
+
+def default_test_size(name):
+    """The article's hold-out: 10,000 samples for MNIST; 20 % for the small digits set."""
+    return 10000 if name == "mnist" else 0.2
+
+
+def split(X, y, test_size=10000, seed=123):
+    """Stratified split into ``X_train, X_test, y_train, y_test`` (article: 10,000 hold-out, seed 123).
+
+    ``test_size``: a count of samples or a fraction in (0, 1).
+    """
+    from sklearn.model_selection import train_test_split
+
+    n = len(y)
+    if isinstance(test_size, float) and test_size < 1:
+        if not test_size > 0:
+            raise ValueError(f"test_size as a fraction must lie strictly between 0 and 1, got {test_size}")
+    else:
+        test_size = int(test_size)
+        if not 0 < test_size < n:
+            raise ValueError(f"test_size must be between 1 and {n - 1} samples, got {test_size}")
+    return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)

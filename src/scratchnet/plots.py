@@ -1,0 +1,70 @@
+"""PNG figures: learning curves and digit grids (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def _save(fig, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def plot_loss(history, path, title="training loss"):
+    """Training loss and its epoch-to-epoch relative rate of change, both on log scales."""
+    epochs = history["epoch"].to_numpy()
+    loss = history["loss_training"].to_numpy()
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.plot(epochs, loss, color="tab:blue")
+    ax1.set_yscale("log")
+    ax1.set(xlabel="epoch", ylabel="loss_training (MSE)", title=title)
+    ax1.grid(True, which="both", alpha=0.3)
+    if len(loss) > 1:
+        rate = np.abs(np.diff(loss)) / loss[:-1]
+        rate[rate == 0] = np.nan
+        ax2.plot(epochs[1:], rate, color="tab:orange")
+        ax2.set_yscale("log")
+    ax2.set(xlabel="epoch", ylabel="|Δ loss| / loss", title="rate of change of the training loss")
+    ax2.grid(True, which="both", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_accuracy(history, path, title="accuracy"):
+    """Training and test accuracy per epoch."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    ax.plot(history["epoch"], history["accuracy_training"], label="training")
+    ax.plot(history["epoch"], history["accuracy_test"], label="test")
+    ax.set(xlabel="epoch", ylabel="accuracy", title=title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_digits(X, y, path, per_class=10, seed=0):
+    """A grid of ``per_class`` random images of each class (one row per class)."""
+    X = np.asarray(X)
+    side = int(round(np.sqrt(X.shape[1])))
+    if side * side != X.shape[1]:
+        raise ValueError(f"cannot draw images of {X.shape[1]} pixels: not a square")
+    classes = np.unique(y)
+    rng = np.random.default_rng(seed)
+    fig = Figure(figsize=(per_class * 0.8, len(classes) * 0.8))
+    axes = fig.subplots(len(classes), per_class, squeeze=False)
+    for row, cls in enumerate(classes):
+        members = np.flatnonzero(y == cls)
+        picks = rng.choice(members, size=min(per_class, members.size), replace=False)
+        for col in range(per_class):
+            ax = axes[row, col]
+            ax.set_axis_off()
+            if col < picks.size:
+                ax.imshow(X[picks[col]].reshape(side, side), cmap="Greys", vmin=-1, vmax=1)
+        axes[row, 0].set_title(str(cls), loc="left", fontsize=8, x=-0.3, y=0.3)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return _save(fig, path)

@@ -1,0 +1,110 @@
+"""Checks at the public boundary: every message says what was wrong and what to do."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+def check_dtype(dtype):
+    """``np.float64``/``np.float32`` or their names → ``np.dtype``; anything else is refused."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
+    return dt
+
+
+def check_int(value, name, *, minimum=1):
+    """A whole number ≥ ``minimum`` (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"{name} must be a whole number, got {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def check_positive_float(value, name):
+    """A finite number > 0, e.g. a learning rate."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number greater than 0, got {value}")
+    return value
+
+
+def check_layers(layers):
+    """``[n⁰, n¹, …, nᴸ]``: at least an input and an output layer, every width ≥ 1."""
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise TypeError(f"layers must be a list of layer widths such as [784, 50, 10], got {layers!r}")
+    layers = list(layers)
+    if len(layers) < 2:
+        raise ValueError(
+            f"layers needs at least the input width and the number of classes, e.g. [784, 50, 10]; got {layers}"
+        )
+    return [check_int(n, f"layers[{i}]") for i, n in enumerate(layers)]
+
+
+def check_features(x, n_features, dtype=np.float64, *, name="X"):
+    """A numeric, finite, non-empty (N, n_features) matrix in ``dtype``; a 1-D ``x`` is one sample."""
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be a numeric array: {exc}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got complex values")
+    if arr.ndim == 1:
+        arr = arr[np.newaxis, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (samples × features) or one 1-D sample, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if arr.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features but the network's input layer expects {n_features}"
+        )
+    arr = arr.astype(dtype, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values; clean or impute them first")
+    return arr
+
+
+def check_labels(y, n_classes, n_samples=None, *, name="y"):
+    """Integer class labels in ``0..n_classes-1`` as an int64 vector."""
+    arr = np.asarray(y)
+    if arr.ndim == 0:
+        arr = arr[np.newaxis]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D vector of class labels, got shape {arr.shape}")
+    if n_samples is not None and arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} labels but X has {n_samples} samples; they must match")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    if np.issubdtype(arr.dtype, np.integer):
+        pass
+    elif np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(np.mod(arr, 1) == 0):
+        pass
+    else:
+        raise TypeError(
+            f"{name} must hold integer class labels 0..{n_classes - 1}, got dtype {arr.dtype}; "
+            "convert string labels to integers first (or use scratchnet.NeuralNetClassifier)"
+        )
+    arr = arr.astype(np.int64)
+    if arr.min() < 0 or arr.max() >= n_classes:
+        raise ValueError(
+            f"{name} must lie in 0..{n_classes - 1} (the network has {n_classes} outputs), "
+            f"got labels from {arr.min()} to {arr.max()}"
+        )
+    return arr
