@@ -139,3 +139,150 @@ def load_network(path):
     """Read a ``MultilayerNeuralNetClassifier`` written by ``save_network``."""
     header, arrays = read_model_file(path)
     return network_from_file(header, arrays, path)
+
+
+# ------------------------------------------------------------ the estimator
+_CLASS_KINDS = {"int": (np.int64, int), "float": (np.float64, float), "str": (np.str_, str), "bool": (np.bool_, bool)}
+
+
+def encode_classes(classes):
+    """``classes_`` → ``{"kind": "int"|"float"|"str"|"bool", "values": [...]}`` for the JSON header."""
+    classes = np.asarray(classes)
+    values = classes.tolist()
+    if classes.dtype.kind == "b" or all(isinstance(v, (bool, np.bool_)) for v in values):
+        kind = "bool"
+    elif classes.dtype.kind in "iu" or all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values
+    ):
+        kind = "int"
+    elif classes.dtype.kind == "f" or all(isinstance(v, (float, np.floating)) for v in values):
+        kind = "float"
+        if not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
+            raise ValueError(f"class labels must be finite to be saved, got {values}")
+    elif classes.dtype.kind in "US" or all(isinstance(v, str) for v in values):
+        kind = "str"
+    else:
+        raise ValueError(
+            f"cannot save class labels {values!r}: labels must all be whole numbers, all floats, all strings "
+            "or all booleans"
+        )
+    python_type = _CLASS_KINDS[kind][1]
+    return {"kind": kind, "values": [python_type(v.decode() if isinstance(v, bytes) else v) for v in values]}
+
+
+def decode_classes(spec, n_classes, path="<model>"):
+    """The header's ``classes`` entry → a sorted ``classes_`` array; anything odd is a ``ValueError``."""
+    if spec is None:
+        return np.arange(n_classes, dtype=np.int64)
+    bad = f"{str(path)!r} has an invalid classes entry in its header"
+    if not isinstance(spec, dict) or spec.get("kind") not in _CLASS_KINDS or not isinstance(spec.get("values"), list):
+        raise ValueError(f"{bad}: expected {{'kind': int|float|str|bool, 'values': [...]}}, got {spec!r}")
+    dtype, python_type = _CLASS_KINDS[spec["kind"]]
+    values = spec["values"]
+    for v in values:
+        ok = isinstance(v, python_type) and not (python_type is not bool and isinstance(v, bool))
+        if python_type is float:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+        if not ok:
+            raise ValueError(f"{bad}: {v!r} is not a {spec['kind']} label")
+    if len(values) != n_classes:
+        raise ValueError(f"{bad}: {len(values)} labels for a network with {n_classes} outputs")
+    classes = np.asarray(values, dtype=dtype)
+    if classes.size and not np.array_equal(np.unique(classes), classes):
+        raise ValueError(f"{bad}: labels must be unique and sorted, got {values}")
+    return classes
+
+
+def _estimator_params(est):
+    params = est.get_params()
+    rs = params["random_state"]
+    params["random_state"] = int(rs) if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) else None
+    hidden = params["hidden_layer_sizes"]
+    params["hidden_layer_sizes"] = [int(hidden)] if np.ndim(hidden) == 0 else [int(n) for n in hidden]
+    params["learning_rate"] = float(params["learning_rate"])
+    params["epochs"] = int(params["epochs"])
+    params["batch_size"] = int(params["batch_size"])
+    verbose = params["verbose"]
+    params["verbose"] = bool(verbose) if isinstance(verbose, (bool, np.bool_)) else int(verbose)
+    if params["validation_fraction"] is not None:
+        params["validation_fraction"] = float(params["validation_fraction"])
+    return params
+
+
+def save_estimator(est, path, preprocessing=None):
+    """Write a fitted ``NeuralNetClassifier`` in the network's format, with its classes and parameters.
+
+    ``preprocessing``: an optional JSON-serialisable description of how raw
+    inputs become ``X`` (e.g. ``{"name": "scale_pixels", "max_value": 255}``).
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(est)
+    names = getattr(est, "feature_names_in_", None)
+    extra = {
+        "classes": encode_classes(est.classes_),
+        "preprocessing": preprocessing,
+        "estimator": {
+            "class": type(est).__name__,
+            "params": _estimator_params(est),
+            "n_features_in": int(est.n_features_in_),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+        },
+    }
+    try:
+        json.dumps(extra)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"preprocessing must be JSON-serialisable: {exc}") from None
+    return save_network(est.network_, path, extra_header=extra)
+
+
+def load_estimator(path):
+    """Read a ``NeuralNetClassifier`` saved by ``save_estimator``, or wrap a bare network file.
+
+    A network file (no estimator entry) gives an estimator with ``classes_``
+    ``0…nᴸ−1`` and ``hidden_layer_sizes`` from its layers.
+    """
+    from sklearn.preprocessing import LabelEncoder
+
+    from .estimator import NeuralNetClassifier
+
+    header, arrays = read_model_file(path)
+    net = network_from_file(header, arrays, path)
+    classes = decode_classes(header.get("classes"), net.n_classes, path)
+    info = header.get("estimator")
+    est = NeuralNetClassifier(hidden_layer_sizes=tuple(net.layers[1:-1]), dtype=net.dtype.name)
+    names = None
+    if info is not None:
+        if not isinstance(info, dict) or info.get("class") != "NeuralNetClassifier" or not isinstance(
+            info.get("params"), dict
+        ):
+            raise ValueError(f"{str(path)!r} has an invalid estimator entry in its header")
+        try:
+            params = dict(info["params"])
+            if isinstance(params.get("hidden_layer_sizes"), list):
+                params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+            est.set_params(**params)
+            est._validate_params()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
+        if list(np.atleast_1d(est.hidden_layer_sizes)) != net.layers[1:-1] or est.dtype != net.dtype.name:
+            raise ValueError(
+                f"{str(path)!r}: estimator parameters (hidden {est.hidden_layer_sizes}, {est.dtype}) do not match "
+                f"the stored network (layers {net.layers}, {net.dtype.name})"
+            )
+        if info.get("n_features_in") != net.layers[0]:
+            raise ValueError(f"{str(path)!r}: n_features_in {info.get('n_features_in')!r} ≠ input width {net.layers[0]}")
+        names = info.get("feature_names_in")
+        if names is not None and (
+            not isinstance(names, list) or len(names) != net.layers[0] or not all(isinstance(n, str) for n in names)
+        ):
+            raise ValueError(f"{str(path)!r}: feature_names_in must list {net.layers[0]} strings")
+    est.network_ = net
+    est._label_encoder = LabelEncoder().fit(classes)
+    est.classes_ = est._label_encoder.classes_
+    est.n_features_in_ = net.layers[0]
+    if names is not None:
+        est.feature_names_in_ = np.asarray(names, dtype=object)
+    est.history_ = net.history
+    est._batch_seed = est.random_state if isinstance(est.random_state, int) else None
+    return est

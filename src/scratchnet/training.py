@@ -43,8 +43,8 @@ def train(
     net,
     X_train,
     y_train,
-    X_test,
-    y_test,
+    X_test=None,
+    y_test=None,
     *,
     epochs,
     batch_size=100,
@@ -58,7 +58,7 @@ def train(
     One row per epoch: ``epoch, loss_training, accuracy_training, loss_test,
     accuracy_test, seconds``. Training figures are averaged over the epoch's
     batches (measured before each update), test figures come from one forward
-    pass over ``X_test``. Calling ``train`` again continues where the last call
+    pass over ``X_test``; without a test set (``X_test=y_test=None``) they are NaN. Calling ``train`` again continues where the last call
     stopped (hot start): epoch numbers go on and ``net.history`` holds them all.
     Epoch ``e`` is shuffled by ``default_rng([seed, e])``, so 10 + 5 epochs equal 15.
     """
@@ -69,8 +69,11 @@ def train(
         seed = check_int(seed, "seed", minimum=0)
     X_train = check_features(X_train, net.layers[0], net.dtype, name="X_train")
     y_train = check_labels(y_train, net.n_classes, X_train.shape[0], name="y_train")
-    X_test = check_features(X_test, net.layers[0], net.dtype, name="X_test")
-    y_test = check_labels(y_test, net.n_classes, X_test.shape[0], name="y_test")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("give both X_test and y_test, or neither (then the test columns of the history are NaN)")
+    if X_test is not None:
+        X_test = check_features(X_test, net.layers[0], net.dtype, name="X_test")
+        y_test = check_labels(y_test, net.n_classes, X_test.shape[0], name="y_test")
     if batch_size > X_train.shape[0]:
         raise ValueError(
             f"batch_size {batch_size} is larger than the {X_train.shape[0]} training samples; choose a smaller one"
@@ -93,7 +96,7 @@ def train(
             n_batches += 1
             weight_grads, bias_grads = net.backward(Xb, Yb, activations)
             optimizer.update(net.weights + net.biases, weight_grads + bias_grads)
-        loss_test, accuracy_test = evaluate(net, X_test, y_test)
+        loss_test, accuracy_test = evaluate(net, X_test, y_test) if X_test is not None else (np.nan, np.nan)
         record = {
             "epoch": epoch,
             "loss_training": loss_sum / n_batches,
@@ -102,7 +105,8 @@ def train(
             "accuracy_test": accuracy_test,
             "seconds": time.perf_counter() - start,
         }
-        if not (np.isfinite(record["loss_training"]) and np.isfinite(loss_test)) or not all(
+        test_diverged = X_test is not None and not np.isfinite(loss_test)
+        if not np.isfinite(record["loss_training"]) or test_diverged or not all(
             np.all(np.isfinite(p)) for p in net.weights + net.biases
         ):
             for p, old in zip(net.weights + net.biases, saved):
@@ -116,7 +120,7 @@ def train(
         records.append(record)
         if verbose:
             tqdm.write(format_epoch(record)) if progress else print(format_epoch(record), flush=True)
-        if progress:
+        if progress and X_test is not None:
             bar.set_postfix(acc_test=f"{accuracy_test:.3f}")
     bar.close()
     return pd.DataFrame(records, columns=HISTORY_COLUMNS)
