@@ -68,6 +68,11 @@ def read_model_file(path):
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"model file {str(path)!r} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{str(path)!r} is not a readable scratchnet model file (truncated or not an .npz archive); "
+            "save it again with scratchnet"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             if "header" not in data.files:
