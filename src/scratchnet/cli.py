@@ -160,7 +160,10 @@ def train_command(dataset, data_path, seed, test_size, dtype, hidden, epochs, ba
                      learning_rate=learning_rate, seed=seed, verbose=not quiet, progress=True)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    net.save(out / "model.npz")
+    from .data import preprocessing
+    from .modelio import save_network
+
+    save_network(net, out / "model.npz", extra_header={"preprocessing": preprocessing(dataset)})
     full = net.history
     full.to_csv(out / "history.csv", index=False)
     plot_loss(full, out / "loss.png")
@@ -172,6 +175,73 @@ def train_command(dataset, data_path, seed, test_size, dtype, hidden, epochs, ba
         f"({history.seconds.median():.3f} s/epoch median); wrote model.npz, history.csv, loss.png, "
         f"accuracy.png, digits.png to {out}"
     )
+
+
+@cli.command("predict")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--scaled", is_flag=True,
+              help="The .npy/.npz inputs are already model features: feed them unchanged (default: raw pixels 0..255).")
+def predict_command(model, inputs, as_json, scaled):
+    """Classify 28×28 PNG/JPEG digits, .npy arrays or an .npz data set with a saved model.
+
+    MODEL is a file written by `scratchnet train` or NeuralNetClassifier.save.
+    Images must be exactly 28×28 (never resized); a dark digit on a light
+    background is inverted to MNIST's white on black. Arrays hold raw pixels
+    0..255 unless --scaled. Prints the predicted class and every class's score
+    (the sigmoid outputs, one-vs-all, in [0, 1]).
+    """
+    import json
+
+    import pandas as pd
+
+    from .inputs import read_inputs
+    from .modelio import estimator_from_file, read_model_file
+
+    header, arrays = read_model_file(model)
+    est = estimator_from_file(header, arrays, model)
+    prep = header.get("preprocessing")
+    if isinstance(prep, dict) and isinstance(prep.get("max_value"), (int, float)) and prep["max_value"] > 0:
+        max_value = float(prep["max_value"])
+    else:  # no record: a 784-input model is taken as MNIST, any other needs --scaled arrays
+        max_value = 255.0 if est.n_features_in_ == 784 else None
+    names, X, labels = read_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=max_value)
+    scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
+    predicted = est.classes_[scores.argmax(axis=1)]
+    classes = [c.item() if hasattr(c, "item") else c for c in est.classes_]
+    labelled = [i for i, label in enumerate(labels) if label is not None]
+    accuracy = None
+    if labelled:
+        accuracy = float(np.mean([str(labels[i]) == str(predicted[i]) for i in labelled]))
+    if as_json:
+        proba = scores / np.where(scores.sum(axis=1, keepdims=True) > 0, scores.sum(axis=1, keepdims=True), 1.0)
+        out = {
+            "model": str(model),
+            "classes": classes,
+            "predictions": [
+                {
+                    "input": name,
+                    "predicted": classes[int(k)],
+                    "label": label,
+                    "scores": [float(v) for v in row],
+                    "probabilities": [float(v) for v in prow],
+                }
+                for name, k, label, row, prow in zip(names, scores.argmax(axis=1), labels, scores, proba)
+            ],
+            "accuracy": accuracy,
+        }
+        click.echo(json.dumps(out, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+        return
+    table = pd.DataFrame({"input": names, "predicted": predicted})
+    if labelled:
+        table.insert(1, "label", ["" if label is None else label for label in labels])
+    for j, c in enumerate(classes):
+        table[f"score {c}"] = scores[:, j]
+    with pd.option_context("display.max_rows", None, "display.width", 10_000):
+        click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if accuracy is not None:
+        click.echo(f"accuracy {accuracy:.4f} on {len(labelled)} labelled inputs")
 
 
 def main(argv=None):

@@ -190,6 +190,12 @@ def load_dataset(name, source=None, dtype=np.float64):
     raise ValueError(f"unknown dataset {name!r}; choose 'mnist' or 'digits'")
 
 
+def preprocessing(name):
+    """How raw inputs of data set ``name`` become features, for model file headers."""
+    max_value = {"mnist": 255.0, "digits": 16.0}[name]
+    return {"name": "scale_pixels", "dataset": name, "max_value": max_value}
+
+
 def default_test_size(name):
     """The article's hold-out: 10,000 samples for MNIST; 20 % for the small digits set."""
     return 10000 if name == "mnist" else 0.2

@@ -247,11 +247,16 @@ def load_estimator(path):
     A network file (no estimator entry) gives an estimator with ``classes_``
     ``0…nᴸ−1`` and ``hidden_layer_sizes`` from its layers.
     """
+    header, arrays = read_model_file(path)
+    return estimator_from_file(header, arrays, path)
+
+
+def estimator_from_file(header, arrays, path="<model>"):
+    """Build a fitted ``NeuralNetClassifier`` from a checked header and arrays."""
     from sklearn.preprocessing import LabelEncoder
 
     from .estimator import NeuralNetClassifier
 
-    header, arrays = read_model_file(path)
     net = network_from_file(header, arrays, path)
     classes = decode_classes(header.get("classes"), net.n_classes, path)
     info = header.get("estimator")
