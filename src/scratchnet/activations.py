@@ -19,6 +19,10 @@ def sigmoid(z):
     float32; a Python or NumPy scalar gives a float.
     """
     z = np.asarray(z)
+    if z.dtype == object or not (np.issubdtype(z.dtype, np.number) or z.dtype == bool):
+        raise TypeError(f"sigmoid needs real numbers, got dtype {z.dtype}")
+    if np.issubdtype(z.dtype, np.complexfloating):
+        raise TypeError("sigmoid needs real numbers, got complex values")
     if not np.issubdtype(z.dtype, np.floating):
         z = z.astype(np.float64)
     e = np.exp(-np.abs(z))

@@ -125,9 +125,16 @@ def _check_images(X, y, where):
     if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)) or X.min() < 0 or X.max() > 255:
         raise ValueError(f"{where!s}: pixel values must be numbers in 0..255")
     if y.dtype.kind in "US":
-        y = y.astype(np.int64)
-    if not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0):
+        try:
+            y = y.astype(np.int64)
+        except ValueError:
+            raise ValueError(f"{where!s}: labels must be digits like '0'…'9', got {np.unique(y)[:5].tolist()}") from None
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) or np.issubdtype(y.dtype, np.complexfloating):
+        raise ValueError(f"{where!s}: labels must be whole numbers, got dtype {y.dtype}")
+    if not np.issubdtype(y.dtype, np.integer) and not (np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0)):
         raise ValueError(f"{where!s}: labels must be whole numbers")
+    if y.min() < 0:
+        raise ValueError(f"{where!s}: labels must be ≥ 0, got {y.min()}")
     return X, y.astype(np.int64)
 
 
@@ -206,14 +213,30 @@ def split(X, y, test_size=10000, seed=123):
 
     ``test_size``: a count of samples or a fraction in (0, 1).
     """
+    import numbers
+
     from sklearn.model_selection import train_test_split
 
+    from .validation import check_int, check_seed
+
+    if not hasattr(X, "__len__") or not hasattr(y, "__len__"):
+        raise TypeError("X and y must be arrays (samples first)")
     n = len(y)
-    if isinstance(test_size, float) and test_size < 1:
-        if not test_size > 0:
-            raise ValueError(f"test_size as a fraction must lie strictly between 0 and 1, got {test_size}")
-    else:
-        test_size = int(test_size)
-        if not 0 < test_size < n:
+    if len(X) != n:
+        raise ValueError(f"X has {len(X)} samples but y has {n} labels; they must match")
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
+        raise TypeError(f"test_size must be a count of samples or a fraction in (0, 1), got {test_size!r}")
+    if isinstance(test_size, numbers.Integral) or test_size >= 1:
+        test_size = check_int(test_size, "test_size")
+        if not test_size < n:
             raise ValueError(f"test_size must be between 1 and {n - 1} samples, got {test_size}")
-    return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+    elif not test_size > 0:
+        raise ValueError(f"test_size as a fraction must lie strictly between 0 and 1, got {test_size}")
+    seed = check_seed(seed, "seed")
+    try:
+        return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+    except ValueError as exc:
+        raise ValueError(
+            f"cannot split {n} samples stratified by class with test_size={test_size}: {exc} "
+            "Use more samples per class or another test_size."
+        ) from None

@@ -11,13 +11,19 @@ import numpy as np
 
 def int_to_onehot(y, num_labels):
     """Integer classes ``y`` (N,) → the one-hot matrix (N, num_labels), float64."""
+    from .validation import check_int
+
+    num_labels = check_int(num_labels, "num_labels")
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"int_to_onehot expects a 1-D array of class labels, got shape {y.shape}")
     if y.size and not np.issubdtype(y.dtype, np.integer):
-        if not np.issubdtype(y.dtype, np.floating) or not np.all(np.mod(y, 1) == 0):
+        if not np.issubdtype(y.dtype, np.floating):
             raise TypeError(f"class labels must be integers, got dtype {y.dtype}")
-    num_labels = int(num_labels)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("class labels contain NaN or infinite values")
+        if not np.all(np.mod(y, 1) == 0):
+            raise TypeError(f"class labels must be whole numbers, got fractional values of dtype {y.dtype}")
     if y.size and (y.min() < 0 or y.max() >= num_labels):
         raise ValueError(
             f"class labels must lie in 0..{num_labels - 1}, got values from {y.min()} to {y.max()}"

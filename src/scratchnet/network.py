@@ -16,7 +16,17 @@ import pandas as pd
 
 from .activations import ACTIVATIONS, DERIVATIVES
 from .losses import LOSSES, int_to_onehot
-from .validation import check_dtype, check_features, check_int, check_labels, check_layers
+from .validation import (
+    check_activations,
+    check_dtype,
+    check_features,
+    check_int,
+    check_labels,
+    check_layers,
+    check_onehot,
+    check_positive_float,
+    check_seed,
+)
 
 HISTORY_COLUMNS = ["epoch", "loss_training", "accuracy_training", "loss_test", "accuracy_test", "seconds"]
 
@@ -36,7 +46,7 @@ class MultilayerNeuralNetClassifier:
 
     def __init__(self, layers, random_seed=None, dtype=np.float64):
         self.layers = check_layers(layers)
-        self.random_seed = random_seed
+        self.random_seed = check_seed(random_seed)
         self.dtype = check_dtype(dtype)
         self.activation = "sigmoid"
         self.loss_function = LOSSES["mse"]()
@@ -105,6 +115,8 @@ class MultilayerNeuralNetClassifier:
         like ``weights`` and ``biases``.
         """
         x = self._as_batch(x)
+        y_onehot = check_onehot(y_onehot, x.shape[0], self.n_classes, self.dtype)
+        activations = check_activations(activations, self.layers, x.shape[0])
         sigma_prime = DERIVATIVES[self.activation]
         weight_grads = [None] * self.n_layers
         bias_grads = [None] * self.n_layers
@@ -128,8 +140,9 @@ class MultilayerNeuralNetClassifier:
         layer = check_int(layer, "layer")
         if layer > self.n_layers:
             raise ValueError(f"layer must be between 1 and {self.n_layers} (the output layer), got {layer}")
+        eps = check_positive_float(eps, "eps")
         x = self._as_batch(x)
-        y_onehot = np.asarray(y_onehot)
+        y_onehot = check_onehot(y_onehot, x.shape[0], self.n_classes, self.dtype)
         grads = []
         for param in (self.weights[layer - 1], self.biases[layer - 1]):
             grad = np.empty(param.shape, dtype=np.float64)

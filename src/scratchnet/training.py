@@ -62,6 +62,10 @@ def train(
     stopped (hot start): epoch numbers go on and ``net.history`` holds them all.
     Epoch ``e`` is shuffled by ``default_rng([seed, e])``, so 10 + 5 epochs equal 15.
     """
+    from .network import MultilayerNeuralNetClassifier
+
+    if not isinstance(net, MultilayerNeuralNetClassifier):
+        raise TypeError(f"net must be a MultilayerNeuralNetClassifier, got {type(net).__name__}")
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
     learning_rate = check_positive_float(learning_rate, "learning_rate")

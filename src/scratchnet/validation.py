@@ -101,10 +101,63 @@ def check_labels(y, n_classes, n_samples=None, *, name="y"):
             f"{name} must hold integer class labels 0..{n_classes - 1}, got dtype {arr.dtype}; "
             "convert string labels to integers first (or use scratchnet.NeuralNetClassifier)"
         )
-    arr = arr.astype(np.int64)
-    if arr.min() < 0 or arr.max() >= n_classes:
+    if arr.min() < 0 or arr.max() >= n_classes:  # before the cast, which could wrap huge values
         raise ValueError(
             f"{name} must lie in 0..{n_classes - 1} (the network has {n_classes} outputs), "
-            f"got labels from {arr.min()} to {arr.max()}"
+            f"got labels from {arr.min():g} to {arr.max():g}"
         )
+    return arr.astype(np.int64)
+
+
+def check_seed(seed, name="random_seed"):
+    """``None`` or a whole number ≥ 0, as NumPy's generators accept."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Real):
+        raise TypeError(f"{name} must be a whole number ≥ 0 or None, got {seed!r}")
+    return check_int(seed, name, minimum=0)
+
+
+def check_onehot(y_onehot, n_samples, n_classes, dtype=np.float64, *, name="y_onehot"):
+    """One-hot targets: a finite numeric (n_samples, n_classes) matrix, e.g. from ``int_to_onehot``."""
+    arr = np.asarray(y_onehot)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must hold numbers (one-hot rows from int_to_onehot), got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got complex values")
+    if arr.ndim == 1 and n_samples == 1:
+        arr = arr[np.newaxis, :]
+    if arr.shape != (n_samples, n_classes):
+        raise ValueError(
+            f"{name} must have shape ({n_samples}, {n_classes}) (one row per sample, one column per output), "
+            f"got {arr.shape}; build it with int_to_onehot(y, {n_classes})"
+        )
+    arr = arr.astype(dtype, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
     return arr
+
+
+def check_activations(activations, layers, n_samples):
+    """The list returned by ``forward``: L finite matrices of shapes (N, nᵏ)."""
+    if isinstance(activations, np.ndarray) or not isinstance(activations, (list, tuple)):
+        raise TypeError(f"activations must be the list returned by forward(x), got {type(activations).__name__}")
+    if len(activations) != len(layers) - 1:
+        raise ValueError(
+            f"activations must hold one matrix per layer ({len(layers) - 1}), got {len(activations)}; pass forward(x)"
+        )
+    for k, (a, width) in enumerate(zip(activations, layers[1:]), start=1):
+        if not isinstance(a, np.ndarray) or a.shape != (n_samples, width):
+            shape = getattr(a, "shape", type(a).__name__)
+            raise ValueError(
+                f"activations[{k - 1}] (layer {k}) must have shape ({n_samples}, {width}), got {shape}; "
+                "pass forward(x) for the same x"
+            )
+    return list(activations)
+
+
+def check_rng(rng, name="rng"):
+    """A ``numpy.random.Generator``."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name} must be a numpy.random.Generator such as np.random.default_rng(0), got {rng!r}")
+    return rng
