@@ -122,16 +122,16 @@ def _check_images(X, y, where):
         X = X.reshape(X.shape[0], -1)
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
         raise ValueError(f"{where!s}: images {X.shape} and labels {y.shape} do not fit together")
-    if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)) or X.min() < 0 or X.max() > 255:
+    if X.dtype.kind not in "iuf" or not np.all(np.isfinite(X)) or X.min() < 0 or X.max() > 255:
         raise ValueError(f"{where!s}: pixel values must be numbers in 0..255")
     if y.dtype.kind in "US":
         try:
             y = y.astype(np.int64)
         except ValueError:
             raise ValueError(f"{where!s}: labels must be digits like '0'…'9', got {np.unique(y)[:5].tolist()}") from None
-    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) or np.issubdtype(y.dtype, np.complexfloating):
+    if y.dtype.kind not in "iuf":
         raise ValueError(f"{where!s}: labels must be whole numbers, got dtype {y.dtype}")
-    if not np.issubdtype(y.dtype, np.integer) and not (np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0)):
+    if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0)):
         raise ValueError(f"{where!s}: labels must be whole numbers")
     if y.min() < 0:
         raise ValueError(f"{where!s}: labels must be ≥ 0, got {y.min()}")

@@ -77,7 +77,7 @@ def _as_rows(arr, n_features, where):
 
 
 def _check_values(arr, where, scaled, max_value):
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+    if arr.dtype.kind not in "iuf":
         raise ValueError(f"{where} holds {arr.dtype} values; it must hold real numbers")
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):

@@ -17,8 +17,8 @@ def int_to_onehot(y, num_labels):
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"int_to_onehot expects a 1-D array of class labels, got shape {y.shape}")
-    if y.size and not np.issubdtype(y.dtype, np.integer):
-        if not np.issubdtype(y.dtype, np.floating):
+    if y.size and y.dtype.kind not in "iu":
+        if y.dtype.kind != "f":
             raise TypeError(f"class labels must be integers, got dtype {y.dtype}")
         if not np.all(np.isfinite(y)):
             raise ValueError("class labels contain NaN or infinite values")

@@ -61,10 +61,10 @@ def check_features(x, n_features, dtype=np.float64, *, name="X"):
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
         raise TypeError(f"{name} must be a numeric array: {exc}") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
+    if arr.dtype.kind == "c":
         raise TypeError(f"{name} must hold real numbers, got complex values")
+    if arr.dtype.kind not in "biuf":  # bool, int, unsigned, float (not dates, text, objects)
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
     if arr.ndim == 1:
         arr = arr[np.newaxis, :]
     if arr.ndim != 2:
@@ -92,9 +92,9 @@ def check_labels(y, n_classes, n_samples=None, *, name="y"):
         raise ValueError(f"{name} has {arr.shape[0]} labels but X has {n_samples} samples; they must match")
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
-    if np.issubdtype(arr.dtype, np.integer):
+    if arr.dtype.kind in "iu":
         pass
-    elif np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(np.mod(arr, 1) == 0):
+    elif arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(np.mod(arr, 1) == 0):
         pass
     else:
         raise TypeError(
@@ -121,10 +121,8 @@ def check_seed(seed, name="random_seed"):
 def check_onehot(y_onehot, n_samples, n_classes, dtype=np.float64, *, name="y_onehot"):
     """One-hot targets: a finite numeric (n_samples, n_classes) matrix, e.g. from ``int_to_onehot``."""
     arr = np.asarray(y_onehot)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must hold numbers (one-hot rows from int_to_onehot), got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got complex values")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers (one-hot rows from int_to_onehot), got dtype {arr.dtype}")
     if arr.ndim == 1 and n_samples == 1:
         arr = arr[np.newaxis, :]
     if arr.shape != (n_samples, n_classes):
