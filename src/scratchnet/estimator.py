@@ -16,13 +16,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .network import MultilayerNeuralNetClassifier
 from .training import TrainingDivergedError, train
-from .validation import check_int
+from .validation import check_dtype, check_int
 
 _FITTED = ("network_", "classes_", "history_", "n_features_in_", "feature_names_in_", "_label_encoder", "_batch_seed")
 
@@ -61,7 +61,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         An int seeds the initial weights and the batch order exactly as
         ``MultilayerNeuralNetClassifier(layers, random_seed=random_state)`` and
         ``train(..., seed=random_state)`` do; ``None`` gives a fresh draw each fit.
-    dtype : {"float64", "float32"}, default="float64"
+    dtype : {"float64", "float32"} or np.float64/np.float32, default="float64"
         Precision of the parameters and of the computation.
     verbose : bool, default=False
         Print the article's line ``epoch 0: loss_training=… | …`` after each epoch.
@@ -89,7 +89,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
-        "dtype": [StrOptions({"float64", "float32"})],
+        "dtype": "no_validation",  # checked by scratchnet.validation.check_dtype in fit
         "verbose": ["verbose"],
         "validation_fraction": [None, Interval(numbers.Real, 0, 1, closed="neither")],
     }
@@ -129,10 +129,11 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def _check_X(self, X, reset):
-        return validate_data(self, X, reset=reset, dtype=np.dtype(self.dtype))
+        return validate_data(self, X, reset=reset, dtype=self.network_.dtype)
 
     def _check_Xy(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, dtype=np.dtype(self.dtype))
+        dtype = check_dtype(self.dtype) if reset else self.network_.dtype
+        X, y = validate_data(self, X, y, reset=reset, dtype=dtype)
         check_classification_targets(y)
         return X, y
 
@@ -148,7 +149,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _new_network(self, n_features, seed):
         layers = [n_features, *_hidden_layers(self.hidden_layer_sizes), len(self.classes_)]
-        self.network_ = MultilayerNeuralNetClassifier(layers, random_seed=seed, dtype=np.dtype(self.dtype).type)
+        self.network_ = MultilayerNeuralNetClassifier(layers, random_seed=seed, dtype=check_dtype(self.dtype))
 
     def _train(self, X, y, epochs, seed):
         X_val = y_val = None
@@ -189,6 +190,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         _hidden_layers(self.hidden_layer_sizes)
+        check_dtype(self.dtype)
         self._forget()
         X, y = self._check_Xy(X, y, reset=True)
         self._label_encoder = LabelEncoder().fit(y)
@@ -213,6 +215,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if first:
             self._validate_params()
             _hidden_layers(self.hidden_layer_sizes)
+            check_dtype(self.dtype)
             if classes is None:
                 raise ValueError(
                     "classes must be passed on the first call to partial_fit: every label that will ever occur, "

@@ -205,6 +205,7 @@ def _estimator_params(est):
     hidden = params["hidden_layer_sizes"]
     params["hidden_layer_sizes"] = [int(hidden)] if np.ndim(hidden) == 0 else [int(n) for n in hidden]
     params["learning_rate"] = float(params["learning_rate"])
+    params["dtype"] = est.network_.dtype.name
     params["epochs"] = int(params["epochs"])
     params["batch_size"] = int(params["batch_size"])
     verbose = params["verbose"]

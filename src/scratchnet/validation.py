@@ -92,11 +92,12 @@ def check_labels(y, n_classes, n_samples=None, *, name="y"):
         raise ValueError(f"{name} has {arr.shape[0]} labels but X has {n_samples} samples; they must match")
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
-    if arr.dtype.kind in "iu":
-        pass
-    elif arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(np.mod(arr, 1) == 0):
-        pass
-    else:
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinite labels; drop or fix those samples")
+        if not np.all(np.mod(arr, 1) == 0):
+            raise TypeError(f"{name} must hold whole-number class labels 0..{n_classes - 1}, got fractional values")
+    elif arr.dtype.kind not in "iu":
         raise TypeError(
             f"{name} must hold integer class labels 0..{n_classes - 1}, got dtype {arr.dtype}; "
             "convert string labels to integers first (or use scratchnet.NeuralNetClassifier)"
