@@ -19,6 +19,7 @@ from scratchnet.validation import check_features, check_labels
 finite64 = st.floats(allow_nan=False, allow_infinity=False)
 
 
+@settings(deadline=None)
 @given(finite64, finite64)
 def test_sigmoid_is_a_monotonic_probability_without_warnings(a, b):
     with warnings.catch_warnings():
@@ -30,6 +31,7 @@ def test_sigmoid_is_a_monotonic_probability_without_warnings(a, b):
     assert sigmoid(-a) == pytest.approx(1.0 - sa, abs=1e-15)
 
 
+@settings(deadline=None)
 @given(hnp.arrays(np.float32, hnp.array_shapes(max_dims=3, max_side=5), elements=st.floats(width=32, allow_nan=False, allow_infinity=False)))
 def test_sigmoid_keeps_float32_and_shape(z):
     with warnings.catch_warnings():
@@ -40,6 +42,7 @@ def test_sigmoid_keeps_float32_and_shape(z):
     assert np.all((out >= 0) & (out <= 1))
 
 
+@settings(deadline=None)
 @given(st.integers(1, 12).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.integers(0, n - 1), max_size=30))))
 def test_int_to_onehot_rows(case):
     n, labels = case
@@ -49,6 +52,7 @@ def test_int_to_onehot_rows(case):
     np.testing.assert_array_equal(onehot.argmax(axis=1), labels)
 
 
+@settings(deadline=None)
 @given(st.integers(1, 12), st.lists(st.integers(-50, 50), min_size=1, max_size=20))
 def test_int_to_onehot_refuses_labels_out_of_range(n, labels):
     assume(min(labels) < 0 or max(labels) >= n)
@@ -56,6 +60,7 @@ def test_int_to_onehot_refuses_labels_out_of_range(n, labels):
         int_to_onehot(np.array(labels), n)
 
 
+@settings(deadline=None)
 @given(st.integers(1, 60), st.integers(1, 60), st.integers(0, 2**32 - 1))
 def test_minibatches_are_exact_disjoint_and_aligned(n, batch_size, seed):
     assume(batch_size <= n)
@@ -80,12 +85,14 @@ def poisoned(draw):
     return arr
 
 
+@settings(deadline=None)
 @given(poisoned())
 def test_check_features_refuses_any_nan_or_inf(arr):
     with pytest.raises(ValueError, match="NaN or infinite"):
         check_features(arr, arr.shape[1])
 
 
+@settings(deadline=None)
 @given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6), elements=finite64), st.integers(1, 7))
 def test_check_features_refuses_a_wrong_feature_count(arr, n_features):
     assume(arr.shape[1] != n_features and arr.shape[0] > 0)
@@ -93,6 +100,7 @@ def test_check_features_refuses_a_wrong_feature_count(arr, n_features):
         check_features(arr, n_features)
 
 
+@settings(deadline=None)
 @given(hnp.arrays(hnp.scalar_dtypes(), st.integers(1, 8)), st.integers(1, 5))
 def test_check_labels_accepts_only_labels_in_range(arr, n_classes):
     """Whatever the dtype, either valid integer labels come back or a ValueError/TypeError is raised."""
@@ -138,3 +146,51 @@ def test_estimator_predictions_are_consistent_and_survive_a_round_trip(classes, 
         again = load_estimator(est.save(Path(tmp) / "e.npz"))
     np.testing.assert_array_equal(again.predict(X), pred)
     assert again.classes_.tolist() == est.classes_.tolist()
+
+
+shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
+anything = st.one_of(
+    hnp.arrays(hnp.scalar_dtypes(), shapes),
+    hnp.arrays(np.dtype(object), shapes, elements=st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=2))),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(anything)
+def test_network_refuses_any_bad_array_cleanly(x):
+    """Whatever array is fed to forward/predict: an answer of the right shape, or a ValueError/TypeError."""
+    net = MultilayerNeuralNetClassifier([3, 2, 2], random_seed=0)
+    try:
+        out = net.predict_proba(x)
+    except (ValueError, TypeError):
+        return
+    assert out.shape == (out.shape[0], 2) and np.all(np.isfinite(out))
+
+
+@settings(max_examples=40, deadline=None)
+@given(anything, st.one_of(hnp.arrays(hnp.scalar_dtypes(), st.integers(0, 5)), st.none()))
+def test_estimator_fit_refuses_any_bad_input_cleanly(X, y):
+    est = NeuralNetClassifier(hidden_layer_sizes=(2,), epochs=1, batch_size=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            est.fit(X, y)
+        except (ValueError, TypeError):
+            return
+    assert np.all(np.isfinite(est.predict_scores(X)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(anything)
+def test_predict_inputs_refuse_any_bad_array_cleanly(x):
+    """Any .npy array given to ``scratchnet predict``: rows in [-1, 1] ready for the model, or a ValueError."""
+    from scratchnet.inputs import read_inputs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.npy"
+        np.save(path, x, allow_pickle=True)
+        try:
+            names, X, labels = read_inputs([path], 4)
+        except ValueError:
+            return
+    assert X.shape == (len(names), 4) and np.all((X >= -1) & (X <= 1)) and labels == [None] * len(names)

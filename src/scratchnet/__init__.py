@@ -12,4 +12,13 @@ from .losses import int_to_onehot  # noqa: E402
 from .network import MultilayerNeuralNetClassifier  # noqa: E402
 from .training import train  # noqa: E402
 
-__all__ = ["MultilayerNeuralNetClassifier", "sigmoid", "int_to_onehot", "train", "__version__"]
+__all__ = ["MultilayerNeuralNetClassifier", "NeuralNetClassifier", "sigmoid", "int_to_onehot", "train", "__version__"]
+
+
+def __getattr__(name):
+    """``scratchnet.NeuralNetClassifier`` is imported on first use, so the CLI starts without scikit-learn's estimators."""
+    if name == "NeuralNetClassifier":
+        from .estimator import NeuralNetClassifier
+
+        return NeuralNetClassifier
+    raise AttributeError(f"module 'scratchnet' has no attribute {name!r}")
