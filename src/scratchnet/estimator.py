@@ -38,6 +38,16 @@ def _hidden_layers(hidden_layer_sizes):
     return [check_int(n, f"hidden_layer_sizes[{i}]") for i, n in enumerate(hidden_layer_sizes)]
 
 
+def _check_targets(y, name="y"):
+    """Discrete labels of one type; scikit-learn's message, plus what to do when types are mixed."""
+    try:
+        check_classification_targets(y)
+    except ValueError as exc:
+        types = sorted({type(v).__name__ for v in np.asarray(y, dtype=object).ravel().tolist()})
+        hint = f" {name} mixes label types {types}: give every label the same type." if len(types) > 1 else ""
+        raise ValueError(f"{exc}{hint}") from None
+
+
 class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     """The article's network as a scikit-learn classifier (sigmoid layers, MSE loss, minibatch SGD).
 
@@ -134,7 +144,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def _check_Xy(self, X, y, reset):
         dtype = check_dtype(self.dtype) if reset else self.network_.dtype
         X, y = validate_data(self, X, y, reset=reset, dtype=dtype)
-        check_classification_targets(y)
+        _check_targets(y)
         return X, y
 
     def _encode(self, y):
@@ -224,7 +234,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             classes = np.asarray(classes)
             if classes.ndim != 1 or classes.size == 0:
                 raise ValueError(f"classes must be a non-empty 1-D list of labels, got shape {classes.shape}")
-            check_classification_targets(classes)
+            _check_targets(classes, "classes")
             if np.unique(classes).size != classes.size:
                 raise ValueError(f"classes must not repeat a label, got {classes.tolist()}")
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
