@@ -30,6 +30,7 @@ from scratchnet.cli import main  # noqa: E402
 from scratchnet.data import load_mnist, split  # noqa: E402
 from scratchnet.estimator import NeuralNetClassifier  # noqa: E402
 from scratchnet.modelio import load_estimator, load_network  # noqa: E402
+from scratchnet.plots import plot_accuracy, plot_digits, plot_loss  # noqa: E402
 
 
 def make_files():
@@ -167,6 +168,9 @@ API = [
     ("data.load_mnist", ".npz holding object arrays", lambda: load_mnist("object_data.npz")),
     ("data.load_mnist", "pixels of 300", lambda: load_mnist("bad_pixels.npz")),
     ("data.load_mnist", "labels 'one', 'two'", lambda: load_mnist("bad_labels.npz")),
+    ("plots", "plot_loss of an empty history", lambda: plot_loss(MultilayerNeuralNetClassifier([4, 2]).history, "loss.png")),
+    ("plots", "plot_accuracy of a table without accuracy columns", lambda: plot_accuracy({"epoch": [0]}, "acc.png")),
+    ("plots", "plot_digits with 3 labels for 5 images", lambda: plot_digits(np.zeros((5, 784)), [0, 1, 2], "d.png")),
     ("model files", "a file that does not exist", lambda: load_network("missing_model.npz")),
     ("model files", "a text file", lambda: load_network("notes.txt")),
     ("model files", "a truncated model", lambda: load_network("truncated_model.npz")),

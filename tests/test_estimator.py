@@ -216,3 +216,15 @@ def test_predict_with_the_wrong_feature_count(iris):
     est = NeuralNetClassifier(**QUICK).fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features, but NeuralNetClassifier is expecting 4"):
         est.predict(X[:, :3])
+
+
+def test_train_restores_the_network_when_an_epoch_diverges(iris):
+    X, y = iris
+    net = MultilayerNeuralNetClassifier([4, 5, 3], random_seed=0, dtype="float32")
+    train(net, X, y, epochs=2, batch_size=10, learning_rate=1.0, seed=0, verbose=False, progress=False)
+    before = [p.copy() for p in net.weights + net.biases]
+    with pytest.warns(RuntimeWarning), pytest.raises(TrainingDivergedError, match="epoch 2.*smaller learning rate"):
+        train(net, X, y, epochs=3, batch_size=10, learning_rate=1e50, seed=0, verbose=False, progress=False)
+    for p, old in zip(net.weights + net.biases, before):
+        np.testing.assert_array_equal(p, old)
+    assert net.epochs_trained == 2

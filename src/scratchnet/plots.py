@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from .validation import check_history
+
 
 def _save(fig, path):
     path = Path(path)
@@ -17,6 +19,7 @@ def _save(fig, path):
 
 def plot_loss(history, path, title="training loss"):
     """Training loss and its epoch-to-epoch relative rate of change, both on log scales."""
+    history = check_history(history, ["epoch", "loss_training"])
     epochs = history["epoch"].to_numpy()
     loss = history["loss_training"].to_numpy()
     fig = Figure(figsize=(10, 4))
@@ -37,6 +40,7 @@ def plot_loss(history, path, title="training loss"):
 
 def plot_accuracy(history, path, title="accuracy"):
     """Training and test accuracy per epoch."""
+    history = check_history(history, ["epoch", "accuracy_training", "accuracy_test"])
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     ax.plot(history["epoch"], history["accuracy_training"], label="training")
@@ -49,7 +53,9 @@ def plot_accuracy(history, path, title="accuracy"):
 
 def plot_digits(X, y, path, per_class=10, seed=0):
     """A grid of ``per_class`` random images of each class (one row per class)."""
-    X = np.asarray(X)
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
+        raise ValueError(f"plot_digits needs images X (N, pixels) and labels y (N,), got {X.shape} and {y.shape}")
     side = int(round(np.sqrt(X.shape[1])))
     if side * side != X.shape[1]:
         raise ValueError(f"cannot draw images of {X.shape[1]} pixels: not a square")

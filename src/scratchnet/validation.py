@@ -160,3 +160,20 @@ def check_rng(rng, name="rng"):
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"{name} must be a numpy.random.Generator such as np.random.default_rng(0), got {rng!r}")
     return rng
+
+
+def check_history(history, columns):
+    """A per-epoch history (``net.history``, ``train``'s DataFrame) with at least one row and ``columns``."""
+    import pandas as pd
+
+    if not isinstance(history, pd.DataFrame):
+        try:
+            history = pd.DataFrame(history)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"history must be a table of epochs such as net.history: {exc}") from None
+    missing = [c for c in columns if c not in history.columns]
+    if missing:
+        raise ValueError(f"history lacks the column(s) {missing}; pass net.history or the DataFrame train() returns")
+    if len(history) == 0:
+        raise ValueError("history is empty: train for at least one epoch first")
+    return history
