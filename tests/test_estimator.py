@@ -228,3 +228,14 @@ def test_train_restores_the_network_when_an_epoch_diverges(iris):
     for p, old in zip(net.weights + net.biases, before):
         np.testing.assert_array_equal(p, old)
     assert net.epochs_trained == 2
+
+
+def test_normalise_scores_keeps_the_argmax_and_makes_zero_rows_uniform():
+    from scratchnet.estimator import normalise_scores
+
+    scores = np.array([[0.9, 0.3, 0.0], [0.0, 0.0, 0.0], [1e-300, 0.0, 0.0]])
+    proba = normalise_scores(scores)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(proba[0], [0.75, 0.25, 0.0])
+    np.testing.assert_allclose(proba[1], [1 / 3] * 3)
+    np.testing.assert_array_equal(proba[2], [1.0, 0.0, 0.0])

@@ -11,7 +11,6 @@ from scratchnet.cli import main
 from scratchnet.data import scale_pixels
 from scratchnet.estimator import NeuralNetClassifier
 from scratchnet.inputs import read_image
-from scratchnet.modelio import save_network
 
 
 def run(argv, capsys):

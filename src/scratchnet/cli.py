@@ -196,6 +196,7 @@ def predict_command(model, inputs, as_json, scaled):
 
     import pandas as pd
 
+    from .estimator import normalise_scores
     from .inputs import read_inputs
     from .modelio import estimator_from_file, read_model_file
 
@@ -215,7 +216,7 @@ def predict_command(model, inputs, as_json, scaled):
     if labelled:
         accuracy = float(np.mean([str(labels[i]) == str(predicted[i]) for i in labelled]))
     if as_json:
-        proba = scores / np.where(scores.sum(axis=1, keepdims=True) > 0, scores.sum(axis=1, keepdims=True), 1.0)
+        proba = normalise_scores(scores)
         out = {
             "model": str(model),
             "classes": classes,

@@ -38,6 +38,14 @@ def _hidden_layers(hidden_layer_sizes):
     return [check_int(n, f"hidden_layer_sizes[{i}]") for i, n in enumerate(hidden_layer_sizes)]
 
 
+def normalise_scores(scores):
+    """One-vs-all scores (N, n_classes) → rows summing to 1 (float64); an all-zero row becomes uniform."""
+    scores = np.asarray(scores, dtype=np.float64)
+    total = scores.sum(axis=1, keepdims=True)
+    uniform = np.full_like(scores, 1.0 / scores.shape[1])
+    return np.where(total > 0, scores / np.where(total > 0, total, 1.0), uniform)
+
+
 def _check_targets(y, name="y"):
     """Discrete labels of one type; scikit-learn's message, plus what to do when types are mixed."""
     try:
@@ -267,11 +275,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         changing the argmax (a row of all zeros becomes uniform). The raw scores
         are ``predict_scores``.
         """
-        scores = self.predict_scores(X).astype(np.float64)
-        total = scores.sum(axis=1, keepdims=True)
-        uniform = np.full_like(scores, 1.0 / scores.shape[1])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, scores / np.where(total > 0, total, 1.0), uniform)
+        return normalise_scores(self.predict_scores(X))
 
     def predict(self, X):
         """The class of ``classes_`` with the highest score, for every row of ``X``."""
