@@ -14,7 +14,6 @@ import numpy as np
 
 from .batching import minibatches  # noqa: F401  (part of the data API, as in the article)
 
-MNIST_SHAPE = (70000, 784)
 IDX_FILES = {
     "x_train": "train-images*idx3*",
     "y_train": "train-labels*idx1*",
