@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-MNIST_SHAPE = (70000, 784)
+from .batching import minibatches  # noqa: F401  (part of the data API, as in the article)
+
 IDX_FILES = {
     "x_train": "train-images*idx3*",
     "y_train": "train-labels*idx1*",

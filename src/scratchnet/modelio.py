@@ -69,16 +69,15 @@ def read_model_file(path):
     if not path.is_file():
         raise ValueError(f"model file {str(path)!r} does not exist")
     if not zipfile.is_zipfile(path):
-        raise ValueError(
-            f"{str(path)!r} is not a readable scratchnet model file (truncated or not an .npz archive); "
-            "save it again with scratchnet"
-        )
+        raise ValueError(f"{str(path)!r} is not a readable scratchnet model file (truncated or not an .npz)")
     try:
         with np.load(path, allow_pickle=False) as data:
             if "header" not in data.files:
                 raise ValueError("it has no scratchnet header")
             arrays = {name: data[name] for name in data.files}
     except ValueError as exc:
+        if "pickle" in str(exc):
+            exc = "it holds object arrays, which are refused because loading them could run code"
         raise ValueError(f"{str(path)!r} is not a usable scratchnet model file: {exc}") from None
     except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
         raise ValueError(
