@@ -205,17 +205,12 @@ def test_no_input_is_a_usage_error(mnist_net, capsys):
 
 
 @pytest.mark.mnist
-def test_real_mnist_digits_as_png_files_both_polarities(tmp_path, capsys):
+def test_real_mnist_digits_as_png_files_both_polarities(tmp_path, capsys, mnist_path):
     """Real digits written as PNG (half as in MNIST, half dark-on-light) get the estimator's own predictions."""
-    import os
-
     from scratchnet.data import load_mnist
 
-    source = os.environ.get("SCRATCHNET_MNIST")
-    if not source:
-        pytest.skip("set SCRATCHNET_MNIST to the MNIST .npz (e.g. /work/shared/data/mnist.npz) to run")
-    X, y = load_mnist(source)
-    est = NeuralNetClassifier(epochs=3, batch_size=50, learning_rate=1.0, random_state=0).fit(X[:10000], y[:10000])
+    X, y = load_mnist(mnist_path)
+    est = NeuralNetClassifier(epochs=5, batch_size=50, learning_rate=1.0, random_state=0).fit(X[:5000], y[:5000])
     model = est.save(tmp_path / "mnist_est.npz", preprocessing={"name": "scale_pixels", "max_value": 255.0})
     X_new, y_new = X[60000:60040], y[60000:60040]
     raw = np.rint((X_new / 2 + 0.5) * 255).astype(np.uint8).reshape(-1, 28, 28)

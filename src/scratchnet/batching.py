@@ -19,8 +19,6 @@ def minibatches(X, y, batch_size, rng):
         raise TypeError("X and y must be NumPy arrays")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; they must match")
-    if batch_size > X.shape[0]:
-        raise ValueError(f"batch_size {batch_size} is larger than the {X.shape[0]} samples; no batch would be made")
     for idx in batch_indices(X.shape[0], batch_size, rng):
         yield X[idx], y[idx]
 
