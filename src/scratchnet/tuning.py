@@ -1,0 +1,319 @@
+"""Cross-validated grid search (article, section 7), resumable and parallel.
+
+The grid is hidden layers × hidden nodes × learning rate; every configuration
+is trained on every fold of a stratified K-fold split of the training part (the
+hold-out is never seen). The unit of work is a *group*: configurations of the
+same fold trained together by ``engine.train_many`` on one minibatch sequence.
+Groups run on local processes (joblib) or on a Dask cluster; the parent
+process commits each finished group to the ``Store`` at once.
+
+Results never depend on grouping or on the executor: the initial weights of a
+network are seeded by ``init_seed(seed, config, fold)`` and the batches of a
+fold by ``batch_seed(seed, fold)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+import time
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+
+from .validation import check_int
+
+Config = namedtuple("Config", ["hidden_layers", "hidden_nodes", "learning_rate"])
+Config.__doc__ = "One point of the grid: ``hidden_layers`` hidden layers of ``hidden_nodes`` nodes, a learning rate."
+
+ARTICLE_GRID = {"hidden_layers": [1, 2, 3], "hidden_nodes": [10, 20, 30, 40, 50], "learning_rates": [0.1, 0.2, 0.3]}
+
+
+def make_grid(hidden_layers, hidden_nodes, learning_rates):
+    """Every combination, in the order layers, nodes, learning rate (duplicates removed)."""
+    layers = sorted({check_int(n, "hidden_layers") for n in hidden_layers})
+    nodes = sorted({check_int(n, "hidden_nodes") for n in hidden_nodes})
+    rates = sorted({float(r) for r in learning_rates})
+    if not (layers and nodes and rates):
+        raise ValueError("the grid is empty: give at least one number of layers, of nodes and one learning rate")
+    if any(not np.isfinite(r) or r <= 0 for r in rates):
+        raise ValueError(f"learning rates must be finite numbers > 0, got {rates}")
+    return [Config(l, n, r) for l in layers for n in nodes for r in rates]
+
+
+def layer_widths(config, n_features, n_classes):
+    """``[n⁰, n¹, …, nᴸ]`` of a configuration: equal-width hidden layers."""
+    return [n_features, *[config.hidden_nodes] * config.hidden_layers, n_classes]
+
+
+def make_folds(y, n_folds, seed):
+    """Stratified K-fold of the training labels (shuffled with ``seed``): ``[(train_idx, val_idx), …]``."""
+    from sklearn.model_selection import StratifiedKFold
+
+    n_folds = check_int(n_folds, "folds", minimum=2)
+    counts = np.bincount(np.asarray(y))
+    if counts[counts > 0].min() < n_folds:
+        raise ValueError(
+            f"{n_folds} folds need at least {n_folds} samples of every class; the smallest class has "
+            f"{counts[counts > 0].min()}. Use fewer --folds"
+        )
+    kfold = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [(train.astype(np.int64), val.astype(np.int64)) for train, val in kfold.split(np.zeros(len(y)), y)]
+
+
+def init_seed(seed, config, fold):
+    """Seed of a network's initial weights: depends on (seed, layers, nodes, fold) only.
+
+    The learning rate is left out on purpose: the learning rates of a cell start
+    from the same weights, so they are compared on equal terms.
+    """
+    return int(np.random.SeedSequence([int(seed), 1, config.hidden_layers, config.hidden_nodes, int(fold)])
+               .generate_state(1)[0])
+
+
+def batch_seed(seed, fold):
+    """Seed of the minibatch order of a fold: shared by all its configurations."""
+    return int(np.random.SeedSequence([int(seed), 2, int(fold)]).generate_state(1)[0])
+
+
+def data_digest(X, y):
+    """SHA-256 of the training data (values, dtype and shape): identifies the data of a store."""
+    h = hashlib.sha256()
+    for arr in (np.ascontiguousarray(X), np.ascontiguousarray(y)):
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def experiment_fingerprint(X_train, y_train, *, dataset, test_size, dtype, seed, configs, folds, epochs, batch_size):
+    """What makes two grid searches the same experiment (stored in the store's meta table)."""
+    return {
+        "dataset": dataset,
+        "data_sha256": data_digest(X_train, y_train),
+        "n_train": int(X_train.shape[0]),
+        "n_features": int(X_train.shape[1]),
+        "n_classes": int(np.max(y_train)) + 1,
+        "test_size": test_size,
+        "dtype": np.dtype(dtype).name,
+        "seed": int(seed),
+        "hidden_layers": sorted({c.hidden_layers for c in configs}),
+        "hidden_nodes": sorted({c.hidden_nodes for c in configs}),
+        "learning_rates": sorted({c.learning_rate for c in configs}),
+        "folds": int(folds),
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+    }
+
+
+def configs_of(fingerprint):
+    """The grid of a store's fingerprint."""
+    return make_grid(fingerprint["hidden_layers"], fingerprint["hidden_nodes"], fingerprint["learning_rates"])
+
+
+# ------------------------------------------------------------------- groups
+def _cost(config, n_features, n_classes):
+    return sum(a * b for a, b in zip(layer_widths(config, n_features, n_classes)[:-1],
+                                     layer_widths(config, n_features, n_classes)[1:]))
+
+
+def make_groups(pending, workers=1, group_size=None, n_features=1, n_classes=1):
+    """Split the pending ``(config, fold)`` trainings into jobs ``[(fold, [config, …]), …]``.
+
+    All configurations of a fold form one group, unless ``group_size`` caps it,
+    or, by default, when the folds cannot be spread evenly over ``workers``:
+    then each fold is cut into ``workers / gcd(folds, workers)`` groups. Cut
+    groups get configurations of similar total cost (dealt by size, snake order).
+    """
+    by_fold = {}
+    for config, fold in pending:
+        by_fold.setdefault(int(fold), []).append(config)
+    if group_size is not None:
+        group_size = check_int(group_size, "group_size")
+    workers = check_int(workers, "workers")
+    groups = []
+    for fold in sorted(by_fold):
+        configs = sorted(by_fold[fold], key=lambda c: -_cost(c, n_features, n_classes))
+        if group_size is None:
+            chunks = workers // math.gcd(len(by_fold), workers)
+        else:
+            chunks = math.ceil(len(configs) / group_size)
+        chunks = max(1, min(chunks, len(configs)))
+        dealt = [[] for _ in range(chunks)]
+        for i, config in enumerate(configs):
+            lap, pos = divmod(i, chunks)
+            dealt[pos if lap % 2 == 0 else chunks - 1 - pos].append(config)
+        groups.extend((fold, sorted(chunk)) for chunk in dealt)
+    return groups
+
+
+# ----------------------------------------------------------------- one job
+_DATA_CACHE = {}
+
+
+def _resolve(data):
+    """The payload ``{"X", "y", "folds"}``, or the path of its joblib dump (loaded once per process)."""
+    if isinstance(data, dict):
+        return data
+    if data not in _DATA_CACHE:
+        import joblib
+
+        _DATA_CACHE.clear()
+        _DATA_CACHE[data] = joblib.load(data, mmap_mode="r")
+    return _DATA_CACHE[data]
+
+
+def run_group(data, fold, configs, settings):
+    """Train the ``configs`` of fold ``fold`` together; return one result dict per configuration.
+
+    ``data``: the payload dict (or the path of its dump); ``settings``: ``epochs,
+    batch_size, seed, n_classes, blas_threads``. Each result holds the config, the
+    fold, the seeds, ``history`` (per-epoch DataFrame with validation columns)
+    and ``seconds``.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from .engine import train_many
+    from .network import MultilayerNeuralNetClassifier
+
+    payload = _resolve(data)
+    X, y = payload["X"], payload["y"]
+    train_idx, val_idx = payload["folds"][fold]
+    configs = [Config(*c) for c in configs]
+    seed = settings["seed"]
+    with threadpool_limits(limits=settings["blas_threads"]):
+        X_train, y_train = np.asarray(X[train_idx]), np.asarray(y[train_idx])
+        X_val, y_val = np.asarray(X[val_idx]), np.asarray(y[val_idx])
+        nets = [
+            MultilayerNeuralNetClassifier(layer_widths(c, X.shape[1], settings["n_classes"]),
+                                          random_seed=init_seed(seed, c, fold), dtype=X.dtype)
+            for c in configs
+        ]
+        histories = train_many(nets, X_train, y_train, X_val, y_val, epochs=settings["epochs"],
+                               batch_size=settings["batch_size"], learning_rates=[c.learning_rate for c in configs],
+                               seed=batch_seed(seed, fold))
+    results = []
+    for config, history in zip(configs, histories):
+        history = history.rename(columns={"loss_test": "loss_validation", "accuracy_test": "accuracy_validation"})
+        results.append({**config._asdict(), "fold": int(fold), "init_seed": init_seed(seed, config, fold),
+                        "batch_seed": batch_seed(seed, fold), "history": history,
+                        "seconds": float(history["seconds"].sum())})
+    return results
+
+
+# --------------------------------------------------------------- executors
+def default_workers():
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _run_local(payload, groups, settings, workers):
+    from joblib import Parallel, delayed
+
+    if workers == 1:
+        for fold, configs in groups:
+            yield run_group(payload, fold, configs, settings)
+        return
+    import joblib
+
+    with tempfile.TemporaryDirectory(prefix="scratchnet-tune-") as tmp:
+        path = str(Path(tmp) / "data.joblib")
+        joblib.dump(payload, path)  # the workers map this file once each instead of receiving the data per job
+        parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
+        yield from parallel(delayed(run_group)(path, fold, configs, settings) for fold, configs in groups)
+
+
+def _run_dask(payload, groups, settings, client):
+    from distributed import as_completed
+
+    [data] = client.scatter([payload], broadcast=True)  # the data goes to every worker once
+    futures = [client.submit(run_group, data, fold, configs, settings, pure=False) for fold, configs in groups]
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.cancel(futures)
+
+
+def dask_client(scheduler=None, workers=None):
+    """A ``distributed.Client`` of the cluster at ``scheduler``, or of a new LocalCluster of processes."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError("--executor dask needs dask.distributed: pip install 'scratchnet[dask]'") from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    return Client(cluster)
+
+
+def run_tune(store, X_train, y_train, configs, *, folds, epochs, batch_size, seed, executor="local", workers=None,
+             scheduler=None, client=None, group_size=None, blas_threads=None, progress=True, echo=print):
+    """Train every (config, fold) that ``store`` does not hold yet; commit each group as it finishes.
+
+    ``executor``: ``"local"`` (joblib processes, ``workers`` of them, BLAS
+    threads per worker so that workers × threads ≤ cores) or ``"dask"`` (the
+    cluster of ``client`` or ``scheduler``, else a LocalCluster of ``workers``
+    processes; one BLAS thread per task unless ``blas_threads``).
+    Returns ``{"trained": …, "total": …, "seconds": …}``.
+    """
+    from tqdm.auto import tqdm
+
+    if executor not in ("local", "dask"):
+        raise ValueError(f"executor must be 'local' or 'dask', got {executor!r}")
+    split = make_folds(y_train, folds, seed)
+    done = store.finished()
+    everything = [(c, f) for f in range(len(split)) for c in configs]
+    pending = [(c, f) for c, f in everything if (c.hidden_layers, c.hidden_nodes, c.learning_rate, f) not in done]
+    summary = {"trained": 0, "total": len(everything), "seconds": 0.0}
+    if not pending:
+        echo(f"all {len(everything)} trainings are already in {store.path}")
+        return summary
+    n_classes = int(np.max(y_train)) + 1
+    own_client = None
+    if executor == "dask" and client is None:
+        client = own_client = dask_client(scheduler, workers)
+    try:
+        if executor == "dask":
+            workers = sum(client.nthreads().values())
+            threads = blas_threads or 1
+        else:
+            workers = check_int(workers or default_workers(), "workers")
+            threads = blas_threads or max(1, default_workers() // workers)
+        groups = make_groups(pending, workers, group_size, X_train.shape[1], n_classes)
+        settings = {"epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed), "n_classes": n_classes,
+                    "blas_threads": int(threads)}
+        payload = {"X": X_train, "y": y_train, "folds": split}
+        echo(
+            f"tune: {len(pending)} of {len(everything)} trainings to run ({len(configs)} configurations × "
+            f"{len(split)} folds, {epochs} epochs, batch {batch_size}) in {len(groups)} groups on {workers} "
+            f"{executor} worker{'s' if workers > 1 else ''} × {threads} BLAS thread{'s' if threads > 1 else ''}; "
+            f"store {store.path}"
+        )
+        start = time.perf_counter()
+        jobs = (_run_dask(payload, groups, settings, client) if executor == "dask"
+                else _run_local(payload, groups, settings, workers))
+        with tqdm(total=len(everything), initial=len(everything) - len(pending), unit="training", desc="tune",
+                  disable=not progress, smoothing=0.1) as bar:
+            for results in jobs:
+                summary["trained"] += store.add_runs(results)
+                bar.update(len(results))
+                best = max(results, key=lambda r: r["history"]["accuracy_validation"].iloc[-1])
+                bar.set_postfix(fold=results[0]["fold"], best_val=f"{best['history']['accuracy_validation'].iloc[-1]:.3f}")
+        summary["seconds"] = time.perf_counter() - start
+    finally:
+        if own_client is not None:
+            cluster = own_client.cluster
+            own_client.close()
+            if cluster is not None:
+                cluster.close()
+    return summary
