@@ -317,3 +317,57 @@ def run_tune(store, X_train, y_train, configs, *, folds, epochs, batch_size, see
             if cluster is not None:
                 cluster.close()
     return summary
+
+
+# -------------------------------------------------------------------- refit
+def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, echo=print):
+    """Retrain the best configuration of ``store`` on all training samples and score the hold-out.
+
+    Same data, split, epochs, batch size and seed as the grid search; the network
+    is seeded with the store's seed, so this equals ``scratchnet train --hidden …``
+    with those options. Prints the article's per-epoch lines, saves ``model.npz``,
+    ``history.csv``, ``loss.png`` and ``accuracy.png`` in ``out`` (default: next
+    to the store, ``<store name>-refit/``), records the result in the store and
+    returns it as a dict.
+    """
+    from .cli import load_split
+    from .network import MultilayerNeuralNetClassifier
+    from .plots import plot_accuracy, plot_loss
+    from .report import best_config, complete, config_means
+    from .training import train
+
+    fp = store.fingerprint
+    best = best_config(complete(config_means(store.runs()), fp["folds"]))
+    config = Config(int(best.hidden_layers), int(best.hidden_nodes), float(best.learning_rate))
+    X_train, X_test, y_train, y_test = load_split(fp["dataset"], data_path, fp["test_size"], fp["seed"], fp["dtype"])
+    if data_digest(X_train, y_train) != fp["data_sha256"]:
+        raise ValueError(
+            f"the {fp['dataset']} data found now differs from the data of store {str(store.path)!r}; "
+            "give the file it was made with (--data PATH)"
+        )
+    n_classes = int(fp["n_classes"])
+    net = MultilayerNeuralNetClassifier(layer_widths(config, X_train.shape[1], n_classes), random_seed=fp["seed"],
+                                        dtype=np.dtype(fp["dtype"]).type)
+    echo(
+        f"refit: n_hidden_layers={config.hidden_layers}, n_hidden_nodes={config.hidden_nodes}, learning rate="
+        f"{config.learning_rate:g} (mean cross validation accuracy {best.accuracy_validation:.6f}) on all "
+        f"{X_train.shape[0]} training samples; {fp['epochs']} epochs, batch {fp['batch_size']}; hold-out "
+        f"{X_test.shape[0]} samples"
+    )
+    history = train(net, X_train, y_train, X_test, y_test, epochs=fp["epochs"], batch_size=fp["batch_size"],
+                    learning_rate=config.learning_rate, seed=fp["seed"], verbose=verbose, progress=progress)
+    out = Path(out) if out else store.path.with_name(store.path.stem + "-refit")
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = net.save(out / "model.npz")
+    history.to_csv(out / "history.csv", index=False)
+    plot_loss(history, out / "loss.png")
+    plot_accuracy(history, out / "accuracy.png", title="refit: training and hold-out accuracy")
+    last = history.iloc[-1]
+    record = {**config._asdict(), "epochs": len(history), "loss_training": last.loss_training,
+              "accuracy_training": last.accuracy_training, "loss_test": last.loss_test,
+              "accuracy_test": last.accuracy_test, "seconds": float(history.seconds.sum()),
+              "model_path": str(model_path)}
+    store.add_refit(record)
+    echo(f"hold-out accuracy {last.accuracy_test:.4f} (loss {last.loss_test:.4f}) after {len(history)} epochs, "
+         f"{record['seconds']:.1f} s; wrote model.npz, history.csv, loss.png, accuracy.png to {out}")
+    return {**record, "history": history, "out": out}
