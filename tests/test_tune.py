@@ -159,6 +159,7 @@ def test_dask_localcluster_equals_local_to_the_last_digit(local_store, tmp_path,
 
 
 # ---------------------------------------------------------------- resume
+@pytest.mark.slow
 def test_resume_after_sigkill_trains_each_config_fold_once(local_store, tmp_path, capsys):
     path = tmp_path / "killed.sqlite"
     # one configuration per job and more epochs than the fixture, so the run is still going when killed
@@ -354,3 +355,36 @@ def test_refit_is_the_train_command_with_the_best_configuration(local_store, tmp
     assert refit.accuracy_test == pytest.approx(b.history.accuracy_test.iloc[-1], abs=0)
     code, out, _ = run_cli(["report", str(store_copy), "--no-figures"], capsys)
     assert "## Refit on all training samples" in out
+
+
+# ------------------------------------------------------------- reproduce
+@pytest.mark.slow
+def test_reproduce_writes_every_step_and_resumes(tmp_path, capsys, monkeypatch):
+    from scratchnet import reproduce
+
+    tiny = {"dataset": "digits", "hidden": [16],
+            "run10": {"epochs": 2, "batch_size": 50, "learning_rate": 1.0},
+            "run100": {"epochs": 3, "batch_size": 50, "learning_rate": 1.0},
+            "grid": {"hidden_layers": [1], "hidden_nodes": [8, 16], "learning_rates": [1.0], "folds": 2,
+                     "epochs": 2, "batch_size": 50}}
+    monkeypatch.setitem(reproduce.PLANS, "quick", tiny)
+    argv = ["reproduce", "--quick", "--out", str(tmp_path), "--workers", "1", "--no-progress"]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert "Gradients look in order!" in out and "hold-out accuracy" in out
+    report = (tmp_path / "REPORT.md").read_text()
+    for heading in ["## 1. Gradient check", "## 2. Data", "## 3. Training", "## 4. Hyperparameter tuning",
+                    "## 5. Final model", "best mean cross validation accuracy", "0.944", "0.905217"]:
+        assert heading in report
+    for figure in ["run10/digits.png", "run10/loss.png", "run10/accuracy.png", "run100/accuracy.png", "heatmap.png",
+                   "curves.png", "refit/accuracy.png"]:
+        assert f"({figure})" in report and (tmp_path / figure).stat().st_size > 0
+    with Store.open(tmp_path / "tune.sqlite") as store:
+        assert len(store.runs()) == 4 and len(store.refits()) == 1
+        refit = store.refits().iloc[0]
+    assert f"| accuracy_test | {refit.accuracy_test:.4f} |" in report
+    code, out, err = run_cli(argv, capsys)  # again: every step is reused
+    assert code == 0, err
+    assert out.count("reusing") == 3 and "all 4 trainings are already in" in out
+    with Store.open(tmp_path / "tune.sqlite") as store:
+        assert len(store.runs()) == 4 and len(store.refits()) == 1

@@ -260,11 +260,11 @@ def report_command(store_path, fmt, show_runs, figures, no_figures):
             click.echo(config_means(summary["runs"]).to_csv(index=False), nl=False)
         else:
             click.echo(format_markdown(summary, store_path), nl=False)
-        if not no_figures and not summary["runs"].empty:
+        if not no_figures and not summary["complete"].empty:
             stem = Path(store_path).stem
             folder = Path(figures) if figures else Path(store_path).parent
             prefix = "" if figures else f"{stem}-"
-            heat = plot_heatmap(summary["means"], folder / f"{prefix}heatmap.png")
+            heat = plot_heatmap(summary["complete"], folder / f"{prefix}heatmap.png")
             curves = plot_curves(store.epochs(), folder / f"{prefix}curves.png")
             click.echo(f"figures: {heat}, {curves}", err=True)
 
@@ -285,6 +285,29 @@ def refit_command(store_path, data_path, out, quiet, progress):
             row = store.conn.execute("SELECT value FROM meta WHERE key = 'data_path'").fetchone()
             data_path = row[0] if row else None
         refit_best(store, data_path=data_path, out=out, verbose=not quiet, progress=progress, echo=click.echo)
+
+
+@cli.command("reproduce")
+@click.option("--quick", is_flag=True, help="The bundled digits data and a small grid: every step in about a minute.")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce", show_default=True,
+              help="Folder of REPORT.md, figures, models and the resumable store tune.sqlite.")
+@click.option("--data", "data_path", type=click.Path(), default=None, help="MNIST as for `train` (not with --quick).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs of the grid search and refit [default: 250, the article's; 20 with --quick].")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="[default: the cores]")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def reproduce_command(quick, out, data_path, epochs, executor, scheduler, workers, progress):
+    """The whole article: gradient check, data, training runs, grid search, table, refit → OUT/REPORT.md."""
+    from .reproduce import reproduce
+
+    if scheduler and executor != "dask":
+        raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
+    if quick and data_path:
+        raise click.BadParameter("--quick uses the bundled digits data; drop --data", param_hint="--data")
+    reproduce(out, quick=quick, data_path=data_path, epochs=epochs, executor=executor, workers=workers,
+              scheduler=scheduler, progress=progress, echo=click.echo)
 
 
 def main(argv=None):
