@@ -166,7 +166,7 @@ def test_resume_after_sigkill_trains_each_config_fold_once(local_store, tmp_path
     argv = ["tune", *GRID, "--store", str(path), "--workers", "1", "--group-size", "1", "--blas-threads", "1",
             "--no-progress"]
     argv[argv.index("--epochs") + 1] = "6"
-    argv[argv.index("--batch-size") + 1] = "10"
+    argv[argv.index("--batch-size") + 1] = "20"
     env = {**os.environ, "PYTHONPATH": SRC}
     proc = subprocess.Popen([sys.executable, "-m", "scratchnet", *argv], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -205,9 +205,9 @@ def test_resume_after_sigkill_trains_each_config_fold_once(local_store, tmp_path
     # the same as an uninterrupted run
     X_train, _, y_train, _ = digits_split()
     fp = experiment_fingerprint(X_train, y_train, dataset="digits", test_size=None, dtype="float64", seed=7,
-                                configs=grid_configs(), folds=3, epochs=6, batch_size=10)
+                                configs=grid_configs(), folds=3, epochs=6, batch_size=20)
     with Store.create_or_open(tmp_path / "whole.sqlite", fp) as store:
-        run_tune(store, X_train, y_train, grid_configs(), folds=3, epochs=6, batch_size=10, seed=7, workers=1,
+        run_tune(store, X_train, y_train, grid_configs(), folds=3, epochs=6, batch_size=20, seed=7, workers=1,
                  blas_threads=1, progress=False, echo=lambda *a: None)
     pd.testing.assert_frame_equal(stored_epochs(path), stored_epochs(tmp_path / "whole.sqlite"))
     code, out, _ = run_cli(argv, capsys)  # a finished store: nothing left to do

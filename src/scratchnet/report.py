@@ -8,7 +8,6 @@ the best learning rate of each cell.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .store import METRICS
 
