@@ -141,6 +141,9 @@ def test_cli_local_processes_equal_single_process(local_store, tmp_path, capsys)
     with Store.open(path) as store:
         runs = store.runs()
     assert len(runs) == 24 and (runs["epochs"] == 3).all() and (runs["seconds"] > 0).all()
+    assert sorted(runs.groupby(["fold", "group_seconds"]).size()) == [4] * 6  # 8 configs cut into 2 even jobs of ≤ 5
+    groups = runs.groupby(["fold", "group_seconds"])
+    np.testing.assert_allclose(groups["seconds"].sum(), groups["group_seconds"].first())  # shares add up
 
 
 def test_dask_localcluster_equals_local_to_the_last_digit(local_store, tmp_path, monkeypatch):

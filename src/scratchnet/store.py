@@ -11,7 +11,8 @@ Schema (format version 1)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)            -- format, format_version, fingerprint (JSON), …
     runs(id, hidden_layers, hidden_nodes, learning_rate, fold, init_seed, batch_seed, epochs,
-         loss_training, accuracy_training, loss_validation, accuracy_validation, seconds, finished_at)
+         loss_training, accuracy_training, loss_validation, accuracy_validation, seconds,
+         group_size, group_seconds, finished_at)
          UNIQUE (hidden_layers, hidden_nodes, learning_rate, fold)
     epochs(run_id → runs.id, epoch, loss_training, accuracy_training,
            loss_validation, accuracy_validation, seconds)    PRIMARY KEY (run_id, epoch)
@@ -19,7 +20,8 @@ Schema (format version 1)::
            loss_test, accuracy_test, seconds, model_path, finished_at)
 
 A row of ``runs`` exists only for a finished training; its metrics are those
-of the last epoch.
+of the last epoch. Trainings of a fold run together in groups: ``group_seconds``
+is the wall time of the group, ``seconds`` the training's share of it.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ FORMAT_NAME = "scratchnet-tune"
 FORMAT_VERSION = 1
 METRICS = ["loss_training", "accuracy_training", "loss_validation", "accuracy_validation"]
 RUN_COLUMNS = ["hidden_layers", "hidden_nodes", "learning_rate", "fold", "init_seed", "batch_seed", "epochs",
-               *METRICS, "seconds", "finished_at"]
+               *METRICS, "seconds", "group_size", "group_seconds", "finished_at"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,6 +54,8 @@ CREATE TABLE IF NOT EXISTS runs (
     epochs INTEGER NOT NULL,
     loss_training REAL, accuracy_training REAL, loss_validation REAL, accuracy_validation REAL,
     seconds REAL NOT NULL,
+    group_size INTEGER NOT NULL,
+    group_seconds REAL NOT NULL,
     finished_at TEXT NOT NULL,
     UNIQUE (hidden_layers, hidden_nodes, learning_rate, fold)
 );
@@ -211,10 +215,11 @@ class Store:
                 cur = self.conn.execute(
                     "INSERT OR IGNORE INTO runs (hidden_layers, hidden_nodes, learning_rate, fold, init_seed, "
                     "batch_seed, epochs, loss_training, accuracy_training, loss_validation, accuracy_validation, "
-                    "seconds, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "seconds, group_size, group_seconds, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (int(r["hidden_layers"]), int(r["hidden_nodes"]), float(r["learning_rate"]), int(r["fold"]),
                      int(r["init_seed"]), int(r["batch_seed"]), int(len(r["history"])),
-                     *(float(last[m]) for m in METRICS), float(r["seconds"]), _now()),
+                     *(float(last[m]) for m in METRICS), float(r["seconds"]), int(r.get("group_size", 1)),
+                     float(r.get("group_seconds", r["seconds"])), _now()),
                 )
                 if cur.rowcount == 0:
                     continue

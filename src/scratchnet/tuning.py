@@ -170,8 +170,9 @@ def run_group(data, fold, configs, settings):
 
     ``data``: the payload dict (or the path of its dump); ``settings``: ``epochs,
     batch_size, seed, n_classes, blas_threads``. Each result holds the config, the
-    fold, the seeds, ``history`` (per-epoch DataFrame with validation columns)
-    and ``seconds``.
+    fold, the seeds, ``history`` (per-epoch DataFrame with validation columns),
+    ``group_size``, ``group_seconds`` (wall time of the whole group) and
+    ``seconds``: this training's share of it, in proportion to its epoch times.
     """
     from threadpoolctl import threadpool_limits
 
@@ -183,6 +184,7 @@ def run_group(data, fold, configs, settings):
     train_idx, val_idx = payload["folds"][fold]
     configs = [Config(*c) for c in configs]
     seed = settings["seed"]
+    start = time.perf_counter()
     with threadpool_limits(limits=settings["blas_threads"]):
         X_train, y_train = np.asarray(X[train_idx]), np.asarray(y[train_idx])
         X_val, y_val = np.asarray(X[val_idx]), np.asarray(y[val_idx])
@@ -194,12 +196,16 @@ def run_group(data, fold, configs, settings):
         histories = train_many(nets, X_train, y_train, X_val, y_val, epochs=settings["epochs"],
                                batch_size=settings["batch_size"], learning_rates=[c.learning_rate for c in configs],
                                seed=batch_seed(seed, fold))
+    wall = time.perf_counter() - start
+    # a training's seconds: its share of the group's wall time, in proportion to the epoch times the engine reports
+    own = np.array([h["seconds"].sum() for h in histories], dtype=float)
+    share = own / own.sum() if own.sum() > 0 else np.full(len(own), 1 / len(own))
     results = []
-    for config, history in zip(configs, histories):
+    for config, history, part in zip(configs, histories, share):
         history = history.rename(columns={"loss_test": "loss_validation", "accuracy_test": "accuracy_validation"})
         results.append({**config._asdict(), "fold": int(fold), "init_seed": init_seed(seed, config, fold),
-                        "batch_seed": batch_seed(seed, fold), "history": history,
-                        "seconds": float(history["seconds"].sum())})
+                        "batch_seed": batch_seed(seed, fold), "history": history, "seconds": float(wall * part),
+                        "group_size": len(configs), "group_seconds": float(wall)})
     return results
 
 
