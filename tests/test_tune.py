@@ -391,3 +391,10 @@ def test_reproduce_writes_every_step_and_resumes(tmp_path, capsys, monkeypatch):
     assert out.count("reusing") == 3 and "all 4 trainings are already in" in out
     with Store.open(tmp_path / "tune.sqlite") as store:
         assert len(store.runs()) == 4 and len(store.refits()) == 1
+
+
+def test_default_and_explicit_test_size_are_the_same_experiment(local_store, tmp_path):
+    X_train, _, y_train, _ = digits_split()
+    kwargs = dict(dataset="digits", dtype="float64", seed=7, configs=grid_configs(), folds=3, epochs=3, batch_size=50)
+    assert (experiment_fingerprint(X_train, y_train, test_size=None, **kwargs)
+            == experiment_fingerprint(X_train, y_train, test_size=0.2, **kwargs))

@@ -192,7 +192,7 @@ def _open_store(path):
 @click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default="runs/tune.sqlite", show_default=True,
               help="SQLite results store; running the same command again resumes it.")
-@click.option("--new", is_flag=True, help="Delete an existing store of another experiment and start over.")
+@click.option("--new", is_flag=True, help="Delete the store (if it is a scratchnet store) and start over.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT [default: a LocalCluster].")
 @click.option("--workers", type=click.IntRange(min=1), default=None,

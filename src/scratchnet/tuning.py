@@ -90,13 +90,15 @@ def data_digest(X, y):
 
 def experiment_fingerprint(X_train, y_train, *, dataset, test_size, dtype, seed, configs, folds, epochs, batch_size):
     """What makes two grid searches the same experiment (stored in the store's meta table)."""
+    from .data import default_test_size
+
     return {
         "dataset": dataset,
         "data_sha256": data_digest(X_train, y_train),
         "n_train": int(X_train.shape[0]),
         "n_features": int(X_train.shape[1]),
         "n_classes": int(np.max(y_train)) + 1,
-        "test_size": test_size,
+        "test_size": default_test_size(dataset) if test_size is None else test_size,
         "dtype": np.dtype(dtype).name,
         "seed": int(seed),
         "hidden_layers": sorted({c.hidden_layers for c in configs}),
