@@ -18,7 +18,9 @@ import hashlib
 import math
 import os
 import tempfile
+import threading
 import time
+import uuid
 from collections import namedtuple
 from pathlib import Path
 
@@ -167,11 +169,37 @@ def _resolve(data):
     return _DATA_CACHE[data]
 
 
-def run_group(data, fold, configs, settings):
+def _epoch_done(progress, n):
+    """Tell the parent that ``n`` trainings finished one more epoch.
+
+    ``progress``: None, a callable (same process), ``("dask", topic)`` (a worker
+    event) or ``("folder", path)``: a file per process holding its running count.
+    """
+    if progress is None:
+        return
+    if callable(progress):
+        progress(n)
+    elif progress[0] == "dask":
+        from distributed import get_worker
+
+        get_worker().log_event(progress[1], n)
+    else:
+        path = Path(progress[1]) / str(os.getpid())
+        _EPOCH_COUNTS[path] = _EPOCH_COUNTS.get(path, 0) + n
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(str(_EPOCH_COUNTS[path]))
+        os.replace(tmp, path)
+
+
+_EPOCH_COUNTS = {}
+
+
+def run_group(data, fold, configs, settings, progress=None):
     """Train the ``configs`` of fold ``fold`` together; return one result dict per configuration.
 
     ``data``: the payload dict (or the path of its dump); ``settings``: ``epochs,
-    batch_size, seed, n_classes, blas_threads``. Each result holds the config, the
+    batch_size, seed, n_classes, blas_threads``; ``progress``: where to report
+    each finished epoch (see ``_epoch_done``). Each result holds the config, the
     fold, the seeds, ``history`` (per-epoch DataFrame with validation columns),
     ``group_size``, ``group_seconds`` (wall time of the whole group) and
     ``seconds``: this training's share of it, in proportion to its epoch times.
@@ -197,7 +225,8 @@ def run_group(data, fold, configs, settings):
         ]
         histories = train_many(nets, X_train, y_train, X_val, y_val, epochs=settings["epochs"],
                                batch_size=settings["batch_size"], learning_rates=[c.learning_rate for c in configs],
-                               seed=batch_seed(seed, fold))
+                               seed=batch_seed(seed, fold),
+                               on_epoch=lambda epoch, records: _epoch_done(progress, len(records)))
     wall = time.perf_counter() - start
     # a training's seconds: its share of the group's wall time, in proportion to the epoch times the engine reports
     own = np.array([h["seconds"].sum() for h in histories], dtype=float)
@@ -220,32 +249,80 @@ def default_workers():
         return os.cpu_count() or 1
 
 
-def _run_local(payload, groups, settings, workers):
+def _run_local(payload, groups, settings, workers, tick):
     from joblib import Parallel, delayed
 
     if workers == 1:
         for fold, configs in groups:
-            yield run_group(payload, fold, configs, settings)
+            yield run_group(payload, fold, configs, settings, tick)
         return
     import joblib
 
     with tempfile.TemporaryDirectory(prefix="scratchnet-tune-") as tmp:
         path = str(Path(tmp) / "data.joblib")
         joblib.dump(payload, path)  # the workers map this file once each instead of receiving the data per job
-        parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
-        yield from parallel(delayed(run_group)(path, fold, configs, settings) for fold, configs in groups)
+        counts = Path(tmp) / "epochs"
+        counts.mkdir()
+        stop = threading.Event()
+
+        def poll():
+            seen = 0
+            while not stop.wait(0.5):
+                total = sum(int(f.read_text() or 0) for f in counts.glob("[0-9]*"))
+                if total > seen:
+                    tick(total - seen)
+                    seen = total
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        try:
+            parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
+            yield from parallel(delayed(run_group)(path, fold, configs, settings, ("folder", str(counts)))
+                                for fold, configs in groups)
+        finally:
+            stop.set()
+            poller.join()
 
 
-def _run_dask(payload, groups, settings, client):
+def _run_dask(payload, groups, settings, client, tick):
     from distributed import as_completed
 
+    topic = f"scratchnet-tune-{uuid.uuid4().hex}"
+    client.subscribe_topic(topic, lambda event: tick(event[1] if isinstance(event, tuple) else event))
     [data] = client.scatter([payload], broadcast=True)  # the data goes to every worker once
-    futures = [client.submit(run_group, data, fold, configs, settings, pure=False) for fold, configs in groups]
+    futures = [client.submit(run_group, data, fold, configs, settings, ("dask", topic), pure=False)
+               for fold, configs in groups]
     try:
         for future in as_completed(futures):
             yield future.result()
     finally:
         client.cancel(futures)
+        client.unsubscribe_topic(topic)
+
+
+class _Progress:
+    """A bar over trainings that moves with every epoch: ``max(epochs reported, epochs of finished trainings)``."""
+
+    def __init__(self, bar, epochs):
+        self.bar, self.epochs = bar, epochs
+        self.start = bar.n
+        self.ticks = self.floor = 0
+        self.lock = threading.Lock()
+
+    def tick(self, n):
+        with self.lock:
+            self.ticks += n
+            self._show()
+
+    def finished(self, n_trainings):
+        with self.lock:
+            self.floor += n_trainings * self.epochs
+            self._show()
+
+    def _show(self):
+        target = min(self.start + max(self.ticks, self.floor), self.bar.total)
+        if target > self.bar.n:
+            self.bar.update(target - self.bar.n)
 
 
 def dask_client(scheduler=None, workers=None):
@@ -308,13 +385,15 @@ def run_tune(store, X_train, y_train, configs, *, folds, epochs, batch_size, see
             f"store {store.path}"
         )
         start = time.perf_counter()
-        jobs = (_run_dask(payload, groups, settings, client) if executor == "dask"
-                else _run_local(payload, groups, settings, workers))
-        with tqdm(total=len(everything), initial=len(everything) - len(pending), unit="training", desc="tune",
-                  disable=not progress, smoothing=0.1) as bar:
+        with tqdm(total=len(everything) * epochs, initial=(len(everything) - len(pending)) * epochs,
+                  unit="training", unit_scale=1 / epochs, desc="tune", disable=not progress, smoothing=0.05,
+                  bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} [{elapsed}<{remaining}, {rate_fmt}{postfix}]") as bar:
+            shown = _Progress(bar, epochs)
+            jobs = (_run_dask(payload, groups, settings, client, shown.tick) if executor == "dask"
+                    else _run_local(payload, groups, settings, workers, shown.tick))
             for results in jobs:
                 summary["trained"] += store.add_runs(results)
-                bar.update(len(results))
+                shown.finished(len(results))
                 best = max(results, key=lambda r: r["history"]["accuracy_validation"].iloc[-1])
                 bar.set_postfix(fold=results[0]["fold"], best_val=f"{best['history']['accuracy_validation'].iloc[-1]:.3f}")
         summary["seconds"] = time.perf_counter() - start
