@@ -398,3 +398,33 @@ def test_default_and_explicit_test_size_are_the_same_experiment(local_store, tmp
     kwargs = dict(dataset="digits", dtype="float64", seed=7, configs=grid_configs(), folds=3, epochs=3, batch_size=50)
     assert (experiment_fingerprint(X_train, y_train, test_size=None, **kwargs)
             == experiment_fingerprint(X_train, y_train, test_size=0.2, **kwargs))
+
+
+def test_progress_counts_every_epoch_once():
+    from scratchnet.tuning import _Progress, make_folds, run_group
+
+    X_train, _, y_train, _ = digits_split()
+    payload = {"X": X_train, "y": y_train, "folds": make_folds(y_train, 3, 7)}
+    ticks = []
+    settings = {"epochs": 4, "batch_size": 50, "seed": 7, "n_classes": 10, "blas_threads": 1}
+    results = run_group(payload, 1, grid_configs()[:3], settings, ticks.append)
+    assert ticks == [3, 3, 3, 3] and len(results) == 3
+
+    class Bar:
+        n, total = 8, 40  # 2 of 10 trainings of 4 epochs were done before
+
+        def update(self, k):
+            self.n += k
+
+    bar = Bar()
+    shown = _Progress(bar, 4)
+    shown.finished(2)  # a group's result arrives before its epoch reports
+    assert bar.n == 16
+    for _ in range(4):
+        shown.tick(2)  # the late reports do not count twice
+    assert bar.n == 16
+    shown.tick(3)
+    assert bar.n == 19
+    shown.finished(8)
+    shown.tick(100)
+    assert bar.n == 40
