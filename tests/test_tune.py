@@ -428,3 +428,17 @@ def test_progress_counts_every_epoch_once():
     shown.finished(8)
     shown.tick(100)
     assert bar.n == 40
+
+
+def test_a_damaged_store_is_refused_but_can_be_started_over(local_store, tmp_path, capsys):
+    import shutil
+
+    path = tmp_path / "old.sqlite"
+    shutil.copy(local_store, path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN group_size")
+    code, _, err = run_cli(["report", str(path)], capsys)
+    assert code == 1 and "damaged or pre-release scratchnet store" in err and "group_size" in err
+    code, out, err = run_cli(["tune", *GRID, "--store", str(path), "--new", "--workers", "1", "--no-progress"], capsys)
+    assert code == 0, err
+    pd.testing.assert_frame_equal(stored_epochs(path), stored_epochs(local_store))

@@ -94,7 +94,8 @@ def format_markdown(summary, store_path):
     out = [
         f"# Grid search on {fp['dataset']}: {fp['folds']}-fold cross-validation",
         "",
-        f"Store `{store_path}`: {len(runs)} of {summary['n_total']} trainings finished; {fp['epochs']} epochs, "
+        f"Store `{store_path}`: {len(runs)} of {summary['n_total']} trainings finished; {fp['epochs']} "
+        f"epoch{'' if fp['epochs'] == 1 else 's'}, "
         f"batch {fp['batch_size']}, seed {fp['seed']}, {fp['dtype']}; {fp['n_train']} training samples "
         "(the hold-out is not used).",
         "",

@@ -88,7 +88,7 @@ def reproduce(out, *, quick=False, data_path=None, seed=123, epochs=None, execut
     from .gradcheck import check_gradients, format_report, random_problem
     from .network import MultilayerNeuralNetClassifier
     from .report import best_rate_table, format_markdown, plot_curves, plot_heatmap, summarize
-    from .store import Store
+    from .store import Store, StoreError
     from .tuning import experiment_fingerprint, make_grid, refit_best, run_tune
 
     start = time.perf_counter()
@@ -119,7 +119,11 @@ def reproduce(out, *, quick=False, data_path=None, seed=123, epochs=None, execut
                                          configs=configs, folds=grid["folds"], epochs=grid["epochs"],
                                          batch_size=grid["batch_size"])
     store_path = out / "tune.sqlite"
-    with Store.create_or_open(store_path, fingerprint) as store:
+    try:
+        store = Store.create_or_open(store_path, fingerprint)
+    except StoreError as exc:
+        raise StoreError(f"{exc}. For reproduce: choose another --out, or delete {out} to start over") from None
+    with store:
         tune_summary = run_tune(store, X_train, y_train, configs, folds=grid["folds"], epochs=grid["epochs"],
                                 batch_size=grid["batch_size"], seed=seed, executor=executor, workers=workers,
                                 scheduler=scheduler, progress=progress, echo=echo)

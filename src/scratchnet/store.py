@@ -92,6 +92,19 @@ def _describe(value):
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
+def _names_our_format(path):
+    """Whether ``path`` is an SQLite file whose meta table says it is a scratchnet store."""
+    try:
+        conn = sqlite3.connect(f"file:{Path(path).resolve().as_posix()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return row is not None and row[0] == FORMAT_NAME
+
+
 class Store:
     """An open results store. Use ``Store.create_or_open`` (tune) or ``Store.open`` (report, refit)."""
 
@@ -131,6 +144,12 @@ class Store:
         missing = {"runs", "epochs", "refits"} - tables
         if missing:
             raise StoreError(f"{str(path)!r} is a damaged scratchnet store: tables {sorted(missing)} are missing")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        if not set(RUN_COLUMNS) <= columns:
+            raise StoreError(
+                f"{str(path)!r} is a damaged or pre-release scratchnet store: table runs lacks the columns "
+                f"{sorted(set(RUN_COLUMNS) - columns)}; start it over with `scratchnet tune --new`"
+            )
         try:
             return json.loads(meta["fingerprint"])
         except (KeyError, json.JSONDecodeError):
@@ -160,9 +179,15 @@ class Store:
         """
         path = Path(path)
         if path.exists():
-            store = cls.open(path, readonly=False)
+            try:
+                store = cls.open(path, readonly=False)
+            except StoreError:
+                if not (new and _names_our_format(path)):
+                    raise
+                store = None  # a damaged scratchnet store may be started over
             if new:
-                store.close()
+                if store is not None:
+                    store.close()
                 for suffix in ("", "-wal", "-shm"):
                     Path(str(path) + suffix).unlink(missing_ok=True)
             else:

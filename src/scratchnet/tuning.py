@@ -241,6 +241,11 @@ def run_group(data, fold, configs, settings, progress=None):
 
 
 # --------------------------------------------------------------- executors
+def _n(count, word):
+    """``3 trainings``, ``1 training``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def default_workers():
     """The cores this process may use."""
     try:
@@ -379,9 +384,9 @@ def run_tune(store, X_train, y_train, configs, *, folds, epochs, batch_size, see
                     "blas_threads": int(threads)}
         payload = {"X": X_train, "y": y_train, "folds": split}
         echo(
-            f"tune: {len(pending)} of {len(everything)} trainings to run ({len(configs)} configurations × "
-            f"{len(split)} folds, {epochs} epochs, batch {batch_size}) in {len(groups)} groups on {workers} "
-            f"{executor} worker{'s' if workers > 1 else ''} × {threads} BLAS thread{'s' if threads > 1 else ''}; "
+            f"tune: {len(pending)} of {_n(len(everything), 'training')} to run ({_n(len(configs), 'configuration')} × "
+            f"{len(split)} folds, {_n(epochs, 'epoch')}, batch {batch_size}) in {_n(len(groups), 'group')} on "
+            f"{workers} {executor} {_n(workers, 'worker')[len(str(workers)) + 1:]} × {_n(threads, 'BLAS thread')}; "
             f"store {store.path}"
         )
         start = time.perf_counter()
