@@ -442,3 +442,15 @@ def test_a_damaged_store_is_refused_but_can_be_started_over(local_store, tmp_pat
     code, out, err = run_cli(["tune", *GRID, "--store", str(path), "--new", "--workers", "1", "--no-progress"], capsys)
     assert code == 0, err
     pd.testing.assert_frame_equal(stored_epochs(path), stored_epochs(local_store))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--scheduler", "tcp://127.0.0.1:8786"], "needs --executor dask"),
+    (["--batch-size", "2000"], "larger than the 958 training samples of a fold"),
+    (["--folds", "1"], "--folds"),
+    (["--learning-rates", "0.1,-1"], "finite numbers > 0"),
+])
+def test_bad_tune_options_are_one_line_errors(tmp_path, capsys, extra, message):
+    code, out, err = run_cli(["tune", *GRID, "--store", str(tmp_path / "s.sqlite"), *extra], capsys)
+    assert code != 0 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "s.sqlite").exists()
