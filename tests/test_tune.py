@@ -217,6 +217,38 @@ def test_resume_after_sigkill_trains_each_config_fold_once(local_store, tmp_path
     assert code == 0 and "all 24 trainings are already in" in out
 
 
+@pytest.mark.slow
+def test_sigkill_of_the_parent_stops_its_worker_processes(tmp_path):
+    path = tmp_path / "orphans.sqlite"
+    argv = ["tune", *GRID, "--store", str(path), "--workers", "2", "--group-size", "1", "--blas-threads", "1",
+            "--no-progress"]
+    argv[argv.index("--epochs") + 1] = "30"
+    argv[argv.index("--batch-size") + 1] = "10"
+    proc = subprocess.Popen([sys.executable, "-m", "scratchnet", *argv], env={**os.environ, "PYTHONPATH": SRC},
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def group():
+        return subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and len(group()) < 3:
+            time.sleep(0.1)  # until the worker processes are up
+        time.sleep(1.0)
+        assert proc.poll() is None and len(group()) >= 3
+        proc.kill()  # SIGKILL to the parent only, as `kill -9 PID`
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and group():
+            time.sleep(0.2)
+        assert not group(), "worker processes kept running after their parent was killed"
+    finally:
+        if group():
+            os.killpg(proc.pid, signal.SIGKILL)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] < 24
+
+
 # ---------------------------------------------------------------- report
 def raw_means(path):
     with sqlite3.connect(path) as conn:

@@ -173,7 +173,9 @@ def _epoch_done(progress, n):
     """Tell the parent that ``n`` trainings finished one more epoch.
 
     ``progress``: None, a callable (same process), ``("dask", topic)`` (a worker
-    event) or ``("folder", path)``: a file per process holding its running count.
+    event) or ``("folder", path, parent_pid)``: a file per process holding its
+    running count. A local worker whose parent died (SIGKILL) stops here,
+    rather than training on for nobody.
     """
     if progress is None:
         return
@@ -184,6 +186,8 @@ def _epoch_done(progress, n):
 
         get_worker().log_event(progress[1], n)
     else:
+        if os.getppid() != progress[2]:
+            os._exit(1)
         path = Path(progress[1]) / str(os.getpid())
         _EPOCH_COUNTS[path] = _EPOCH_COUNTS.get(path, 0) + n
         tmp = path.with_suffix(".tmp")
@@ -282,7 +286,7 @@ def _run_local(payload, groups, settings, workers, tick):
         poller.start()
         try:
             parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
-            yield from parallel(delayed(run_group)(path, fold, configs, settings, ("folder", str(counts)))
+            yield from parallel(delayed(run_group)(path, fold, configs, settings, ("folder", str(counts), os.getpid()))
                                 for fold, configs in groups)
         finally:
             stop.set()
