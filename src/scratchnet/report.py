@@ -124,7 +124,7 @@ def format_markdown(summary, store_path):
         r = refits.iloc[-1]
         out += ["", "## Refit on all training samples", "",
                 f"n_hidden_layers={int(r.hidden_layers)}, n_hidden_nodes={int(r.hidden_nodes)}, learning rate="
-                f"{r.learning_rate:g}, {int(r.epochs)} epochs: loss_training={r.loss_training:.4f} | "
+                f"{r.learning_rate:g}, {int(r.epochs)} epoch{'' if int(r.epochs) == 1 else 's'}: loss_training={r.loss_training:.4f} | "
                 f"accuracy_training={r.accuracy_training:.4f} | loss_test={r.loss_test:.4f} | "
                 f"accuracy_test={r.accuracy_test:.4f} (hold-out), {r.seconds:.1f} s; model `{r.model_path}`"]
     return "\n".join(out) + "\n"

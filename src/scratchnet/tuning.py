@@ -447,7 +447,7 @@ def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, 
     echo(
         f"refit: n_hidden_layers={config.hidden_layers}, n_hidden_nodes={config.hidden_nodes}, learning rate="
         f"{config.learning_rate:g} (mean cross validation accuracy {best.accuracy_validation:.6f}) on all "
-        f"{X_train.shape[0]} training samples; {fp['epochs']} epochs, batch {fp['batch_size']}; hold-out "
+        f"{X_train.shape[0]} training samples; {_n(fp['epochs'], 'epoch')}, batch {fp['batch_size']}; hold-out "
         f"{X_test.shape[0]} samples"
     )
     history = train(net, X_train, y_train, X_test, y_test, epochs=fp["epochs"], batch_size=fp["batch_size"],
@@ -464,6 +464,6 @@ def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, 
               "accuracy_test": last.accuracy_test, "seconds": float(history.seconds.sum()),
               "model_path": str(model_path)}
     store.add_refit(record)
-    echo(f"hold-out accuracy {last.accuracy_test:.4f} (loss {last.loss_test:.4f}) after {len(history)} epochs, "
+    echo(f"hold-out accuracy {last.accuracy_test:.4f} (loss {last.loss_test:.4f}) after {_n(len(history), 'epoch')}, "
          f"{record['seconds']:.1f} s; wrote model.npz, history.csv, loss.png, accuracy.png to {out}")
     return {**record, "history": history, "out": out}
