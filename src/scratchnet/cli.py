@@ -177,6 +177,142 @@ def train_command(dataset, data_path, seed, test_size, dtype, hidden, epochs, ba
     )
 
 
+# ------------------------------------------------------------- grid search: tune, report, refit, reproduce
+def _open_store(path):
+    from .store import Store
+
+    return Store.open(path)
+
+
+@cli.command("tune")
+@data_options
+@click.option("--hidden-layers", type=IntList(), default="1,2,3", show_default=True, help="Numbers of hidden layers.")
+@click.option("--hidden-nodes", type=IntList(), default="10,20,30,40,50", show_default=True,
+              help="Nodes per hidden layer (all hidden layers alike).")
+@click.option("--learning-rates", type=FloatList(), default="0.1,0.2,0.3", show_default=True)
+@click.option("--folds", type=click.IntRange(min=2), default=6, show_default=True, help="Stratified K-fold on the training part.")
+@click.option("--epochs", type=click.IntRange(min=1), default=250, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default="runs/tune.sqlite", show_default=True,
+              help="SQLite results store; running the same command again resumes it.")
+@click.option("--new", is_flag=True, help="Delete the store (if it is a scratchnet store) and start over.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT [default: a LocalCluster].")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes (local, or the LocalCluster) [default: the cores].")
+@click.option("--group-size", type=click.IntRange(min=1), default=None,
+              help="At most this many configurations of a fold per job [default: a whole fold, cut only to balance the workers].")
+@click.option("--blas-threads", type=click.IntRange(min=1), default=None,
+              help="BLAS threads per job [default: cores ÷ workers locally, 1 on Dask].")
+@click.option("--refit", "do_refit", is_flag=True, help="Then retrain the best configuration and score the hold-out.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder of the refit [default: next to the store].")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def tune_command(dataset, data_path, seed, test_size, dtype, hidden_layers, hidden_nodes, learning_rates, folds, epochs,
+                 batch_size, store_path, new, executor, scheduler, workers, group_size, blas_threads, do_refit, out,
+                 progress):
+    """Cross-validated grid search (article, section 7), saved training by training in an SQLite store."""
+    from .store import Store
+    from .tuning import experiment_fingerprint, make_grid, refit_best, run_tune
+
+    if scheduler and executor != "dask":
+        raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
+    X_train, _, y_train, _ = load_split(dataset, data_path, test_size, seed, dtype)
+    fold_train = X_train.shape[0] - -(-X_train.shape[0] // folds)
+    if batch_size > fold_train:
+        raise click.BadParameter(f"{batch_size} is larger than the {fold_train} training samples of a fold",
+                                 param_hint="--batch-size")
+    configs = make_grid(hidden_layers, hidden_nodes, learning_rates)
+    fingerprint = experiment_fingerprint(X_train, y_train, dataset=dataset, test_size=test_size, dtype=dtype, seed=seed,
+                                         configs=configs, folds=folds, epochs=epochs, batch_size=batch_size)
+    with Store.create_or_open(store_path, fingerprint, new=new) as store:
+        if data_path:
+            store.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('data_path', ?)", (str(data_path),))
+            store.conn.commit()
+        try:
+            summary = run_tune(store, X_train, y_train, configs, folds=folds, epochs=epochs, batch_size=batch_size,
+                               seed=seed, executor=executor, workers=workers, scheduler=scheduler,
+                               group_size=group_size, blas_threads=blas_threads, progress=progress, echo=click.echo)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted: {len(store.finished())} trainings are safe in {store_path}; "
+                       "run the same command again to resume", err=True)
+            raise
+        done = len(store.finished())
+        click.echo(f"{summary['trained']} trainings run in {summary['seconds']:.1f} s; {done} of {summary['total']} "
+                   f"in {store_path}. See the table: scratchnet report {store_path}")
+        if do_refit:
+            refit_best(store, data_path=data_path, out=out, progress=progress, echo=click.echo)
+
+
+@cli.command("report")
+@click.argument("store_path", metavar="STORE", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown", show_default=True)
+@click.option("--runs", "show_runs", is_flag=True, help="One row per finished training instead of the table.")
+@click.option("--figures", type=click.Path(file_okay=False), default=None,
+              help="Folder of heatmap.png and curves.png [default: next to the store, named after it].")
+@click.option("--no-figures", is_flag=True, help="Only the text.")
+def report_command(store_path, fmt, show_runs, figures, no_figures):
+    """The table of a grid search: mean CV accuracy per hidden layers × nodes, the optimal parameters."""
+    from .report import config_means, format_markdown, plot_curves, plot_heatmap, runs_table, summarize
+
+    with _open_store(store_path) as store:
+        summary = summarize(store)
+        if show_runs:
+            click.echo(runs_table(summary["runs"], fmt), nl=False)
+            return
+        if fmt == "csv":
+            click.echo(config_means(summary["runs"]).to_csv(index=False), nl=False)
+        else:
+            click.echo(format_markdown(summary, store_path), nl=False)
+        if not no_figures and not summary["complete"].empty:
+            stem = Path(store_path).stem
+            folder = Path(figures) if figures else Path(store_path).parent
+            prefix = "" if figures else f"{stem}-"
+            heat = plot_heatmap(summary["complete"], folder / f"{prefix}heatmap.png")
+            curves = plot_curves(store.epochs(), folder / f"{prefix}curves.png")
+            click.echo(f"figures: {heat}, {curves}", err=True)
+
+
+@cli.command("refit")
+@click.argument("store_path", metavar="STORE", type=click.Path(dir_okay=False))
+@click.option("--data", "data_path", type=click.Path(), default=None,
+              help="The MNIST file of the grid search, if it is not found as it was then.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="[default: next to the store, <name>-refit/]")
+@click.option("--quiet", is_flag=True, help="No per-epoch lines.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def refit_command(store_path, data_path, out, quiet, progress):
+    """Retrain the best configuration of STORE on all training samples; report the hold-out accuracy."""
+    from .tuning import refit_best
+
+    with _open_store(store_path) as store:
+        if data_path is None:
+            row = store.conn.execute("SELECT value FROM meta WHERE key = 'data_path'").fetchone()
+            data_path = row[0] if row else None
+        refit_best(store, data_path=data_path, out=out, verbose=not quiet, progress=progress, echo=click.echo)
+
+
+@cli.command("reproduce")
+@click.option("--quick", is_flag=True, help="The bundled digits data and a small grid: every step in about a minute.")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/reproduce", show_default=True,
+              help="Folder of REPORT.md, figures, models and the resumable store tune.sqlite.")
+@click.option("--data", "data_path", type=click.Path(), default=None, help="MNIST as for `train` (not with --quick).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs of the grid search and refit [default: 250, the article's; 20 with --quick].")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="[default: the cores]")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def reproduce_command(quick, out, data_path, epochs, executor, scheduler, workers, progress):
+    """The whole article: gradient check, data, training runs, grid search, table, refit → OUT/REPORT.md."""
+    from .reproduce import reproduce
+
+    if scheduler and executor != "dask":
+        raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
+    if quick and data_path:
+        raise click.BadParameter("--quick uses the bundled digits data; drop --data", param_hint="--data")
+    reproduce(out, quick=quick, data_path=data_path, epochs=epochs, executor=executor, workers=workers,
+              scheduler=scheduler, progress=progress, echo=click.echo)
+
+
 @cli.command("predict")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))

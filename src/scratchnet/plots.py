@@ -52,7 +52,7 @@ def plot_accuracy(history, path, title="accuracy"):
 
 
 def plot_digits(X, y, path, per_class=10, seed=0):
-    """A grid of ``per_class`` random images of each class (one row per class)."""
+    """A grid of ``per_class`` random images of each class (one row per class), drawn as one mosaic."""
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
         raise ValueError(f"plot_digits needs images X (N, pixels) and labels y (N,), got {X.shape} and {y.shape}")
@@ -61,16 +61,21 @@ def plot_digits(X, y, path, per_class=10, seed=0):
         raise ValueError(f"cannot draw images of {X.shape[1]} pixels: not a square")
     classes = np.unique(y)
     rng = np.random.default_rng(seed)
-    fig = Figure(figsize=(per_class * 0.8, len(classes) * 0.8))
-    axes = fig.subplots(len(classes), per_class, squeeze=False)
+    cell = side + 2  # one blank pixel around each image
+    mosaic = np.full((len(classes) * cell, per_class * cell), -1.0)
     for row, cls in enumerate(classes):
         members = np.flatnonzero(y == cls)
         picks = rng.choice(members, size=min(per_class, members.size), replace=False)
-        for col in range(per_class):
-            ax = axes[row, col]
-            ax.set_axis_off()
-            if col < picks.size:
-                ax.imshow(X[picks[col]].reshape(side, side), cmap="Greys", vmin=-1, vmax=1)
-        axes[row, 0].set_title(str(cls), loc="left", fontsize=8, x=-0.3, y=0.3)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+        for col, pick in enumerate(picks):
+            r, c = row * cell + 1, col * cell + 1
+            mosaic[r : r + side, c : c + side] = X[pick].reshape(side, side)
+    fig = Figure(figsize=(per_class * 0.6 + 0.6, len(classes) * 0.6))
+    ax = fig.subplots()
+    ax.imshow(mosaic, cmap="Greys", vmin=-1, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks(np.arange(len(classes)) * cell + cell / 2 - 0.5, [str(c) for c in classes])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(f"{per_class} random images of each class")
     return _save(fig, path)

@@ -1,0 +1,200 @@
+"""Tables and figures of a grid search store (article, section 7).
+
+The article's table is the mean cross-validation accuracy (validation accuracy
+of the last epoch, averaged over the folds) per hidden layers × hidden nodes at
+the best learning rate of each cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .store import METRICS
+
+KEYS = ["hidden_layers", "hidden_nodes", "learning_rate"]
+
+
+def config_means(runs):
+    """One row per configuration: folds finished and the fold means of the metrics and seconds."""
+    grouped = runs.groupby(KEYS)
+    means = grouped[[*METRICS, "seconds"]].mean()
+    means.insert(0, "folds", grouped.size())
+    means.insert(means.columns.get_loc("accuracy_validation") + 1, "accuracy_validation_std",
+                 grouped["accuracy_validation"].std(ddof=0))
+    return means.reset_index()
+
+
+def complete(means, n_folds):
+    """The configurations with all ``n_folds`` folds finished."""
+    return means[means["folds"] == n_folds]
+
+
+def best_config(means):
+    """The row with the highest mean validation accuracy; ties go to fewer layers, fewer nodes, smaller rate."""
+    if means.empty:
+        raise ValueError("no configuration has finished all its folds yet; run `scratchnet tune` to complete the grid")
+    ranked = means.assign(_neg=-means["accuracy_validation"]).sort_values(["_neg", *KEYS], kind="stable")
+    return ranked.iloc[0].drop("_neg")
+
+
+def best_rate_table(means):
+    """``(accuracy, rate)``: pivots hidden layers × hidden nodes of the best mean accuracy and its learning rate."""
+    idx = (means.assign(_neg=-means["accuracy_validation"]).sort_values(["_neg", *KEYS], kind="stable")
+           .groupby(["hidden_layers", "hidden_nodes"]).head(1))
+    accuracy = idx.pivot(index="hidden_layers", columns="hidden_nodes", values="accuracy_validation")
+    rate = idx.pivot(index="hidden_layers", columns="hidden_nodes", values="learning_rate")
+    return accuracy.sort_index().sort_index(axis=1), rate.sort_index().sort_index(axis=1)
+
+
+def rate_tables(means):
+    """``{learning_rate: pivot hidden layers × hidden nodes of the mean accuracy}``."""
+    return {float(lr): part.pivot(index="hidden_layers", columns="hidden_nodes", values="accuracy_validation")
+            for lr, part in means.groupby("learning_rate")}
+
+
+def _cell(value, floatfmt):
+    if isinstance(value, (float, np.floating)):
+        return "" if np.isnan(value) else format(value, floatfmt)
+    return str(value)
+
+
+def markdown_table(df, index_name=None, floatfmt=".6f"):
+    """A DataFrame as a GitHub Markdown table (numbers right-aligned); ``index_name`` shows the index."""
+    header = ([index_name] if index_name else []) + [str(c) for c in df.columns]
+    rows = [([_cell(i, floatfmt)] if index_name else []) + [_cell(v, floatfmt) for v in row]
+            for i, row in zip(df.index, df.itertuples(index=False))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def optimal_lines(best):
+    """The article's two closing lines."""
+    return [
+        f"optimal parameters: n_hidden_layers={int(best.hidden_layers)}, n_hidden_nodes={int(best.hidden_nodes)}, "
+        f"learning rate={best.learning_rate:g}",
+        f"best mean cross validation accuracy: {best.accuracy_validation:.6f}",
+    ]
+
+
+def summarize(store):
+    """Everything ``report`` prints, as data: ``dict`` with runs, means, tables, best, refits, fingerprint."""
+    fp = store.fingerprint
+    runs = store.runs()
+    means = config_means(runs)
+    full = complete(means, fp["folds"])
+    n_total = len(fp["hidden_layers"]) * len(fp["hidden_nodes"]) * len(fp["learning_rates"]) * fp["folds"]
+    return {"fingerprint": fp, "runs": runs, "means": means, "complete": full, "n_total": n_total,
+            "best": best_config(full) if not full.empty else None, "refits": store.refits()}
+
+
+def format_markdown(summary, store_path):
+    """The report of a store in Markdown: the article's table, per-rate tables, best lines, times, refit."""
+    fp, means, runs, best = summary["fingerprint"], summary["complete"], summary["runs"], summary["best"]
+    out = [
+        f"# Grid search on {fp['dataset']}: {fp['folds']}-fold cross-validation",
+        "",
+        f"Store `{store_path}`: {len(runs)} of {summary['n_total']} trainings finished; {fp['epochs']} "
+        f"epoch{'' if fp['epochs'] == 1 else 's'}, "
+        f"batch {fp['batch_size']}, seed {fp['seed']}, {fp['dtype']}; {fp['n_train']} training samples "
+        "(the hold-out is not used).",
+        "",
+    ]
+    if len(runs) < summary["n_total"]:
+        out += [f"**Incomplete**: only configurations with all {fp['folds']} folds finished are shown; "
+                "run the same `scratchnet tune` command again to finish the grid.", ""]
+    if best is None:
+        out.append("No configuration has finished all its folds yet.")
+        return "\n".join(out) + "\n"
+    accuracy, rate = best_rate_table(means)
+    out += ["## Mean cross-validation accuracy at the best learning rate", "",
+            markdown_table(accuracy, "hidden layers"), "", "Best learning rate of each cell:", "",
+            markdown_table(rate, "hidden layers", floatfmt="g"), ""]
+    out += ["## Mean cross-validation accuracy per learning rate", ""]
+    for lr, table in rate_tables(means).items():
+        out += [f"### learning rate {lr:g}", "", markdown_table(table, "hidden layers"), ""]
+    out += optimal_lines(best) + [""]
+    out.append(
+        f"Training time: {runs['seconds'].sum():.1f} s in {len(runs)} trainings "
+        f"({runs['seconds'].mean():.2f} s per training, {runs['seconds'].sum() / max(1, len(runs)) / fp['epochs']:.3f} "
+        "s per epoch on average; summed over workers)."
+    )
+    refits = summary["refits"]
+    if not refits.empty:
+        r = refits.iloc[-1]
+        out += ["", "## Refit on all training samples", "",
+                f"n_hidden_layers={int(r.hidden_layers)}, n_hidden_nodes={int(r.hidden_nodes)}, learning rate="
+                f"{r.learning_rate:g}, {int(r.epochs)} epoch{'' if int(r.epochs) == 1 else 's'}: loss_training={r.loss_training:.4f} | "
+                f"accuracy_training={r.accuracy_training:.4f} | loss_test={r.loss_test:.4f} | "
+                f"accuracy_test={r.accuracy_test:.4f} (hold-out), {r.seconds:.1f} s; model `{r.model_path}`"]
+    return "\n".join(out) + "\n"
+
+
+def runs_table(runs, fmt="markdown"):
+    """``--runs``: one row per finished training."""
+    columns = ["hidden_layers", "hidden_nodes", "learning_rate", "fold", "accuracy_validation", "loss_validation",
+               "accuracy_training", "loss_training", "seconds", "epochs", "init_seed", "batch_seed"]
+    if fmt == "csv":
+        return runs[columns].to_csv(index=False)
+    return markdown_table(runs[columns].set_index("hidden_layers"), "hidden_layers") + "\n"
+
+
+# ------------------------------------------------------------------ figures
+def plot_heatmap(means, path, title="mean cross-validation accuracy (best learning rate)"):
+    """The article's table as a heatmap, each cell annotated with its accuracy and best learning rate."""
+    from matplotlib.figure import Figure
+
+    from .plots import _save
+
+    accuracy, rate = best_rate_table(means)
+    fig = Figure(figsize=(1.3 * accuracy.shape[1] + 2, 1.0 * accuracy.shape[0] + 1.5))
+    ax = fig.subplots()
+    image = ax.imshow(accuracy.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for i in range(accuracy.shape[0]):
+        for j in range(accuracy.shape[1]):
+            value = accuracy.iat[i, j]
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.3f}\nη={rate.iat[i, j]:g}", ha="center", va="center", fontsize=8,
+                        color="white" if value < 0.6 else "black")
+    ax.set_xticks(range(accuracy.shape[1]), [str(c) for c in accuracy.columns])
+    ax.set_yticks(range(accuracy.shape[0]), [str(i) for i in accuracy.index])
+    ax.set(xlabel="hidden nodes per layer", ylabel="hidden layers", title=title)
+    fig.colorbar(image, ax=ax, label="accuracy")
+    return _save(fig, path)
+
+
+def mean_curves(epochs):
+    """Per configuration and epoch, the fold means of the metrics."""
+    return epochs.groupby([*KEYS, "epoch"])[METRICS].mean().reset_index()
+
+
+def plot_curves(epochs, path):
+    """Mean learning curves per configuration: one panel per hidden layers × learning rate, one colour per width.
+
+    Solid: validation accuracy; dashed: training accuracy (fold means).
+    """
+    from matplotlib.figure import Figure
+
+    from .plots import _save
+
+    curves = mean_curves(epochs)
+    layers = sorted(curves["hidden_layers"].unique())
+    rates = sorted(curves["learning_rate"].unique())
+    nodes = sorted(curves["hidden_nodes"].unique())
+    fig = Figure(figsize=(4 * len(rates), 3 * len(layers)))
+    axes = fig.subplots(len(layers), len(rates), squeeze=False, sharex=True, sharey=True)
+    colors = {n: f"C{i % 10}" for i, n in enumerate(nodes)}
+    for (hl, lr), part in curves.groupby(["hidden_layers", "learning_rate"]):
+        ax = axes[layers.index(hl), rates.index(lr)]
+        for hn, c in part.groupby("hidden_nodes"):
+            ax.plot(c["epoch"], c["accuracy_validation"], color=colors[hn], label=f"{hn} nodes")
+            ax.plot(c["epoch"], c["accuracy_training"], color=colors[hn], linestyle="--", linewidth=0.8)
+        ax.set_title(f"{hl} hidden layer{'s' if hl > 1 else ''}, learning rate {lr:g}", fontsize=9)
+        ax.grid(True, alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy")
+    axes[0, 0].legend(fontsize=7, loc="lower right")
+    fig.suptitle("mean learning curves over the folds (solid: validation, dashed: training)")
+    return _save(fig, path)

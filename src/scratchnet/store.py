@@ -1,0 +1,298 @@
+"""The results store of a grid search: one SQLite file that survives crashes.
+
+Every finished training (configuration, fold) is one row of ``runs`` with its
+per-epoch history in ``epochs``, committed as soon as it arrives, so a crash
+loses only the trainings in flight and the same command resumes. A ``meta``
+table names the format and holds the *fingerprint* of the experiment (data,
+grid, folds, epochs, batch size, seed, dtype): a store is only ever extended
+by the experiment it was made for.
+
+Schema (format version 1)::
+
+    meta(key TEXT PRIMARY KEY, value TEXT)            -- format, format_version, fingerprint (JSON), …
+    runs(id, hidden_layers, hidden_nodes, learning_rate, fold, init_seed, batch_seed, epochs,
+         loss_training, accuracy_training, loss_validation, accuracy_validation, seconds,
+         group_size, group_seconds, finished_at)
+         UNIQUE (hidden_layers, hidden_nodes, learning_rate, fold)
+    epochs(run_id → runs.id, epoch, loss_training, accuracy_training,
+           loss_validation, accuracy_validation, seconds)    PRIMARY KEY (run_id, epoch)
+    refits(id, hidden_layers, hidden_nodes, learning_rate, epochs, loss_training, accuracy_training,
+           loss_test, accuracy_test, seconds, model_path, finished_at)
+
+A row of ``runs`` exists only for a finished training; its metrics are those
+of the last epoch. Trainings of a fold run together in groups: ``group_seconds``
+is the wall time of the group, ``seconds`` the training's share of it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+
+FORMAT_NAME = "scratchnet-tune"
+FORMAT_VERSION = 1
+METRICS = ["loss_training", "accuracy_training", "loss_validation", "accuracy_validation"]
+RUN_COLUMNS = ["hidden_layers", "hidden_nodes", "learning_rate", "fold", "init_seed", "batch_seed", "epochs",
+               *METRICS, "seconds", "group_size", "group_seconds", "finished_at"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    hidden_layers INTEGER NOT NULL,
+    hidden_nodes INTEGER NOT NULL,
+    learning_rate REAL NOT NULL,
+    fold INTEGER NOT NULL,
+    init_seed INTEGER NOT NULL,
+    batch_seed INTEGER NOT NULL,
+    epochs INTEGER NOT NULL,
+    loss_training REAL, accuracy_training REAL, loss_validation REAL, accuracy_validation REAL,
+    seconds REAL NOT NULL,
+    group_size INTEGER NOT NULL,
+    group_seconds REAL NOT NULL,
+    finished_at TEXT NOT NULL,
+    UNIQUE (hidden_layers, hidden_nodes, learning_rate, fold)
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    loss_training REAL, accuracy_training REAL, loss_validation REAL, accuracy_validation REAL,
+    seconds REAL,
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS refits (
+    id INTEGER PRIMARY KEY,
+    hidden_layers INTEGER NOT NULL,
+    hidden_nodes INTEGER NOT NULL,
+    learning_rate REAL NOT NULL,
+    epochs INTEGER NOT NULL,
+    loss_training REAL, accuracy_training REAL, loss_test REAL, accuracy_test REAL,
+    seconds REAL NOT NULL,
+    model_path TEXT,
+    finished_at TEXT NOT NULL
+);
+"""
+
+
+class StoreError(ValueError):
+    """The file is not a usable scratchnet store, or belongs to another experiment."""
+
+
+def _now():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _describe(value):
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+def _names_our_format(path):
+    """Whether ``path`` is an SQLite file whose meta table says it is a scratchnet store."""
+    try:
+        conn = sqlite3.connect(f"file:{Path(path).resolve().as_posix()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return row is not None and row[0] == FORMAT_NAME
+
+
+class Store:
+    """An open results store. Use ``Store.create_or_open`` (tune) or ``Store.open`` (report, refit)."""
+
+    def __init__(self, path, conn, fingerprint):
+        self.path = Path(path)
+        self.conn = conn
+        self.fingerprint = fingerprint
+
+    # ------------------------------------------------------------ opening
+    @staticmethod
+    def _connect(path, readonly=False):
+        uri = f"file:{Path(path).resolve().as_posix()}" + ("?mode=ro" if readonly else "")
+        conn = sqlite3.connect(uri, uri=True, timeout=30)
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    @staticmethod
+    def _read_meta(conn, path):
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{str(path)!r} is not a scratchnet store (not an SQLite database: {exc})") from None
+        if "meta" not in tables:
+            raise StoreError(f"{str(path)!r} is not a scratchnet store (an SQLite database without scratchnet tables)")
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        if meta.get("format") != FORMAT_NAME:
+            raise StoreError(f"{str(path)!r} is not a scratchnet store (its meta table names format {meta.get('format')!r})")
+        try:
+            version = int(meta.get("format_version", ""))
+        except ValueError:
+            raise StoreError(f"{str(path)!r} has an invalid store format version {meta.get('format_version')!r}") from None
+        if version > FORMAT_VERSION:
+            raise StoreError(
+                f"{str(path)!r} uses store format version {version}, newer than this scratchnet understands "
+                f"({FORMAT_VERSION}); upgrade scratchnet"
+            )
+        missing = {"runs", "epochs", "refits"} - tables
+        if missing:
+            raise StoreError(f"{str(path)!r} is a damaged scratchnet store: tables {sorted(missing)} are missing")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        if not set(RUN_COLUMNS) <= columns:
+            raise StoreError(
+                f"{str(path)!r} is a damaged or pre-release scratchnet store: table runs lacks the columns "
+                f"{sorted(set(RUN_COLUMNS) - columns)}; start it over with `scratchnet tune --new`"
+            )
+        try:
+            return json.loads(meta["fingerprint"])
+        except (KeyError, json.JSONDecodeError):
+            raise StoreError(f"{str(path)!r} is a damaged scratchnet store: its fingerprint is missing or unreadable") from None
+
+    @classmethod
+    def open(cls, path, readonly=False):
+        """Open an existing store (``StoreError`` if it is missing, foreign or damaged)."""
+        path = Path(path)
+        if not path.is_file():
+            raise StoreError(f"store {str(path)!r} does not exist; create it with `scratchnet tune --store {path}`")
+        conn = cls._connect(path, readonly=readonly)
+        try:
+            fingerprint = cls._read_meta(conn, path)
+        except Exception:
+            conn.close()
+            raise
+        return cls(path, conn, fingerprint)
+
+    @classmethod
+    def create_or_open(cls, path, fingerprint, new=False):
+        """Open the store of the experiment ``fingerprint`` at ``path``, creating it if needed.
+
+        An existing store made for another experiment is refused with the list
+        of differences, unless ``new`` is true: then it is deleted and started over.
+        A file that is not a scratchnet store is never overwritten.
+        """
+        path = Path(path)
+        if path.exists():
+            try:
+                store = cls.open(path, readonly=False)
+            except StoreError:
+                if not (new and _names_our_format(path)):
+                    raise
+                store = None  # a damaged scratchnet store may be started over
+            if new:
+                if store is not None:
+                    store.close()
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(path) + suffix).unlink(missing_ok=True)
+            else:
+                diff = [k for k in sorted(set(fingerprint) | set(store.fingerprint))
+                        if fingerprint.get(k) != store.fingerprint.get(k)]
+                if diff:
+                    store.close()
+                    was = ", ".join(f"{k}={_describe(store.fingerprint.get(k))}" for k in diff)
+                    now = ", ".join(f"{k}={_describe(fingerprint.get(k))}" for k in diff)
+                    raise StoreError(
+                        f"store {str(path)!r} belongs to another experiment: it was made with {was}; this "
+                        f"command asks for {now}. Use the same options to resume it, another --store, or --new "
+                        "to delete it and start over"
+                    )
+                return store
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = cls._connect(path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        with conn:
+            conn.executescript(_SCHEMA)
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [("format", FORMAT_NAME), ("format_version", str(FORMAT_VERSION)),
+                 ("fingerprint", json.dumps(fingerprint, sort_keys=True)),
+                 ("scratchnet_version", __version__), ("created_at", _now())],
+            )
+        return cls(path, conn, fingerprint)
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -------------------------------------------------------------- writing
+    def add_runs(self, results):
+        """Commit finished trainings in one transaction; a (config, fold) already stored is kept as is.
+
+        ``results``: dicts with the keys of ``RUN_COLUMNS`` (except ``finished_at``)
+        and ``history``, a DataFrame with ``epoch`` and the ``METRICS`` and ``seconds`` columns.
+        Returns the number of new rows.
+        """
+        added = 0
+        with self.conn:
+            for r in results:
+                last = r["history"].iloc[-1]
+                cur = self.conn.execute(
+                    "INSERT OR IGNORE INTO runs (hidden_layers, hidden_nodes, learning_rate, fold, init_seed, "
+                    "batch_seed, epochs, loss_training, accuracy_training, loss_validation, accuracy_validation, "
+                    "seconds, group_size, group_seconds, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (int(r["hidden_layers"]), int(r["hidden_nodes"]), float(r["learning_rate"]), int(r["fold"]),
+                     int(r["init_seed"]), int(r["batch_seed"]), int(len(r["history"])),
+                     *(float(last[m]) for m in METRICS), float(r["seconds"]), int(r.get("group_size", 1)),
+                     float(r.get("group_seconds", r["seconds"])), _now()),
+                )
+                if cur.rowcount == 0:
+                    continue
+                added += 1
+                run_id = cur.lastrowid
+                self.conn.executemany(
+                    "INSERT INTO epochs (run_id, epoch, loss_training, accuracy_training, loss_validation, "
+                    "accuracy_validation, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(run_id, int(row.epoch), *(float(getattr(row, m)) for m in METRICS), float(row.seconds))
+                     for row in r["history"].itertuples(index=False)],
+                )
+        return added
+
+    def add_refit(self, record):
+        """Record a refit of the best configuration (a dict with the columns of ``refits``)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO refits (hidden_layers, hidden_nodes, learning_rate, epochs, loss_training, "
+                "accuracy_training, loss_test, accuracy_test, seconds, model_path, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (int(record["hidden_layers"]), int(record["hidden_nodes"]), float(record["learning_rate"]),
+                 int(record["epochs"]), float(record["loss_training"]), float(record["accuracy_training"]),
+                 float(record["loss_test"]), float(record["accuracy_test"]), float(record["seconds"]),
+                 str(record.get("model_path") or ""), _now()),
+            )
+
+    # -------------------------------------------------------------- reading
+    def finished(self):
+        """The set of ``(hidden_layers, hidden_nodes, learning_rate, fold)`` already stored."""
+        return {(int(a), int(b), float(c), int(d)) for a, b, c, d in
+                self.conn.execute("SELECT hidden_layers, hidden_nodes, learning_rate, fold FROM runs")}
+
+    def runs(self):
+        """One row per finished training (``RUN_COLUMNS``), ordered by configuration and fold."""
+        return pd.read_sql_query(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY hidden_layers, hidden_nodes, learning_rate, fold",
+            self.conn,
+        )
+
+    def epochs(self):
+        """Every stored epoch: configuration, fold, epoch and its metrics."""
+        return pd.read_sql_query(
+            "SELECT r.hidden_layers, r.hidden_nodes, r.learning_rate, r.fold, e.epoch, "
+            + ", ".join(f"e.{m}" for m in METRICS)
+            + ", e.seconds FROM epochs e JOIN runs r ON r.id = e.run_id "
+            "ORDER BY r.hidden_layers, r.hidden_nodes, r.learning_rate, r.fold, e.epoch",
+            self.conn,
+        )
+
+    def refits(self):
+        return pd.read_sql_query("SELECT * FROM refits ORDER BY id", self.conn)
