@@ -129,6 +129,23 @@ def test_scaled_inputs_are_fed_unchanged(tmp_path, mnist_net, capsys):
     np.testing.assert_allclose([p["scores"] for p in result["predictions"]], net.predict_proba(X), rtol=1e-12)
 
 
+def test_refit_model_records_its_scaling(tmp_path):
+    from scratchnet.modelio import read_model_file
+    from scratchnet.store import Store
+    from scratchnet.tuning import refit_best
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tune", "--hidden-layers", "1", "--hidden-nodes", "5", "--learning-rates", "1.0", "--folds", "2",
+              "--epochs", "1", "--batch-size", "50", "--workers", "1", "--no-progress",
+              "--store", str(tmp_path / "t.sqlite")])
+    code = exit_info.value.code
+    assert code == 0
+    with Store.open(tmp_path / "t.sqlite") as store:
+        result = refit_best(store, out=tmp_path / "refit", verbose=False, progress=False, echo=lambda *a: None)
+    header, _ = read_model_file(result["model_path"])
+    assert header["preprocessing"] == {"name": "scale_pixels", "dataset": "digits", "max_value": 16.0}
+
+
 def test_digits_model_from_train_records_its_scaling(tmp_path, capsys):
     from sklearn.datasets import load_digits
 

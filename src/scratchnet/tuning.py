@@ -454,7 +454,10 @@ def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, 
                     learning_rate=config.learning_rate, seed=fp["seed"], verbose=verbose, progress=progress)
     out = Path(out) if out else store.path.with_name(store.path.stem + "-refit")
     out.mkdir(parents=True, exist_ok=True)
-    model_path = net.save(out / "model.npz")
+    from .data import preprocessing
+    from .modelio import save_network
+
+    model_path = save_network(net, out / "model.npz", extra_header={"preprocessing": preprocessing(fp["dataset"])})
     history.to_csv(out / "history.csv", index=False)
     plot_loss(history, out / "loss.png")
     plot_accuracy(history, out / "accuracy.png", title="refit: training and hold-out accuracy")
