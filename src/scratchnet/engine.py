@@ -44,8 +44,8 @@ EVAL_CHUNK = 2000
 def sigmoid_(a):
     """σ in place: ``a ← 1 / (1 + e⁻ᵃ)``. Finite and warning-free for any finite input.
 
-    For ``a ≪ 0``, e⁻ᵃ overflows to +inf (silenced) and 1/(1 + inf) is exactly 0,
-    the correctly rounded value; no NaN can arise.
+    For ``a < −log(max float)``, e⁻ᵃ overflows to +inf (silenced) and 1/(1 + inf)
+    is 0, where the true value lies below the smallest normal number; no NaN can arise.
     """
     with np.errstate(over="ignore"):
         np.negative(a, out=a)
