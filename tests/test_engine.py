@@ -229,7 +229,7 @@ def _poison(monkeypatch, net_index, after_steps):
         real_step(self, *args)
         calls[0] += 1
         if calls[0] == after_steps:
-            for i, k, W, _ in self._views():
+            for i, k, W, _, _ in self._views():
                 if i == net_index and k == 0:
                     W[0, 0] = np.nan
 

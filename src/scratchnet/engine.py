@@ -5,9 +5,11 @@ their work can be fused (see docs/engine.md):
 
 * **First layer, one product.** The first-layer weights of every network sit
   side by side in one matrix ``W⁽¹⁾ = [W⁽¹⁾₁ | W⁽¹⁾₂ | …]`` of shape
-  (n⁰, Σᵢ n¹ᵢ). Per step, ``Z⁽¹⁾ = X · W⁽¹⁾`` is ONE matrix product for all
-  networks, and the update ``W⁽¹⁾ ← W⁽¹⁾ − Xᵀ · (η ⊙ ∂L/∂Z⁽¹⁾)`` is ONE more
-  (a GEMM with β = 1, in place), η holding each column's learning rate.
+  (n⁰, Σᵢ n¹ᵢ), with the biases as one more row fed by a column of ones in X.
+  Per step, ``Z⁽¹⁾ = [X | 1] · [W⁽¹⁾; b⁽¹⁾]`` is ONE matrix product for all
+  networks and the weight gradient ``[X | 1]ᵀ · η∂L/∂Z⁽¹⁾`` ONE more; each
+  network's learning rate η is folded into its ∂L/∂Z⁽ᴸ⁾ once, so it rides
+  along the whole backward pass.
 * **Deeper layers, batched by shape.** Networks are sorted by their widths
   ``(n¹, n², …)``, so networks sharing the first s widths are neighbours. Such a
   group ("bucket") keeps its layer-s weights stacked as (G, nˢ⁻¹, nˢ) and runs
@@ -30,7 +32,6 @@ import time
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import blas as _blas
 from tqdm.auto import tqdm
 
 from .batching import batch_indices, epoch_rng
@@ -116,6 +117,7 @@ class _Buffers:
         self.dZout = np.empty_like(self.Aout)
         self.dA1 = np.zeros((n, engine.H), dtype=dt)
         self.dZ1 = np.empty((n, engine.H), dtype=dt)
+        self.G1 = np.empty((engine.n_in + 1, engine.H), dtype=dt)
         self.dA, self.dZ, self.dZ1_view, self.gW = {}, {}, {}, {}
         for bucket in engine.buckets:
             if bucket.stage == 1:
@@ -145,7 +147,6 @@ class _Engine:
         self.slot = {}  # network index → its row in Aout
         self.buckets = []
         self._build(learning_rates)
-        self.gemm = _blas.get_blas_funcs("gemm", dtype=self.dtype)
         self.load_parameters()
 
     # ---------------------------------------------------------------- layout
@@ -202,58 +203,55 @@ class _Engine:
         self.deep = [b for b in self.buckets if b.stage > 1]
         self.first_outputs = [b for b in self.buckets if b.stage == 1 and b.is_output]
         self.max_stage = max(b.stage for b in self.buckets)
-        # [W⁽¹⁾; b⁽¹⁾] in Fortran order, so the BLAS update with β = 1 writes into it in place.
-        self.W1 = np.zeros((self.n_in + 1, self.H), dtype=dt, order="F")
-        self.b1 = self.W1[self.n_in]
+        # V = −[W⁽¹⁾; b⁽¹⁾], stored negated so that [X | 1] · V = −Z⁽¹⁾ feeds σ(−·) directly.
+        self.V1 = np.zeros((self.n_in + 1, self.H), dtype=dt)
         for bucket in self.deep:
             bucket.W = np.zeros((bucket.count, bucket.n_in, bucket.n_out), dtype=dt)
             bucket.b = np.zeros((bucket.count, 1, bucket.n_out), dtype=dt)
 
     def _views(self):
-        """Yield ``(i, k, W_view, b_view)``: where layer k of ``nets[i]`` lives in the packed arrays."""
+        """Yield ``(i, k, W_view, b_view, sign)``: where layer k of ``nets[i]`` lives in the packed arrays.
+
+        ``sign`` is −1 for the first layer, which is stored negated.
+        """
         for bucket in self.buckets:
             for j in range(bucket.count):
                 i = self.order[bucket.rank + j]
                 if bucket.stage == 1:
                     c = bucket.column + j * bucket.n_out
-                    yield i, 0, self.W1[: self.n_in, c : c + bucket.n_out], self.b1[c : c + bucket.n_out]
+                    cols = slice(c, c + bucket.n_out)
+                    yield i, 0, self.V1[: self.n_in, cols], self.V1[self.n_in, cols], -1
                 else:
-                    yield i, bucket.stage - 1, bucket.W[j], bucket.b[j, 0]
+                    yield i, bucket.stage - 1, bucket.W[j], bucket.b[j, 0], 1
 
     def load_parameters(self):
         """Copy every network's weights and biases into the packed arrays."""
-        for i, k, W, b in self._views():
-            W[...] = self.nets[i].weights[k]
-            b[...] = self.nets[i].biases[k]
+        for i, k, W, b, sign in self._views():
+            np.multiply(self.nets[i].weights[k], sign, out=W)
+            np.multiply(self.nets[i].biases[k], sign, out=b)
 
     def store_parameters(self):
         """Copy the packed arrays back into every network's weights and biases."""
-        for i, k, W, b in self._views():
-            self.nets[i].weights[k][...] = W
-            self.nets[i].biases[k][...] = b
+        for i, k, W, b, sign in self._views():
+            np.multiply(W, sign, out=self.nets[i].weights[k])
+            np.multiply(b, sign, out=self.nets[i].biases[k])
 
     def finite_networks(self):
         """A boolean per network (order of ``nets``): are all its packed parameters finite?"""
         ok = np.ones(self.n_nets, dtype=bool)
-        for i, _, W, b in self._views():
+        for i, _, W, b, _ in self._views():
             if ok[i] and not (np.isfinite(W).all() and np.isfinite(b).all()):
                 ok[i] = False
         return ok
 
     # ---------------------------------------------------------------- passes
-    def _gemm_into(self, alpha, a, b, beta, c, trans_a=0, trans_b=0):
-        """``c ← α·op(a)·op(b) + β·c`` by BLAS, in place (``c`` Fortran-ordered)."""
-        r = self.gemm(alpha, a, b, beta, c, trans_a=trans_a, trans_b=trans_b, overwrite_c=1)
-        if r.ctypes.data != c.ctypes.data:  # BLAS worked on a copy: write it back
-            c[...] = r
-
     def forward(self, buf):
         """The fused forward pass of ``buf.X``: every network's activations into ``buf``.
 
         Call under ``np.errstate(over="ignore")`` (see ``sigmoid_``).
         """
-        # −Z⁽¹⁾ᵀ = −[W⁽¹⁾; b⁽¹⁾]ᵀ · [X | 1]ᵀ: one GEMM for the first layer of every network.
-        self._gemm_into(-1.0, self.W1, buf.X1.T, 0.0, buf.A1.T, trans_a=1)
+        # −Z⁽¹⁾ = [X | 1] · V: one matrix product for the first layer of every network.
+        np.matmul(buf.X1, self.V1, out=buf.A1)
         _sigmoid_of_negated(buf.A1)
         for bucket in self.first_outputs:
             np.copyto(buf.Aout[bucket.out_slot : bucket.out_slot + bucket.count], buf.A[bucket])
@@ -298,8 +296,8 @@ class _Engine:
         dZ1 = _sigmoid_backward(buf.dA1, buf.A1, buf.dZ1)
         for bucket in self.first_outputs:
             np.copyto(buf.dZ1_view[bucket], dZout[bucket.out_slot : bucket.out_slot + bucket.count])
-        # [W⁽¹⁾; b⁽¹⁾] ← [W⁽¹⁾; b⁽¹⁾] − [X | 1]ᵀ · η∂L/∂Z⁽¹⁾: one GEMM, β = 1, in place
-        self._gemm_into(-1.0, buf.X1.T, dZ1.T, 1.0, self.W1, trans_b=1)
+        # V ← V + [X | 1]ᵀ · η∂L/∂Z⁽¹⁾, i.e. [W⁽¹⁾; b⁽¹⁾] −= η·∂L/∂[W⁽¹⁾; b⁽¹⁾]: one product
+        self.V1 += np.matmul(buf.X1.T, dZ1, out=buf.G1)
 
     def evaluate(self, X, y, buffers):
         """``(loss, accuracy)`` per network on ``X``/``y`` (fused forward pass in chunks)."""
