@@ -256,7 +256,22 @@ def main(argv=None):
         ("(c) PyTorch CPU, one at a time", "torch", run_torch),
         ("(d) engine, all together", "engine", run_engine),
     ]
-    rows = []
+    print()
+    header = f"{'method':52s} {'s/fold-epoch':>12s} {'GFLOP/s':>9s} {'% peak':>7s} {'full grid':>12s} {'vs (a)':>7s}"
+    print(header)
+    print("-" * len(header))
+    ref = None
+
+    def report(label, seconds):
+        nonlocal ref
+        if label.startswith("(a)"):
+            ref = seconds
+        gflops = work / seconds / 1e9
+        full = seconds * full_work / work
+        speed = f"{ref / seconds:6.2f}×" if ref else "      -"
+        print(f"{label:52s} {seconds:12.3f} {gflops:9.1f} {100 * gflops / peak:6.1f}% {full / 60:8.1f} min {speed}",
+              flush=True)
+
     with threadpool_limits(threads, user_api="blas"):
         for label, key, fn in methods:
             if key in skip:
@@ -269,24 +284,13 @@ def main(argv=None):
                     continue
                 torch.set_num_threads(threads)
                 label = f"(c) PyTorch {torch.__version__} CPU, one at a time"
-            seconds = _time(lambda: fn(configs, data, dtype, args.batch_size, args.seed))
-            rows.append((label, seconds, work / seconds / 1e9, peak))
+            report(label, _time(lambda: fn(configs, data, dtype, args.batch_size, args.seed)))
     if args.processes and "engine" not in skip:
         wall = run_engine_processes(configs, data, dtype, args.batch_size, args.seed, args.processes)
-        per = wall / args.processes
-        rows.append((f"(e) engine, {args.processes} processes × 1 BLAS thread", per, work / per / 1e9, peak))
-
-    print()
-    header = f"{'method':52s} {'s/fold-epoch':>12s} {'GFLOP/s':>9s} {'% peak':>7s} {'full grid':>10s} {'vs (a)':>7s}"
-    print(header)
-    print("-" * len(header))
-    ref = next((r[1] for r in rows if r[0].startswith("(a)")), None)
-    for label, seconds, gflops, pk in rows:
-        full = seconds * full_work / work
-        speed = f"{ref / seconds:6.2f}×" if ref else "      -"
-        print(f"{label:52s} {seconds:12.3f} {gflops:9.1f} {100 * gflops / pk:6.1f}% {full / 60:8.1f} min {speed}")
-    print(f"\n(e) is throughput: wall time of {args.processes} simultaneous fold-epochs / {args.processes}. "
-          "% peak is against the GEMM peak with all threads.")
+        report(f"(e) engine, {args.processes} processes × 1 BLAS thread", wall / args.processes)
+        print(f"\n(e) is throughput: the wall time of {args.processes} simultaneous fold-epochs / {args.processes}.")
+    print(f"% peak: of the {args.dtype} GEMM peak with {threads} threads. full grid: extrapolated in proportion "
+          "to the FLOPs. vs (a): speed-up over the reference.")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
