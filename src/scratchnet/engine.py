@@ -478,10 +478,10 @@ def train_many(
                 net.history_records.append(record)
                 frames[i].append(record)
                 records.append(record)
+            if on_epoch is not None:
+                on_epoch(epoch, records)
             if progress:
                 best = max(r["accuracy_test"] for r in records)
                 bar.set_postfix({"acc_test" if len(nets) == 1 else "best_acc_test": f"{best:.3f}"})
-            if on_epoch is not None:
-                on_epoch(epoch, records)
         bar.close()
     return [pd.DataFrame(f, columns=HISTORY_COLUMNS) for f in frames]

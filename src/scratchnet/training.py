@@ -65,6 +65,8 @@ def train(
 
     epochs = check_int(epochs, "epochs")
     learning_rate = check_positive_float(learning_rate, "learning_rate")
+    X_test = check_features(X_test, net.layers[0], net.dtype, name="X_test")  # named as here, not X_val
+    y_test = check_labels(y_test, net.n_classes, X_test.shape[0], name="y_test")
 
     def report(epoch, records):
         if verbose:
