@@ -243,8 +243,9 @@ def main(argv=None):
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at start")
     print(f"BLAS (threadpoolctl; this run limits it to {threads} thread(s) per process):")
     print("\n".join(blas_report()))
+    one = f"; {args.dtype} with 1 thread {peak1:.1f} GFLOP/s" if peak1 else ""
     print(f"GEMM peak (2000×2000, {threads} thread(s)): float32 {peaks['float32']:.1f} GFLOP/s, "
-          f"float64 {peaks['float64']:.1f} GFLOP/s" + (f"; {args.dtype} with 1 thread {peak1:.1f} GFLOP/s" if peak1 else ""))
+          f"float64 {peaks['float64']:.1f} GFLOP/s{one}")
     print(f"work: {work / 1e9:.1f} GFLOP per fold-epoch; full grid (45 configs × 6 folds × 250 epochs, "
           f"50,000 + 10,000 rows) {full_work / 1e12:.1f} TFLOP")
     print("sklearn: MLPClassifier has no MSE loss; it minimises log-loss (same layers, logistic, sgd, "

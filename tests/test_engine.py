@@ -80,7 +80,8 @@ def test_engine_equals_reference_for_mixed_networks(digits):
     for net, ref, h, rh in zip(nets, refs, hists, ref_hists):
         _assert_same(net, ref, h, rh)
         # The networks really learned something different from their start.
-        assert not np.allclose(net.weights[0], MultilayerNeuralNetClassifier(net.layers, random_seed=net.random_seed).weights[0])
+        start = MultilayerNeuralNetClassifier(net.layers, random_seed=net.random_seed)
+        assert not np.allclose(net.weights[0], start.weights[0])
 
 
 def test_results_do_not_depend_on_the_order_of_the_networks(digits):

@@ -82,8 +82,7 @@ class _Bucket:
         self.stage, self.rank, self.count = stage, rank, count
         self.n_in, self.n_out, self.is_output = n_in, n_out, is_output
         self.parent, self.offset = parent, offset
-        self.children = []
-        self.column = None  # first-layer buckets: their first column in W⁽¹⁾
+        self.column = None  # first-layer buckets: their first column in V = −[W⁽¹⁾; b⁽¹⁾]
         self.out_slot = None
         self.W = self.b = None
 
@@ -187,7 +186,6 @@ class _Engine:
                 lo, hi = parent.rank, parent.rank + parent.count
                 for r, q, width, last in groups(lo, hi, s):
                     bucket = _Bucket(s, r, q - r, parent.n_out, width, last, parent, r - lo)
-                    parent.children.append(bucket)
                     self.buckets.append(bucket)
                     nxt.append(bucket)
             frontier = nxt
@@ -202,7 +200,6 @@ class _Engine:
         self.lr_out = np.asarray(lr_out, dtype=np.float64).reshape(-1, 1, 1)  # η per row of Aout
         self.deep = [b for b in self.buckets if b.stage > 1]
         self.first_outputs = [b for b in self.buckets if b.stage == 1 and b.is_output]
-        self.max_stage = max(b.stage for b in self.buckets)
         # V = −[W⁽¹⁾; b⁽¹⁾], stored negated so that [X | 1] · V = −Z⁽¹⁾ feeds σ(−·) directly.
         self.V1 = np.zeros((self.n_in + 1, self.H), dtype=dt)
         for bucket in self.deep:
@@ -300,7 +297,10 @@ class _Engine:
         self.V1 += np.matmul(buf.X1.T, dZ1, out=buf.G1)
 
     def evaluate(self, X, y, buffers):
-        """``(loss, accuracy)`` per network on ``X``/``y`` (fused forward pass in chunks)."""
+        """Per network (rows of ``Aout``): the sum of squared errors and the correct count on ``X``/``y``.
+
+        One fused forward pass in chunks of ``EVAL_CHUNK`` rows; sums in float64.
+        """
         loss_sum = np.zeros(self.n_nets)
         correct = np.zeros(self.n_nets, dtype=np.int64)
         n = X.shape[0]
@@ -315,7 +315,7 @@ class _Engine:
             A = buf.Aout
             correct += np.count_nonzero(A.argmax(axis=2) == yc, axis=1)
             A[:, np.arange(m), yc] -= 1  # A⁽ᴸ⁾ − Y, in place (A is not needed afterwards)
-            loss_sum += np.einsum("gij,gij->g", A, A)
+            loss_sum += np.einsum("gij,gij->g", A, A, dtype=np.float64)
         return loss_sum, correct
 
 
@@ -351,7 +351,9 @@ def _check_nets(nets):
             )
     for i, net in enumerate(nets):
         if net.activation != "sigmoid" or net.loss_function.name != "mse":
-            raise ValueError(f"nets[{i}] uses {net.activation}/{net.loss_function.name}; the engine trains sigmoid/mse networks")
+            raise ValueError(
+                f"nets[{i}] uses {net.activation}/{net.loss_function.name}; the engine trains sigmoid/mse networks"
+            )
     return nets
 
 
@@ -433,8 +435,8 @@ def train_many(
     with limits, np.errstate(over="ignore"):
         buf = _Buffers(engine, batch_size, training=True)
         eval_buffers = {}
-        bar = tqdm(range(start_epoch, start_epoch + epochs), desc="training" if len(nets) == 1 else f"training {len(nets)} networks",
-                   unit="epoch", disable=not progress, leave=False)
+        desc = "training" if len(nets) == 1 else f"training {len(nets)} networks"
+        bar = tqdm(range(start_epoch, start_epoch + epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
         for epoch in bar:
             t0 = time.perf_counter()
             loss_sum = np.zeros(engine.n_nets)
@@ -453,8 +455,7 @@ def train_many(
             correct, val_correct = correct[slots], val_correct[slots]
             finite = engine.finite_networks() & np.isfinite(loss_tr) & np.isfinite(loss_va)
             bad = np.flatnonzero(~finite).tolist()
-            if bad:
-                engine.load_parameters()
+            if bad:  # the networks still hold the last epoch's parameters: written back only below
                 names = ", ".join(f"nets[{i}] (layers {nets[i].layers}, learning rate {lrs[i]})" for i in bad[:5])
                 more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
                 error = TrainingDivergedError(

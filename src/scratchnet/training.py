@@ -76,10 +76,12 @@ def train(
         (history,) = train_many([net], X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
                                 learning_rates=learning_rate, seed=seed, on_epoch=report, progress=progress)
     except TrainingDivergedError as exc:
-        raise TrainingDivergedError(
-            f"training diverged in epoch {exc.epoch}: the loss or the weights became NaN/infinite; the network keeps its parameters from "
-            f"before that epoch. Try a smaller learning rate than {learning_rate}."
-        ) from None
+        error = TrainingDivergedError(
+            f"training diverged in epoch {exc.epoch}: the loss or the weights became NaN/infinite; the network "
+            f"keeps its parameters from before that epoch. Try a smaller learning rate than {learning_rate}."
+        )
+        error.epoch = exc.epoch
+        raise error from None
     return history
 
 
