@@ -1,16 +1,371 @@
-"""Train many networks together on one minibatch sequence (the multi-model engine).
+"""Train many networks together on one minibatch sequence (the multi-network engine).
 
-Interface used by ``scratchnet.tuning``. This first version trains the networks
-one after the other, epoch by epoch, through ``scratchnet.training.train``; it
-fixes the contract the fast engine must keep: the same results as training
-each network alone with the same seed.
+All networks of a cross-validation fold see the same shuffled minibatches, so
+their work can be fused (see docs/engine.md):
+
+* **First layer, one product.** The first-layer weights of every network sit
+  side by side in one matrix ``W⁽¹⁾ = [W⁽¹⁾₁ | W⁽¹⁾₂ | …]`` of shape
+  (n⁰, Σᵢ n¹ᵢ), with the biases as one more row fed by a column of ones in X.
+  Per step, ``Z⁽¹⁾ = [X | 1] · [W⁽¹⁾; b⁽¹⁾]`` is ONE matrix product for all
+  networks and the weight gradient ``[X | 1]ᵀ · η∂L/∂Z⁽¹⁾`` ONE more; each
+  network's learning rate η is folded into its ∂L/∂Z⁽ᴸ⁾ once, so it rides
+  along the whole backward pass.
+* **Deeper layers, batched by shape.** Networks are sorted by their widths
+  ``(n¹, n², …)``, so networks sharing the first s widths are neighbours. Such a
+  group ("bucket") keeps its layer-s weights stacked as (G, nˢ⁻¹, nˢ) and runs
+  one stacked ``matmul`` per pass; its input is a view of its parent bucket.
+* **Outputs together.** Every network's A⁽ᴸ⁾ lives in one (networks, N, nᴸ)
+  array, so loss, accuracy counts and ∂L/∂Z⁽ᴸ⁾ are a few vectorised operations.
+* **Preallocated buffers**: element-wise work is done in place; the validation
+  pass runs the same fused forward pass over chunks of rows.
+
+Results equal training each network alone (``scratchnet.training.train_reference``)
+with the same seed, up to floating-point rounding; the tests check ≤ 1e-10
+relative difference in float64.
 """
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+import time
 
-from .training import train
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .batching import batch_indices, epoch_rng
+from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier
+from .validation import check_features, check_int, check_labels, check_positive_float
+
+EVAL_CHUNK = 2000
+"""Rows per chunk of the fused validation pass."""
+
+
+def sigmoid_(a):
+    """σ in place: ``a ← 1 / (1 + e⁻ᵃ)``. Finite and warning-free for any finite input.
+
+    For ``a < −log(max float)``, e⁻ᵃ overflows to +inf (silenced) and 1/(1 + inf)
+    is 0, where the true value lies below the smallest normal number; no NaN can arise.
+    """
+    with np.errstate(over="ignore"):
+        np.negative(a, out=a)
+        return _sigmoid_of_negated(a)
+
+
+def _sigmoid_of_negated(a):
+    """``a ← σ(−a)`` in place; call under ``np.errstate(over="ignore")``."""
+    np.exp(a, out=a)
+    np.add(a, 1, out=a)
+    np.reciprocal(a, out=a)
+    return a
+
+
+def _sigmoid_backward(dA, A, out):
+    """``out ← ∂L/∂A ⊙ A ⊙ (1 − A)``: ∂L/∂Z from ∂L/∂A (``out`` distinct from both)."""
+    np.subtract(1, A, out=out)
+    out *= A
+    out *= dA
+    return out
+
+
+class _Bucket:
+    """Networks sharing their first s widths: layer s of all of them, stacked.
+
+    ``rank`` is the position of the bucket's first network in the sorted order,
+    ``count`` how many it holds. For s ≥ 2, ``W`` is (G, nˢ⁻¹, nˢ), ``b`` (G, 1, nˢ);
+    ``parent`` is the bucket of layer s − 1 they come from (``offset`` = their
+    position inside it). ``out_slot`` is where an output bucket writes A⁽ᴸ⁾.
+    """
+
+    def __init__(self, stage, rank, count, n_in, n_out, is_output, parent, offset):
+        self.stage, self.rank, self.count = stage, rank, count
+        self.n_in, self.n_out, self.is_output = n_in, n_out, is_output
+        self.parent, self.offset = parent, offset
+        self.column = None  # first-layer buckets: their first column in V = −[W⁽¹⁾; b⁽¹⁾]
+        self.out_slot = None
+        self.W = self.b = None
+
+
+class _Buffers:
+    """Preallocated activations and gradients for passes over ``n`` rows."""
+
+    def __init__(self, engine, n, training):
+        dt = engine.dtype
+        self.n = n
+        # [X | 1]: the column of ones carries the first-layer biases through the GEMM.
+        self.X1 = np.ones((n, engine.n_in + 1), dtype=dt)
+        self.X = self.X1[:, : engine.n_in]
+        self.A1 = np.empty((n, engine.H), dtype=dt)
+        self.Aout = np.empty((engine.n_nets, n, engine.n_out), dtype=dt)
+        self.A = {}
+        for bucket in engine.buckets:
+            if bucket.stage == 1:
+                c = bucket.column
+                self.A[bucket] = self.A1[:, c : c + bucket.count * bucket.n_out].reshape(
+                    n, bucket.count, bucket.n_out).transpose(1, 0, 2)
+            elif bucket.is_output:
+                self.A[bucket] = self.Aout[bucket.out_slot : bucket.out_slot + bucket.count]
+            else:
+                self.A[bucket] = np.empty((bucket.count, n, bucket.n_out), dtype=dt)
+        if not training:
+            return
+        self.Y = np.zeros((n, engine.n_out), dtype=dt)
+        self.D = np.empty_like(self.Aout)
+        self.scale = (engine.lr_out * (2.0 / (n * engine.n_out))).astype(dt)  # η·2/(N·nᴸ) per network
+        self.dZout = np.empty_like(self.Aout)
+        self.dA1 = np.zeros((n, engine.H), dtype=dt)
+        self.dZ1 = np.empty((n, engine.H), dtype=dt)
+        self.G1 = np.empty((engine.n_in + 1, engine.H), dtype=dt)
+        self.dA, self.dZ, self.dZ1_view, self.gW = {}, {}, {}, {}
+        for bucket in engine.buckets:
+            if bucket.stage == 1:
+                c = bucket.column
+                self.dA[bucket] = self.dA1[:, c : c + bucket.count * bucket.n_out].reshape(
+                    n, bucket.count, bucket.n_out).transpose(1, 0, 2)
+                self.dZ1_view[bucket] = self.dZ1[:, c : c + bucket.count * bucket.n_out].reshape(
+                    n, bucket.count, bucket.n_out).transpose(1, 0, 2)
+            else:
+                if not bucket.is_output:
+                    self.dA[bucket] = np.empty((bucket.count, n, bucket.n_out), dtype=dt)
+                    self.dZ[bucket] = np.empty((bucket.count, n, bucket.n_out), dtype=dt)
+                self.gW[bucket] = np.empty((bucket.count, bucket.n_in, bucket.n_out), dtype=dt)
+
+
+class _Engine:
+    """The packed parameters of ``nets`` and the fused passes over them."""
+
+    def __init__(self, nets, learning_rates):
+        self.nets = nets
+        self.dtype = nets[0].dtype
+        self.n_in = nets[0].layers[0]
+        self.n_out = nets[0].layers[-1]
+        self.n_nets = len(nets)
+        # Sorting by the widths makes every group of shared leading widths contiguous.
+        self.order = sorted(range(len(nets)), key=lambda i: (tuple(nets[i].layers[1:]), i))
+        self.slot = {}  # network index → its row in Aout
+        self.buckets = []
+        self._build(learning_rates)
+        self.load_parameters()
+
+    # ---------------------------------------------------------------- layout
+    def _build(self, learning_rates):
+        nets, order = self.nets, self.order
+        dt = self.dtype
+        widths = [tuple(nets[i].layers[1:]) for i in order]
+        lr = [learning_rates[i] for i in order]
+
+        def groups(lo, hi, s):
+            """Split sorted ranks lo..hi (all sharing widths[:s-1]) by (widths[s-1], is last)."""
+            r = lo
+            while r < hi:
+                key = (widths[r][s - 1], len(widths[r]) == s)
+                q = r
+                while q < hi and (widths[q][s - 1], len(widths[q]) == s) == key:
+                    q += 1
+                yield r, q, key[0], key[1]
+                r = q
+
+        column, slot = 0, 0
+        stack = []
+        for r, q, width, last in groups(0, len(order), 1):
+            bucket = _Bucket(1, r, q - r, self.n_in, width, last, None, 0)
+            bucket.column = column
+            column += (q - r) * width
+            self.buckets.append(bucket)
+            stack.append(bucket)
+        self.H = column
+        # Deeper stages, breadth first so a stage's buckets are all built before the next.
+        frontier = stack
+        while frontier:
+            nxt = []
+            for parent in frontier:
+                if parent.is_output:
+                    continue
+                s = parent.stage + 1
+                lo, hi = parent.rank, parent.rank + parent.count
+                for r, q, width, last in groups(lo, hi, s):
+                    bucket = _Bucket(s, r, q - r, parent.n_out, width, last, parent, r - lo)
+                    self.buckets.append(bucket)
+                    nxt.append(bucket)
+            frontier = nxt
+        lr_out = []
+        for bucket in self.buckets:
+            if bucket.is_output:
+                bucket.out_slot = slot
+                for r in range(bucket.rank, bucket.rank + bucket.count):
+                    self.slot[order[r]] = slot
+                    lr_out.append(lr[r])
+                    slot += 1
+        self.lr_out = np.asarray(lr_out, dtype=np.float64).reshape(-1, 1, 1)  # η per row of Aout
+        self.deep = [b for b in self.buckets if b.stage > 1]
+        self.first_outputs = [b for b in self.buckets if b.stage == 1 and b.is_output]
+        # V = −[W⁽¹⁾; b⁽¹⁾], stored negated so that [X | 1] · V = −Z⁽¹⁾ feeds σ(−·) directly.
+        self.V1 = np.zeros((self.n_in + 1, self.H), dtype=dt)
+        for bucket in self.deep:
+            bucket.W = np.zeros((bucket.count, bucket.n_in, bucket.n_out), dtype=dt)
+            bucket.b = np.zeros((bucket.count, 1, bucket.n_out), dtype=dt)
+
+    def _views(self):
+        """Yield ``(i, k, W_view, b_view, sign)``: where layer k of ``nets[i]`` lives in the packed arrays.
+
+        ``sign`` is −1 for the first layer, which is stored negated.
+        """
+        for bucket in self.buckets:
+            for j in range(bucket.count):
+                i = self.order[bucket.rank + j]
+                if bucket.stage == 1:
+                    c = bucket.column + j * bucket.n_out
+                    cols = slice(c, c + bucket.n_out)
+                    yield i, 0, self.V1[: self.n_in, cols], self.V1[self.n_in, cols], -1
+                else:
+                    yield i, bucket.stage - 1, bucket.W[j], bucket.b[j, 0], 1
+
+    def load_parameters(self):
+        """Copy every network's weights and biases into the packed arrays."""
+        for i, k, W, b, sign in self._views():
+            np.multiply(self.nets[i].weights[k], sign, out=W)
+            np.multiply(self.nets[i].biases[k], sign, out=b)
+
+    def store_parameters(self):
+        """Copy the packed arrays back into every network's weights and biases."""
+        for i, k, W, b, sign in self._views():
+            np.multiply(W, sign, out=self.nets[i].weights[k])
+            np.multiply(b, sign, out=self.nets[i].biases[k])
+
+    def finite_networks(self):
+        """A boolean per network (order of ``nets``): are all its packed parameters finite?"""
+        ok = np.ones(self.n_nets, dtype=bool)
+        for i, _, W, b, _ in self._views():
+            if ok[i] and not (np.isfinite(W).all() and np.isfinite(b).all()):
+                ok[i] = False
+        return ok
+
+    # ---------------------------------------------------------------- passes
+    def forward(self, buf):
+        """The fused forward pass of ``buf.X``: every network's activations into ``buf``.
+
+        Call under ``np.errstate(over="ignore")`` (see ``sigmoid_``).
+        """
+        # −Z⁽¹⁾ = [X | 1] · V: one matrix product for the first layer of every network.
+        np.matmul(buf.X1, self.V1, out=buf.A1)
+        _sigmoid_of_negated(buf.A1)
+        for bucket in self.first_outputs:
+            np.copyto(buf.Aout[bucket.out_slot : bucket.out_slot + bucket.count], buf.A[bucket])
+        for bucket in self.deep:  # built stage by stage, so parents come first
+            a_in = buf.A[bucket.parent][bucket.offset : bucket.offset + bucket.count]
+            a = buf.A[bucket]
+            np.matmul(a_in, bucket.W, out=a)  # Z⁽ˢ⁾ = A⁽ˢ⁻¹⁾ · W⁽ˢ⁾, stacked
+            np.negative(a, out=a)
+            a -= bucket.b
+            _sigmoid_of_negated(a)
+
+    def step(self, y, buf, loss_sum, correct):
+        """One SGD step of every network on the batch ``buf.X``, ``y``; adds to the loss sums and counts.
+
+        The learning rate η of each network multiplies its ∂L/∂Z⁽ᴸ⁾ once, so every
+        gradient below is already ``η·∂L/∂…`` and updates are plain subtractions.
+        """
+        n = y.shape[0]
+        self.forward(buf)
+        Aout, D, dZout, Y = buf.Aout, buf.D, buf.dZout, buf.Y
+        rows = np.arange(n)
+        Y[rows, y] = 1
+        np.subtract(Aout, Y, out=D)  # A⁽ᴸ⁾ − Y
+        Y[rows, y] = 0
+        loss_sum += np.einsum("gij,gij->g", D, D)
+        correct += np.count_nonzero(Aout.argmax(axis=2) == y, axis=1)
+        # η·∂L/∂Z⁽ᴸ⁾ = η·2/(N·nᴸ)·(A⁽ᴸ⁾ − Y) ⊙ A⁽ᴸ⁾ ⊙ (1 − A⁽ᴸ⁾)
+        _sigmoid_backward(D, Aout, dZout)
+        dZout *= buf.scale
+        for bucket in reversed(self.deep):  # children before parents
+            if bucket.is_output:
+                dZ = dZout[bucket.out_slot : bucket.out_slot + bucket.count]
+            else:
+                dZ = _sigmoid_backward(buf.dA[bucket], buf.A[bucket], buf.dZ[bucket])
+            lo, hi = bucket.offset, bucket.offset + bucket.count
+            # ∂L/∂A⁽ˢ⁻¹⁾ = ∂L/∂Z⁽ˢ⁾ · W⁽ˢ⁾ᵀ, before W⁽ˢ⁾ changes
+            np.matmul(dZ, bucket.W.transpose(0, 2, 1), out=buf.dA[bucket.parent][lo:hi])
+            a_in = buf.A[bucket.parent][lo:hi]
+            gW = np.matmul(a_in.transpose(0, 2, 1), dZ, out=buf.gW[bucket])  # η·∂L/∂W⁽ˢ⁾ = A⁽ˢ⁻¹⁾ᵀ·η∂L/∂Z⁽ˢ⁾
+            bucket.W -= gW
+            bucket.b -= dZ.sum(axis=1, keepdims=True)
+        dZ1 = _sigmoid_backward(buf.dA1, buf.A1, buf.dZ1)
+        for bucket in self.first_outputs:
+            np.copyto(buf.dZ1_view[bucket], dZout[bucket.out_slot : bucket.out_slot + bucket.count])
+        # V ← V + [X | 1]ᵀ · η∂L/∂Z⁽¹⁾, i.e. [W⁽¹⁾; b⁽¹⁾] −= η·∂L/∂[W⁽¹⁾; b⁽¹⁾]: one product
+        self.V1 += np.matmul(buf.X1.T, dZ1, out=buf.G1)
+
+    def evaluate(self, X, y, buffers):
+        """Per network (rows of ``Aout``): the sum of squared errors and the correct count on ``X``/``y``.
+
+        One fused forward pass in chunks of ``EVAL_CHUNK`` rows; sums in float64.
+        """
+        loss_sum = np.zeros(self.n_nets)
+        correct = np.zeros(self.n_nets, dtype=np.int64)
+        n = X.shape[0]
+        for start in range(0, n, EVAL_CHUNK):
+            Xc, yc = X[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+            m = Xc.shape[0]
+            if m not in buffers:
+                buffers[m] = _Buffers(self, m, training=False)
+            buf = buffers[m]
+            buf.X[...] = Xc
+            self.forward(buf)
+            A = buf.Aout
+            correct += np.count_nonzero(A.argmax(axis=2) == yc, axis=1)
+            A[:, np.arange(m), yc] -= 1  # A⁽ᴸ⁾ − Y, in place (A is not needed afterwards)
+            loss_sum += np.einsum("gij,gij->g", A, A, dtype=np.float64)
+        return loss_sum, correct
+
+
+def _check_nets(nets):
+    if isinstance(nets, MultilayerNeuralNetClassifier):
+        raise TypeError("nets must be a list of networks; wrap a single network as [net]")
+    try:
+        nets = list(nets)
+    except TypeError:
+        raise TypeError(f"nets must be a list of MultilayerNeuralNetClassifier, got {nets!r}") from None
+    if not nets:
+        raise ValueError("nets is empty: give at least one network to train")
+    for i, net in enumerate(nets):
+        if not isinstance(net, MultilayerNeuralNetClassifier):
+            raise TypeError(f"nets[{i}] is {type(net).__name__}, not a MultilayerNeuralNetClassifier")
+    if len({id(net) for net in nets}) != len(nets):
+        raise ValueError("the same network object appears more than once in nets; give each one once")
+    first = nets[0]
+    for i, net in enumerate(nets[1:], start=1):
+        what = None
+        if net.layers[0] != first.layers[0]:
+            what = f"{net.layers[0]} inputs while nets[0] has {first.layers[0]}"
+        elif net.layers[-1] != first.layers[-1]:
+            what = f"{net.layers[-1]} classes while nets[0] has {first.layers[-1]}"
+        elif net.dtype != first.dtype:
+            what = f"dtype {net.dtype.name} while nets[0] has {first.dtype.name}"
+        elif net.epochs_trained != first.epochs_trained:
+            what = f"{net.epochs_trained} epochs trained while nets[0] has {first.epochs_trained}"
+        if what:
+            raise ValueError(
+                f"nets[{i}] has {what}; networks trained together need the same input width, "
+                "classes, dtype and epochs trained"
+            )
+    for i, net in enumerate(nets):
+        if net.activation != "sigmoid" or net.loss_function.name != "mse":
+            raise ValueError(
+                f"nets[{i}] uses {net.activation}/{net.loss_function.name}; the engine trains sigmoid/mse networks"
+            )
+    return nets
+
+
+def _check_learning_rates(learning_rates, n):
+    if isinstance(learning_rates, numbers.Real) and not isinstance(learning_rates, bool):
+        return [check_positive_float(learning_rates, "learning_rates")] * n
+    if isinstance(learning_rates, (str, bytes)) or not hasattr(learning_rates, "__iter__"):
+        raise TypeError(f"learning_rates must be a number or one number per network, got {learning_rates!r}")
+    lrs = [check_positive_float(v, f"learning_rates[{i}]") for i, v in enumerate(learning_rates)]
+    if len(lrs) != n:
+        raise ValueError(f"{len(lrs)} learning rates for {n} networks; give one number or one per network")
+    return lrs
 
 
 def train_many(
@@ -25,31 +380,109 @@ def train_many(
     learning_rates=0.1,
     seed=None,
     on_epoch=None,
+    progress=False,
+    blas_threads=None,
 ):
     """Train every network of ``nets`` in place on the same shuffled minibatches.
 
     ``nets``: ``MultilayerNeuralNetClassifier`` objects with equal input width,
     classes and dtype, each already trained for the same number of epochs (0 or
-    more: hot start). ``learning_rates``: one number for all or one per network.
-    ``on_epoch(epoch, records)`` is called after each epoch with one history
-    record (dict) per network. Returns one history DataFrame per network, as
-    ``train`` would.
-    """
-    if isinstance(learning_rates, numbers.Real):
-        learning_rates = [learning_rates] * len(nets)
-    learning_rates = list(learning_rates)
-    if len(learning_rates) != len(nets):
-        raise ValueError(f"{len(learning_rates)} learning rates for {len(nets)} networks")
-    frames = [[] for _ in nets]
-    for _ in range(epochs):
-        records = []
-        for i, (net, lr) in enumerate(zip(nets, learning_rates)):
-            frame = train(net, X_train, y_train, X_val, y_val, epochs=1, batch_size=batch_size,
-                          learning_rate=lr, seed=seed, verbose=False, progress=False)
-            frames[i].append(frame)
-            records.append(frame.iloc[0].to_dict())
-        if on_epoch is not None:
-            on_epoch(records[0]["epoch"], records)
-    import pandas as pd
+    more: hot start); depths and widths may differ. ``learning_rates``: one
+    number for all or one per network. Epoch ``e`` is shuffled by
+    ``batching.epoch_rng(seed, e)``, exactly as ``train`` does, so each network
+    ends as if trained alone. ``on_epoch(epoch, records)`` is called after each
+    epoch (networks already updated) with one history record (dict) per
+    network, in the order of ``nets``; the same records are appended to each
+    ``net.history_records``. ``seconds`` is the wall time of the joint epoch.
+    ``progress`` shows a bar over epochs; ``blas_threads`` caps the BLAS threads
+    (None: leave as is). Returns one history DataFrame per network, as ``train``.
 
-    return [pd.concat(f, ignore_index=True) for f in frames]
+    Raises ``TrainingDivergedError`` if any network's loss or parameters turn
+    NaN/infinite; every network then keeps its parameters from before that epoch.
+    """
+    from .training import TrainingDivergedError
+
+    nets = _check_nets(nets)
+    lrs = _check_learning_rates(learning_rates, len(nets))
+    epochs = check_int(epochs, "epochs")
+    batch_size = check_int(batch_size, "batch_size")
+    if seed is not None:
+        seed = check_int(seed, "seed", minimum=0)
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"on_epoch must be a function on_epoch(epoch, records) or None, got {on_epoch!r}")
+    if blas_threads is not None:
+        blas_threads = check_int(blas_threads, "blas_threads")
+    first = nets[0]
+    X_train = np.ascontiguousarray(check_features(X_train, first.layers[0], first.dtype, name="X_train"))
+    y_train = check_labels(y_train, first.n_classes, X_train.shape[0], name="y_train")
+    X_val = np.ascontiguousarray(check_features(X_val, first.layers[0], first.dtype, name="X_val"))
+    y_val = check_labels(y_val, first.n_classes, X_val.shape[0], name="y_val")
+    if batch_size > X_train.shape[0]:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the {X_train.shape[0]} training samples; choose a smaller one"
+        )
+
+    if blas_threads is None:
+        limits = contextlib.nullcontext()
+    else:
+        from threadpoolctl import threadpool_limits
+
+        limits = threadpool_limits(limits=blas_threads, user_api="blas")
+    engine = _Engine(nets, lrs)
+    n_train = X_train.shape[0]
+    start_epoch = first.epochs_trained
+    frames = [[] for _ in nets]
+    with limits, np.errstate(over="ignore"):
+        buf = _Buffers(engine, batch_size, training=True)
+        eval_buffers = {}
+        desc = "training" if len(nets) == 1 else f"training {len(nets)} networks"
+        bar = tqdm(range(start_epoch, start_epoch + epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
+        for epoch in bar:
+            t0 = time.perf_counter()
+            loss_sum = np.zeros(engine.n_nets)
+            correct = np.zeros(engine.n_nets, dtype=np.int64)
+            batches = batch_indices(n_train, batch_size, epoch_rng(seed, epoch))
+            for idx in batches:
+                np.take(X_train, idx, axis=0, out=buf.X)
+                engine.step(y_train[idx], buf, loss_sum, correct)
+            val_loss, val_correct = engine.evaluate(X_val, y_val, eval_buffers)
+            seconds = time.perf_counter() - t0
+            n_seen = len(batches) * batch_size
+            loss_tr = loss_sum / (batch_size * engine.n_out * len(batches))
+            loss_va = val_loss / (X_val.shape[0] * engine.n_out)
+            slots = [engine.slot[i] for i in range(len(nets))]
+            loss_tr, loss_va = loss_tr[slots], loss_va[slots]
+            correct, val_correct = correct[slots], val_correct[slots]
+            finite = engine.finite_networks() & np.isfinite(loss_tr) & np.isfinite(loss_va)
+            bad = np.flatnonzero(~finite).tolist()
+            if bad:  # the networks still hold the last epoch's parameters: written back only below
+                names = ", ".join(f"nets[{i}] (layers {nets[i].layers}, learning rate {lrs[i]})" for i in bad[:5])
+                more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+                error = TrainingDivergedError(
+                    f"training diverged in epoch {epoch}: the loss or the weights of {names}{more} became "
+                    "NaN/infinite; every network keeps its parameters from before that epoch. "
+                    "Try a smaller learning rate."
+                )
+                error.epoch, error.networks = epoch, bad
+                raise error
+            engine.store_parameters()
+            records = []
+            for i, net in enumerate(nets):
+                record = {
+                    "epoch": epoch,
+                    "loss_training": float(loss_tr[i]),
+                    "accuracy_training": int(correct[i]) / n_seen,
+                    "loss_test": float(loss_va[i]),
+                    "accuracy_test": int(val_correct[i]) / X_val.shape[0],
+                    "seconds": seconds,
+                }
+                net.history_records.append(record)
+                frames[i].append(record)
+                records.append(record)
+            if on_epoch is not None:
+                on_epoch(epoch, records)
+            if progress:
+                best = max(r["accuracy_test"] for r in records)
+                bar.set_postfix({"acc_test" if len(nets) == 1 else "best_acc_test": f"{best:.3f}"})
+        bar.close()
+    return [pd.DataFrame(f, columns=HISTORY_COLUMNS) for f in frames]

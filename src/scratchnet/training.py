@@ -55,6 +55,52 @@ def train(
 ):
     """Train ``net`` in place by minibatch SGD; return this call's epochs as a DataFrame.
 
+    The same maths, batches and history as ``train_reference`` (the readable
+    loop below), computed by the fused engine (``scratchnet.engine.train_many``
+    with one network), which is faster; results agree up to rounding.
+    One row per epoch: ``epoch, loss_training, accuracy_training, loss_test,
+    accuracy_test, seconds``; hot start as in ``train_reference``.
+    """
+    from .engine import train_many
+
+    epochs = check_int(epochs, "epochs")
+    learning_rate = check_positive_float(learning_rate, "learning_rate")
+    X_test = check_features(X_test, net.layers[0], net.dtype, name="X_test")  # named as here, not X_val
+    y_test = check_labels(y_test, net.n_classes, X_test.shape[0], name="y_test")
+
+    def report(epoch, records):
+        if verbose:
+            tqdm.write(format_epoch(records[0])) if progress else print(format_epoch(records[0]), flush=True)
+
+    try:
+        (history,) = train_many([net], X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
+                                learning_rates=learning_rate, seed=seed, on_epoch=report, progress=progress)
+    except TrainingDivergedError as exc:
+        error = TrainingDivergedError(
+            f"training diverged in epoch {exc.epoch}: the loss or the weights became NaN/infinite; the network "
+            f"keeps its parameters from before that epoch. Try a smaller learning rate than {learning_rate}."
+        )
+        error.epoch = exc.epoch
+        raise error from None
+    return history
+
+
+def train_reference(
+    net,
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    *,
+    epochs,
+    batch_size=100,
+    learning_rate=0.1,
+    seed=None,
+    verbose=True,
+    progress=True,
+):
+    """Train ``net`` in place by minibatch SGD, step by step in plain NumPy (the reference).
+
     One row per epoch: ``epoch, loss_training, accuracy_training, loss_test,
     accuracy_test, seconds``. Training figures are averaged over the epoch's
     batches (measured before each update), test figures come from one forward
