@@ -239,3 +239,33 @@ def test_normalise_scores_keeps_the_argmax_and_makes_zero_rows_uniform():
     np.testing.assert_allclose(proba[0], [0.75, 0.25, 0.0])
     np.testing.assert_allclose(proba[1], [1 / 3] * 3)
     np.testing.assert_array_equal(proba[2], [1.0, 0.0, 0.0])
+
+
+def test_training_without_a_test_set_engine_and_reference_agree(iris):
+    from scratchnet.training import train_reference
+
+    X, y = iris
+    fast = MultilayerNeuralNetClassifier([4, 5, 3], random_seed=2)
+    slow = MultilayerNeuralNetClassifier([4, 5, 3], random_seed=2)
+    h_fast = train(fast, X, y, epochs=3, batch_size=10, learning_rate=1.0, seed=2, verbose=False, progress=False)
+    h_slow = train_reference(slow, X, y, epochs=3, batch_size=10, learning_rate=1.0, seed=2, verbose=False,
+                             progress=False)
+    for h in (h_fast, h_slow):
+        assert h[["loss_test", "accuracy_test"]].isna().all().all() and h["loss_training"].notna().all()
+    np.testing.assert_allclose(h_fast["loss_training"], h_slow["loss_training"], rtol=1e-10)
+    for a, b in zip(fast.weights, slow.weights):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="give both"):
+        train(fast, X, y, X, None, epochs=1, batch_size=10, progress=False, verbose=False)
+
+
+def test_train_many_without_a_validation_set(iris):
+    from scratchnet.engine import train_many
+
+    X, y = iris
+    nets = [MultilayerNeuralNetClassifier(layers, random_seed=0) for layers in ([4, 5, 3], [4, 3, 3, 3])]
+    frames = train_many(nets, X, y, None, None, epochs=2, batch_size=10, learning_rates=[1.0, 0.5], seed=0)
+    for frame in frames:
+        assert len(frame) == 2 and frame["accuracy_test"].isna().all() and frame["accuracy_training"].gt(0).all()
+    with pytest.raises(ValueError, match="give both X_val and y_val"):
+        train_many(nets, X, y, X, None, epochs=1, batch_size=10)

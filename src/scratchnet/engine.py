@@ -415,8 +415,11 @@ def train_many(
     first = nets[0]
     X_train = np.ascontiguousarray(check_features(X_train, first.layers[0], first.dtype, name="X_train"))
     y_train = check_labels(y_train, first.n_classes, X_train.shape[0], name="y_train")
-    X_val = np.ascontiguousarray(check_features(X_val, first.layers[0], first.dtype, name="X_val"))
-    y_val = check_labels(y_val, first.n_classes, X_val.shape[0], name="y_val")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("give both X_val and y_val, or neither (then the test columns of the history are NaN)")
+    if X_val is not None:
+        X_val = np.ascontiguousarray(check_features(X_val, first.layers[0], first.dtype, name="X_val"))
+        y_val = check_labels(y_val, first.n_classes, X_val.shape[0], name="y_val")
     if batch_size > X_train.shape[0]:
         raise ValueError(
             f"batch_size {batch_size} is larger than the {X_train.shape[0]} training samples; choose a smaller one"
@@ -445,15 +448,19 @@ def train_many(
             for idx in batches:
                 np.take(X_train, idx, axis=0, out=buf.X)
                 engine.step(y_train[idx], buf, loss_sum, correct)
-            val_loss, val_correct = engine.evaluate(X_val, y_val, eval_buffers)
+            if X_val is not None:
+                val_loss, val_correct = engine.evaluate(X_val, y_val, eval_buffers)
+            else:  # no validation set: NaN test columns
+                val_loss, val_correct = np.full(engine.n_nets, np.nan), np.zeros(engine.n_nets, dtype=np.int64)
             seconds = time.perf_counter() - t0
             n_seen = len(batches) * batch_size
             loss_tr = loss_sum / (batch_size * engine.n_out * len(batches))
-            loss_va = val_loss / (X_val.shape[0] * engine.n_out)
+            n_val = X_val.shape[0] if X_val is not None else np.nan
+            loss_va = val_loss / (n_val * engine.n_out)
             slots = [engine.slot[i] for i in range(len(nets))]
             loss_tr, loss_va = loss_tr[slots], loss_va[slots]
             correct, val_correct = correct[slots], val_correct[slots]
-            finite = engine.finite_networks() & np.isfinite(loss_tr) & np.isfinite(loss_va)
+            finite = engine.finite_networks() & np.isfinite(loss_tr) & (np.isfinite(loss_va) | (X_val is None))
             bad = np.flatnonzero(~finite).tolist()
             if bad:  # the networks still hold the last epoch's parameters: written back only below
                 names = ", ".join(f"nets[{i}] (layers {nets[i].layers}, learning rate {lrs[i]})" for i in bad[:5])
@@ -473,7 +480,7 @@ def train_many(
                     "loss_training": float(loss_tr[i]),
                     "accuracy_training": int(correct[i]) / n_seen,
                     "loss_test": float(loss_va[i]),
-                    "accuracy_test": int(val_correct[i]) / X_val.shape[0],
+                    "accuracy_test": int(val_correct[i]) / n_val,
                     "seconds": seconds,
                 }
                 net.history_records.append(record)
@@ -481,7 +488,7 @@ def train_many(
                 records.append(record)
             if on_epoch is not None:
                 on_epoch(epoch, records)
-            if progress:
+            if progress and X_val is not None:
                 best = max(r["accuracy_test"] for r in records)
                 bar.set_postfix({"acc_test" if len(nets) == 1 else "best_acc_test": f"{best:.3f}"})
         bar.close()

@@ -59,14 +59,21 @@ def train(
     loop below), computed by the fused engine (``scratchnet.engine.train_many``
     with one network), which is faster; results agree up to rounding.
     One row per epoch: ``epoch, loss_training, accuracy_training, loss_test,
-    accuracy_test, seconds``; hot start as in ``train_reference``.
+    accuracy_test, seconds``; hot start as in ``train_reference``. Without a
+    test set (``X_test=y_test=None``) the test columns are NaN.
     """
     from .engine import train_many
+    from .network import MultilayerNeuralNetClassifier
 
+    if not isinstance(net, MultilayerNeuralNetClassifier):
+        raise TypeError(f"net must be a MultilayerNeuralNetClassifier, got {type(net).__name__}")
     epochs = check_int(epochs, "epochs")
     learning_rate = check_positive_float(learning_rate, "learning_rate")
-    X_test = check_features(X_test, net.layers[0], net.dtype, name="X_test")  # named as here, not X_val
-    y_test = check_labels(y_test, net.n_classes, X_test.shape[0], name="y_test")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("give both X_test and y_test, or neither (then the test columns of the history are NaN)")
+    if X_test is not None:
+        X_test = check_features(X_test, net.layers[0], net.dtype, name="X_test")  # named as here, not X_val
+        y_test = check_labels(y_test, net.n_classes, X_test.shape[0], name="y_test")
 
     def report(epoch, records):
         if verbose:
@@ -89,8 +96,8 @@ def train_reference(
     net,
     X_train,
     y_train,
-    X_test,
-    y_test,
+    X_test=None,
+    y_test=None,
     *,
     epochs,
     batch_size=100,
@@ -104,8 +111,9 @@ def train_reference(
     One row per epoch: ``epoch, loss_training, accuracy_training, loss_test,
     accuracy_test, seconds``. Training figures are averaged over the epoch's
     batches (measured before each update), test figures come from one forward
-    pass over ``X_test``; without a test set (``X_test=y_test=None``) they are NaN. Calling ``train`` again continues where the last call
-    stopped (hot start): epoch numbers go on and ``net.history`` holds them all.
+    pass over ``X_test``; without a test set (``X_test=y_test=None``) they are
+    NaN. Calling ``train`` again continues where the last call stopped (hot
+    start): epoch numbers go on and ``net.history`` holds them all.
     Epoch ``e`` is shuffled by ``default_rng([seed, e])``, so 10 + 5 epochs equal 15.
     """
     from .network import MultilayerNeuralNetClassifier
