@@ -226,8 +226,7 @@ def tune_command(dataset, data_path, seed, test_size, dtype, hidden_layers, hidd
                                          configs=configs, folds=folds, epochs=epochs, batch_size=batch_size)
     with Store.create_or_open(store_path, fingerprint, new=new) as store:
         if data_path:
-            store.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('data_path', ?)", (str(data_path),))
-            store.conn.commit()
+            store.set_meta("data_path", data_path)
         try:
             summary = run_tune(store, X_train, y_train, configs, folds=folds, epochs=epochs, batch_size=batch_size,
                                seed=seed, executor=executor, workers=workers, scheduler=scheduler,
@@ -285,8 +284,7 @@ def refit_command(store_path, data_path, out, quiet, progress):
 
     with _open_store(store_path) as store:
         if data_path is None:
-            row = store.conn.execute("SELECT value FROM meta WHERE key = 'data_path'").fetchone()
-            data_path = row[0] if row else None
+            data_path = store.get_meta("data_path")
         refit_best(store, data_path=data_path, out=out, verbose=not quiet, progress=progress, echo=click.echo)
 
 

@@ -271,7 +271,17 @@ class Store:
                  str(record.get("model_path") or ""), _now()),
             )
 
+    def set_meta(self, key, value):
+        """Remember a text ``value`` under ``key`` (e.g. ``data_path``) in the meta table."""
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
+
     # -------------------------------------------------------------- reading
+    def get_meta(self, key, default=None):
+        """The meta value stored under ``key``, or ``default``."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
     def finished(self):
         """The set of ``(hidden_layers, hidden_nodes, learning_rate, fold)`` already stored."""
         return {(int(a), int(b), float(c), int(d)) for a, b, c, d in
