@@ -228,6 +228,10 @@ def _estimator_params(est):
     params["verbose"] = bool(verbose) if isinstance(verbose, (bool, np.bool_)) else int(verbose)
     if params["validation_fraction"] is not None:
         params["validation_fraction"] = float(params["validation_fraction"])
+    for name in ("momentum", "weight_decay", "dropout"):
+        params[name] = float(params[name])
+    params["early_stopping"] = bool(params["early_stopping"])
+    params["patience"] = int(params["patience"])
     return params
 
 
@@ -277,7 +281,7 @@ def estimator_from_file(header, arrays, path="<model>"):
     net = network_from_file(header, arrays, path)
     classes = decode_classes(header.get("classes"), net.n_classes, path)
     info = header.get("estimator")
-    est = NeuralNetClassifier(hidden_layer_sizes=tuple(net.layers[1:-1]), dtype=net.dtype.name)
+    est = NeuralNetClassifier(hidden_layer_sizes=tuple(net.layers[1:-1]), dtype=net.dtype.name, **net.options)
     names = None
     if info is not None:
         if not isinstance(info, dict) or info.get("class") != "NeuralNetClassifier" or not isinstance(
@@ -292,6 +296,13 @@ def estimator_from_file(header, arrays, path="<model>"):
             est._validate_params()
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
+        try:
+            wanted = MultilayerNeuralNetClassifier(net.layers[:1] + net.layers[-1:], activation=est.activation,
+                                                   output=est.output, loss=est.loss, init=est.init).options
+        except ValueError as exc:
+            raise ValueError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
+        if wanted != net.options:
+            raise ValueError(f"{str(path)!r}: estimator parameters {wanted} do not match the stored network {net.options}")
         if list(np.atleast_1d(est.hidden_layer_sizes)) != net.layers[1:-1] or est.dtype != net.dtype.name:
             raise ValueError(
                 f"{str(path)!r}: estimator parameters (hidden {est.hidden_layer_sizes}, {est.dtype}) do not match "
