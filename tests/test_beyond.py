@@ -375,3 +375,15 @@ def test_format_1_files_without_output_and_init_are_read_as_the_article(tmp_path
     np.savez(tmp_path / "old.npz", **arrays)
     old = load_network(tmp_path / "old.npz")
     assert old.options == {"activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal"}
+
+
+@pytest.mark.mnist
+@pytest.mark.slow
+def test_mnist_3_by_10_learns_with_relu_he_adam(mnist_split):
+    """The article's failing cell (3 hidden × 10, 0.11 mean CV accuracy) learns in a few epochs (0.857 measured)."""
+    X_train, X_test, y_train, y_test = mnist_split
+    net = MultilayerNeuralNetClassifier([784, 10, 10, 10, 10], random_seed=123, activation="relu", output="softmax",
+                                        loss="cross_entropy", init="he")
+    hist = train(net, X_train, y_train, X_test, y_test, epochs=4, batch_size=200, learning_rate=0.001, seed=123,
+                 optimizer="adam", verbose=False, progress=False)
+    assert hist.accuracy_test.iloc[-1] > 0.8

@@ -406,7 +406,7 @@ def predict_command(model, inputs, as_json, scaled):
     Images must be exactly 28×28 (never resized); a dark digit on a light
     background is inverted to MNIST's white on black. Arrays hold raw pixels
     0..255 unless --scaled. Prints the predicted class and every class's score
-    (the sigmoid outputs, one-vs-all, in [0, 1]).
+    (the output layer: one-vs-all sigmoid scores in [0, 1], or softmax probabilities).
     """
     import json
 
