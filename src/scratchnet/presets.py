@@ -4,8 +4,8 @@
 sigmoid nodes, MSE, plain SGD at η = 0.3, batches of 200, 250 epochs.
 ``best`` is our MNIST recipe (docs/beyond.md): two hidden layers of 512 ReLU
 nodes with He initialisation and dropout, a softmax output with cross-entropy,
-Adam with a cosine schedule, float32; it is sized to finish within about
-five minutes on two cores.
+Adam with a cosine schedule, float32, 20 epochs. Measured on MNIST (seed
+123, quiet 2-core machine): hold-out accuracy 0.9851 in 126 s wall.
 """
 
 from __future__ import annotations
