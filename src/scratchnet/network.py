@@ -222,11 +222,11 @@ class MultilayerNeuralNetClassifier:
         if self._start == "fused":
             dZ = self.loss_function.delta_z(A_L, y_onehot)  # ∂L/∂Z⁽ᴸ⁾ = (A⁽ᴸ⁾ − Y)/N (CE) or /(N·nᴸ) (BCE)
         else:
-            dA = self.loss_function.delta(A_L, y_onehot)  # ∂L/∂A⁽ᴸ⁾ = 2/(N·nᴸ)·(A⁽ᴸ⁾ − Y)
-            dZ = OUTPUT_BACKWARD[self.output](dA, A_L)  # ∂L/∂Z⁽ᴸ⁾ = ∂L/∂A⁽ᴸ⁾ ⊙ A⁽ᴸ⁾ ⊙ (1 − A⁽ᴸ⁾)
+            dA = self.loss_function.delta(A_L, y_onehot)  # ∂L/∂A⁽ᴸ⁾ = 2/(N·nᴸ)·(A⁽ᴸ⁾ − Y) (MSE)
+            dZ = OUTPUT_BACKWARD[self.output](dA, A_L)  # ∂L/∂Z⁽ᴸ⁾ = ∂L/∂A⁽ᴸ⁾ ⊙ A⁽ᴸ⁾ ⊙ (1 − A⁽ᴸ⁾) (sigmoid)
         for k in reversed(range(self.n_layers)):
             if k < self.n_layers - 1:
-                dZ = dA * sigma_prime(activations[k])  # ∂L/∂Z⁽ᵏ⁾ = ∂L/∂A⁽ᵏ⁾ ⊙ A⁽ᵏ⁾ ⊙ (1 − A⁽ᵏ⁾)
+                dZ = dA * sigma_prime(activations[k])  # ∂L/∂Z⁽ᵏ⁾ = ∂L/∂A⁽ᵏ⁾ ⊙ σ'(Z⁽ᵏ⁾), sigmoid: A⁽ᵏ⁾ ⊙ (1 − A⁽ᵏ⁾)
             a_prev = activations[k - 1] if k > 0 else x  # A⁽⁰⁾ = X
             if k > 0 and masks is not None:
                 a_prev = a_prev * masks[k - 1]  # what layer k saw: A⁽ᵏ⁻¹⁾ ⊙ M⁽ᵏ⁻¹⁾
