@@ -80,23 +80,47 @@ def cli():
     """scratchnet: a multilayer neural network from scratch in NumPy."""
 
 
+HIDDEN_ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky-relu", "identity"]
+OUTPUT_ACTIVATIONS = ["sigmoid", "softmax"]
+LOSS_NAMES = ["mse", "cross-entropy", "binary-cross-entropy"]
+INIT_NAMES = ["normal", "glorot", "xavier", "he"]
+
+
+def network_options(f):
+    """``--activation/--output/--loss/--init``, shared by gradcheck and train (article defaults)."""
+    f = click.option("--init", type=click.Choice(INIT_NAMES), default="normal", show_default=True,
+                     help="Initial weights N(0, s²): s = 0.1 (normal), √(2/(n_in+n_out)) (glorot), √(2/n_in) (he).")(f)
+    f = click.option("--loss", type=click.Choice(LOSS_NAMES), default="mse", show_default=True,
+                     help="mse or binary-cross-entropy with a sigmoid output; mse or cross-entropy with softmax.")(f)
+    f = click.option("--output", type=click.Choice(OUTPUT_ACTIVATIONS), default="sigmoid", show_default=True,
+                     help="Activation of the output layer.")(f)
+    f = click.option("--activation", type=click.Choice(HIDDEN_ACTIVATIONS), default="sigmoid", show_default=True,
+                     help="Activation of the hidden layers.")(f)
+    return f
+
+
 @cli.command()
 @click.option("--layers", type=IntList(), default="50,40,30,10", show_default=True, help="Layer widths n⁰,…,nᴸ.")
 @click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True, help="Random samples to check on.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
-def gradcheck(layers, samples, seed):
+@network_options
+def gradcheck(layers, samples, seed, activation, output, loss, init):
     """Compare backpropagation with central differences on an untrained network."""
-    from .gradcheck import check_gradients, format_report, random_problem
+    from .gradcheck import check_gradients, format_report, kink_distance, random_problem
     from .network import MultilayerNeuralNetClassifier
 
     if len(layers) < 2:
         raise click.BadParameter("give at least two widths: inputs and classes", param_hint="--layers")
-    net = MultilayerNeuralNetClassifier(layers, random_seed=seed)
+    net = MultilayerNeuralNetClassifier(layers, random_seed=seed, activation=activation, output=output, loss=loss,
+                                        init=init)
     x, y = random_problem(net, samples, seed)
     results = check_gradients(net, x, y)
     for line in format_report(results):
         click.echo(line)
     if not all(r.ok for r in results):
+        if kink_distance(net, x) < 1e-3:
+            click.echo(f"note: a hidden pre-activation lies within {kink_distance(net, x):.1e} of the {activation} "
+                       "kink at 0, where central differences average two slopes; try another --seed")
         sys.exit(1)
 
 
@@ -121,6 +145,10 @@ def load_split(dataset, data_path, test_size, seed, dtype):
     return split(X, y, default_test_size(dataset) if test_size is None else test_size, seed)
 
 
+TRAIN_OPTIONS = ("hidden", "epochs", "batch_size", "learning_rate", "dtype", "activation", "output", "loss", "init",
+                 "optimizer", "momentum", "weight_decay", "schedule", "dropout", "early_stopping", "patience")
+
+
 @cli.command("train")
 @data_options
 @click.option("--hidden", type=IntList(), default="50", show_default=True, help="Hidden layer widths, e.g. 50 or 50,50.")
@@ -132,16 +160,46 @@ def load_split(dataset, data_path, test_size, seed, dtype):
               help="Continue training a saved model.npz (hot start).")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/train", show_default=True)
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
-def train_command(dataset, data_path, seed, test_size, dtype, hidden, epochs, batch_size, learning_rate, resume, out, quiet):
+@network_options
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "nesterov", "adam"]), default="sgd",
+              show_default=True, help="Plain SGD (the article), (Nesterov) momentum or Adam (η = --learning-rate).")
+@click.option("--momentum", type=click.FloatRange(min=0, max=1, max_open=True), default=0.9, show_default=True,
+              help="μ of momentum and nesterov.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="L2 penalty λ on the weights (not the biases).")
+@click.option("--schedule", type=click.Choice(["constant", "step", "cosine"]), default="constant", show_default=True,
+              help="Learning rate per epoch.")
+@click.option("--dropout", type=click.FloatRange(min=0, max=1, max_open=True), default=0.0, show_default=True,
+              help="Inverted dropout rate on the hidden layers while training.")
+@click.option("--early-stopping/--no-early-stopping", default=False, show_default=True,
+              help="Hold out 10 %% of the training data; stop when its loss stalls for --patience epochs; keep the best.")
+@click.option("--patience", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--preset", type=click.Choice(["article", "best"]), default=None,
+              help="A named recipe (article: 50 sigmoid nodes, MSE, SGD 0.3, batch 200, 250 epochs; best: our MNIST "
+                   "recipe, see docs/beyond.md); explicit flags override it.")
+def train_command(dataset, data_path, seed, test_size, dtype, hidden, epochs, batch_size, learning_rate, resume, out,
+                  quiet, activation="sigmoid", output="sigmoid", loss="mse", init="normal", optimizer="sgd",
+                  momentum=0.9, weight_decay=0.0, schedule="constant", dropout=0.0, early_stopping=False, patience=10,
+                  preset=None):
     """Train a network, print the article's per-epoch lines, save model, history and figures."""
+    from click.core import ParameterSource
+
     from .network import MultilayerNeuralNetClassifier
     from .plots import plot_accuracy, plot_digits, plot_loss
+    from .presets import PRESETS
     from .training import train
 
+    values = locals()
+    given = {name: values[name] for name in TRAIN_OPTIONS}
+    ctx = click.get_current_context(silent=True)  # None when called as a function (scratchnet.reproduce)
+    explicit = {name for name in given if ctx is None or ctx.get_parameter_source(name) != ParameterSource.DEFAULT}
+    if preset:
+        given.update({name: value for name, value in PRESETS[preset].items() if name not in explicit})
     defaults = DATASET_DEFAULTS[dataset]
-    epochs = epochs or defaults["epochs"]
-    batch_size = batch_size or defaults["batch_size"]
-    learning_rate = learning_rate or defaults["learning_rate"]
+    for name in ("epochs", "batch_size", "learning_rate"):
+        given[name] = given[name] or defaults[name]
+    (hidden, epochs, batch_size, learning_rate, dtype, activation, output, loss, init, optimizer, momentum,
+     weight_decay, schedule, dropout, early_stopping, patience) = (given[name] for name in TRAIN_OPTIONS)
     X_train, X_test, y_train, y_test = load_split(dataset, data_path, test_size, seed, dtype)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     layers = [X_train.shape[1], *hidden, n_classes]
@@ -150,14 +208,31 @@ def train_command(dataset, data_path, seed, test_size, dtype, hidden, epochs, ba
         if net.layers[0] != layers[0] or net.layers[-1] != n_classes:
             raise ValueError(f"{resume} has layers {net.layers}, which do not fit {dataset} ({layers[0]} inputs, {n_classes} classes)")
         click.echo(f"resuming {resume}: layers {net.layers}, {net.epochs_trained} epochs trained")
+        for name in ("activation", "output", "loss", "init"):
+            wanted = str(given[name]).replace("-", "_").replace("xavier", "glorot")
+            if name in explicit and wanted != net.options[name]:
+                raise ValueError(f"{resume} has {name} {net.options[name]}; --{name} {given[name]} cannot change it "
+                                 "when resuming")
     else:
-        net = MultilayerNeuralNetClassifier(layers, random_seed=seed, dtype=np.dtype(dtype).type)
+        net = MultilayerNeuralNetClassifier(layers, random_seed=seed, dtype=np.dtype(dtype).type, activation=activation,
+                                            output=output, loss=loss, init=init)
+    recipe = {"optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay, "schedule": schedule,
+              "dropout": dropout, "early_stopping": early_stopping, "patience": patience}
+    beyond = ", ".join(
+        [f"{k} {v}" for k, v in net.options.items() if v != {"activation": "sigmoid", "output": "sigmoid",
+                                                              "loss": "mse", "init": "normal"}[k]]
+        + [f"{k} {v}" for k, v in (("optimizer", optimizer), ("schedule", schedule)) if v not in ("sgd", "constant")]
+        + [f"{k} {v}" for k, v in (("momentum", momentum),) if optimizer in ("momentum", "nesterov")]
+        + [f"{k} {v}" for k, v in (("weight decay", weight_decay), ("dropout", dropout)) if v]
+        + ([f"early stopping (patience {patience})"] if early_stopping else [])
+    )
     click.echo(
         f"{dataset}: {X_train.shape[0]} training / {X_test.shape[0]} hold-out samples; layers {net.layers} "
-        f"({net.n_parameters} parameters); {epochs} epochs, batch {batch_size}, learning rate {learning_rate}"
+        f"({net.n_parameters} parameters, {net.dtype.name}); {epochs} epochs, batch {batch_size}, learning rate "
+        f"{learning_rate}" + (f"; {beyond}" if beyond else "") + (f" [preset {preset}]" if preset else "")
     )
     history = train(net, X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
-                     learning_rate=learning_rate, seed=seed, verbose=not quiet, progress=True)
+                    learning_rate=learning_rate, seed=seed, verbose=not quiet, progress=True, **recipe)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     from .data import preprocessing
@@ -170,10 +245,15 @@ def train_command(dataset, data_path, seed, test_size, dtype, hidden, epochs, ba
     plot_accuracy(full, out / "accuracy.png")
     plot_digits(np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test]), out / "digits.png", seed=seed)
     last = history.iloc[-1]
+    accuracy = last.accuracy_test
+    if "best_epoch" in history.attrs:  # early stopping restored an earlier epoch's weights
+        from .training import evaluate
+
+        accuracy = evaluate(net, X_test, y_test)[1]
     click.echo(
-        f"hold-out accuracy {last.accuracy_test:.4f} after {net.epochs_trained} epochs "
-        f"({history.seconds.median():.3f} s/epoch median); wrote model.npz, history.csv, loss.png, "
-        f"accuracy.png, digits.png to {out}"
+        f"hold-out accuracy {accuracy:.4f} after {net.epochs_trained} epochs "
+        f"({history.seconds.median():.3f} s/epoch median, {history.seconds.sum():.1f} s in all); wrote model.npz, "
+        f"history.csv, loss.png, accuracy.png, digits.png to {out}"
     )
 
 
@@ -324,7 +404,7 @@ def predict_command(model, inputs, as_json, scaled):
     Images must be exactly 28×28 (never resized); a dark digit on a light
     background is inverted to MNIST's white on black. Arrays hold raw pixels
     0..255 unless --scaled. Prints the predicted class and every class's score
-    (the sigmoid outputs, one-vs-all, in [0, 1]).
+    (the output layer: one-vs-all sigmoid scores in [0, 1], or softmax probabilities).
     """
     import json
 

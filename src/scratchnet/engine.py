@@ -350,9 +350,11 @@ def _check_nets(nets):
                 "classes, dtype and epochs trained"
             )
     for i, net in enumerate(nets):
-        if net.activation != "sigmoid" or net.loss_function.name != "mse":
+        if net.activation != "sigmoid" or net.output != "sigmoid" or net.loss_function.name != "mse":
             raise ValueError(
-                f"nets[{i}] uses {net.activation}/{net.loss_function.name}; the engine trains sigmoid/mse networks"
+                f"nets[{i}] uses hidden {net.activation}, output {net.output} and loss {net.loss_function.name}; "
+                "the engine trains the article's sigmoid/sigmoid/mse networks only: train this one with "
+                "scratchnet.training.train, which hands it to the reference loop train_reference"
             )
     return nets
 

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -87,6 +87,33 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Hold out this stratified fraction of ``fit``'s data to fill the
         ``loss_test``/``accuracy_test`` columns of ``history_`` (NaN without it).
 
+    Beyond the article (docs/beyond.md; the defaults are the article's, and any
+    other value trains through ``scratchnet.training.train_reference``):
+
+    activation : {"sigmoid", "tanh", "relu", "leaky_relu", "identity"}, default="sigmoid"
+        Activation of the hidden layers.
+    output : {"sigmoid", "softmax"}, default="sigmoid"
+        Activation of the output layer.
+    loss : {"mse", "cross_entropy", "binary_cross_entropy"}, default="mse"
+        mse or binary_cross_entropy with a sigmoid output, mse or cross_entropy with softmax.
+    init : {"normal", "glorot", "xavier", "he"}, default="normal"
+        Initial weights ``N(0, s²)``: s = 0.1, √(2/(nᵏ⁻¹+nᵏ)) or √(2/nᵏ⁻¹).
+    optimizer : {"sgd", "momentum", "nesterov", "adam"}, default="sgd"
+        ``learning_rate`` is the optimiser's η (Adam's usual one is 0.001).
+        Optimiser state starts afresh on every ``fit``/``partial_fit`` call.
+    momentum : float in [0, 1), default=0.9
+        μ of "momentum" and "nesterov".
+    weight_decay : float ≥ 0, default=0.0
+        L2 penalty λ: ``λ·W`` added to the gradient of every weight matrix (not the biases).
+    schedule : {"constant", "step", "cosine"}, default="constant"
+        Learning rate per epoch of a ``fit``.
+    dropout : float in [0, 1), default=0.0
+        Inverted dropout rate on the hidden layers while training.
+    early_stopping : bool, default=False
+        Hold out a stratified 10 % of the training data, stop when its loss has not
+        improved for ``patience`` epochs and keep the best epoch's weights.
+    patience : int, default=10
+
     Attributes
     ----------
     classes_ : ndarray (n_classes,)
@@ -110,6 +137,17 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         "dtype": "no_validation",  # checked by scratchnet.validation.check_dtype in fit
         "verbose": ["verbose"],
         "validation_fraction": [None, Interval(numbers.Real, 0, 1, closed="neither")],
+        "activation": [StrOptions({"sigmoid", "tanh", "relu", "leaky_relu", "identity"})],
+        "output": [StrOptions({"sigmoid", "softmax"})],
+        "loss": [StrOptions({"mse", "cross_entropy", "binary_cross_entropy"})],
+        "init": [StrOptions({"normal", "glorot", "xavier", "he"})],
+        "optimizer": [StrOptions({"sgd", "momentum", "nesterov", "adam"})],
+        "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "schedule": [StrOptions({"constant", "step", "cosine"})],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "early_stopping": ["boolean"],
+        "patience": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -122,6 +160,17 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         dtype="float64",
         verbose=False,
         validation_fraction=None,
+        activation="sigmoid",
+        output="sigmoid",
+        loss="mse",
+        init="normal",
+        optimizer="sgd",
+        momentum=0.9,
+        weight_decay=0.0,
+        schedule="constant",
+        dropout=0.0,
+        early_stopping=False,
+        patience=10,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
@@ -131,6 +180,17 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.dtype = dtype
         self.verbose = verbose
         self.validation_fraction = validation_fraction
+        self.activation = activation
+        self.output = output
+        self.loss = loss
+        self.init = init
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.dropout = dropout
+        self.early_stopping = early_stopping
+        self.patience = patience
 
     # ----------------------------------------------------------------- helpers
     def __sklearn_tags__(self):
@@ -167,7 +227,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _new_network(self, n_features, seed):
         layers = [n_features, *_hidden_layers(self.hidden_layer_sizes), len(self.classes_)]
-        self.network_ = MultilayerNeuralNetClassifier(layers, random_seed=seed, dtype=check_dtype(self.dtype))
+        self.network_ = MultilayerNeuralNetClassifier(
+            layers, random_seed=seed, dtype=check_dtype(self.dtype), activation=self.activation, output=self.output,
+            loss=self.loss, init=self.init,
+        )
 
     def _train(self, X, y, epochs, seed):
         X_val = y_val = None
@@ -191,6 +254,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             seed=seed,
             verbose=bool(self.verbose),
             progress=False,
+            optimizer=self.optimizer,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            dropout=self.dropout,
+            early_stopping=bool(self.early_stopping),
+            patience=self.patience,
         )
         self.history_ = self.network_.history
 
@@ -263,7 +333,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------- prediction
     def predict_scores(self, X):
-        """The raw output activations A⁽ᴸ⁾ (n_samples, n_classes): one-vs-all sigmoid scores in [0, 1]."""
+        """The raw output activations A⁽ᴸ⁾ (n_samples, n_classes): one-vs-all sigmoid scores in [0, 1] (or softmax)."""
         check_is_fitted(self)
         return self.network_.predict_proba(self._check_X(X, reset=False))
 

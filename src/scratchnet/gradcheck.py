@@ -66,6 +66,25 @@ def format_report(results):
     return lines
 
 
+def kink_distance(net, x):
+    """The smallest ``|Z⁽ᵏ⁾|`` over the hidden layers of a ReLU-type network on ``x`` (``inf`` otherwise).
+
+    ReLU and leaky ReLU have a kink at Z = 0: a central difference that
+    straddles it (``|Z|`` within about ε·‖input‖ of 0) measures an average of
+    the two slopes, so a mismatch there is not a bug in ``backward``.
+    """
+    if net.activation not in ("relu", "leaky_relu") or net.n_layers < 2:
+        return float("inf")
+    a = net._as_batch(x)
+    activations = net.forward(a)
+    smallest = float("inf")
+    for k in range(net.n_layers - 1):
+        a_prev = a if k == 0 else activations[k - 1]
+        z = a_prev @ net.weights[k] + net.biases[k]
+        smallest = min(smallest, float(np.abs(z).min()))
+    return smallest
+
+
 def random_problem(net, n_samples, seed):
     """A few random samples in [−1, 1] and random one-hot targets for ``net``."""
     rng = np.random.default_rng(seed)

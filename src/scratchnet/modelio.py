@@ -1,8 +1,15 @@
 """Model files: one ``.npz`` read with ``allow_pickle=False`` and a JSON header.
 
 Layout: ``header`` (a 0-d unicode array holding JSON: format name and version,
-scratchnet version, layers, dtype, activation, loss, classes, preprocessing,
-history columns), ``W1…WL`` and ``b1…bL``, and ``history`` (epochs × columns).
+scratchnet version, layers, dtype, activation, output, loss, init, classes,
+preprocessing, history columns), ``W1…WL`` and ``b1…bL``, and ``history``
+(epochs × columns).
+
+Versions: format 2 added ``output`` and ``init`` (and the activations and
+losses beyond the article); a scratchnet that only knows format 1 refuses it
+instead of silently computing a sigmoid output. Format 1 files are still read:
+a header without ``output`` or ``init`` means the article's (sigmoid output,
+N(0, 0.1²) init).
 Loading checks every piece and never executes anything from the file: any
 missing, truncated, foreign or newer file is a ``ValueError``.
 """
@@ -20,7 +27,8 @@ from . import __version__
 from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier
 
 FORMAT_NAME = "scratchnet-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The format written; every version from 1 up to it is read."""
 
 
 def _header(net, extra):
@@ -31,7 +39,9 @@ def _header(net, extra):
         "layers": list(net.layers),
         "dtype": net.dtype.name,
         "activation": net.activation,
+        "output": net.output,
         "loss": net.loss_function.name,
+        "init": net.init,
         "random_seed": net.random_seed if isinstance(net.random_seed, (int, type(None))) else None,
         "history_columns": HISTORY_COLUMNS,
         "classes": None,
@@ -116,15 +126,22 @@ def _check_array(arrays, name, shape, path):
 
 def network_from_file(header, arrays, path="<model>"):
     """Build a ``MultilayerNeuralNetClassifier`` from a checked header and arrays."""
+    options = {name: header.get(name, default) for name, default in
+               (("activation", "sigmoid"), ("output", "sigmoid"), ("loss", "mse"), ("init", "normal"))}
+    for name, value in options.items():
+        if not isinstance(value, str):
+            raise ValueError(f"{str(path)!r} has an invalid header: {name} must be a name, got {value!r}")
     try:
         net = MultilayerNeuralNetClassifier(header["layers"], random_seed=None, dtype=header["dtype"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{str(path)!r} has an invalid header ({exc})") from None
-    if header.get("activation", "sigmoid") != net.activation or header.get("loss", "mse") != net.loss_function.name:
+    try:
+        net = MultilayerNeuralNetClassifier(net.layers, random_seed=None, dtype=net.dtype, **options)
+    except ValueError as exc:
         raise ValueError(
-            f"{str(path)!r} needs activation {header.get('activation')!r} and loss {header.get('loss')!r}, "
-            "which this scratchnet does not provide"
-        )
+            f"{str(path)!r} needs activation {options['activation']!r}, output {options['output']!r} and loss "
+            f"{options['loss']!r}, which this scratchnet does not provide ({exc})"
+        ) from None
     seed = header.get("random_seed")
     net.random_seed = seed if isinstance(seed, int) else None
     for k in range(1, net.n_layers + 1):
@@ -211,6 +228,10 @@ def _estimator_params(est):
     params["verbose"] = bool(verbose) if isinstance(verbose, (bool, np.bool_)) else int(verbose)
     if params["validation_fraction"] is not None:
         params["validation_fraction"] = float(params["validation_fraction"])
+    for name in ("momentum", "weight_decay", "dropout"):
+        params[name] = float(params[name])
+    params["early_stopping"] = bool(params["early_stopping"])
+    params["patience"] = int(params["patience"])
     return params
 
 
@@ -260,7 +281,7 @@ def estimator_from_file(header, arrays, path="<model>"):
     net = network_from_file(header, arrays, path)
     classes = decode_classes(header.get("classes"), net.n_classes, path)
     info = header.get("estimator")
-    est = NeuralNetClassifier(hidden_layer_sizes=tuple(net.layers[1:-1]), dtype=net.dtype.name)
+    est = NeuralNetClassifier(hidden_layer_sizes=tuple(net.layers[1:-1]), dtype=net.dtype.name, **net.options)
     names = None
     if info is not None:
         if not isinstance(info, dict) or info.get("class") != "NeuralNetClassifier" or not isinstance(
@@ -275,6 +296,13 @@ def estimator_from_file(header, arrays, path="<model>"):
             est._validate_params()
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
+        try:
+            wanted = MultilayerNeuralNetClassifier(net.layers[:1] + net.layers[-1:], activation=est.activation,
+                                                   output=est.output, loss=est.loss, init=est.init).options
+        except ValueError as exc:
+            raise ValueError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
+        if wanted != net.options:
+            raise ValueError(f"{str(path)!r}: estimator parameters {wanted} do not match the stored network {net.options}")
         if list(np.atleast_1d(est.hidden_layer_sizes)) != net.layers[1:-1] or est.dtype != net.dtype.name:
             raise ValueError(
                 f"{str(path)!r}: estimator parameters (hidden {est.hidden_layer_sizes}, {est.dtype}) do not match "

@@ -4,6 +4,12 @@ Readable before fast: every line of ``forward`` and ``backward`` is a formula of
 sections 1–3 of the article, under its name. The fast multi-network engine lives
 apart (``scratchnet.engine``) and is tested against this class.
 
+Beyond the article (its "next steps", docs/beyond.md), each a table lookup next
+to the article's choice, which stays the default: the hidden activation
+(``activations.ACTIVATIONS``), the output activation (sigmoid or softmax), the
+loss (``losses.LOSSES``), the initialisation (``INITS``) and inverted dropout
+on the hidden layers during training (``forward_train``).
+
 Notation: L layers (the input is not a layer), ``layers = [n⁰, n¹, …, nᴸ]``;
 ``weights[k-1]`` is W⁽ᵏ⁾ with shape (nᵏ⁻¹, nᵏ), ``biases[k-1]`` is b⁽ᵏ⁾ with
 shape (nᵏ,), for k = 1…L.
@@ -14,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .activations import ACTIVATIONS, DERIVATIVES
-from .losses import LOSSES, int_to_onehot
+from .activations import ACTIVATIONS, DERIVATIVES, OUTPUT_BACKWARD, OUTPUTS, check_activation
+from .losses import LOSSES, check_loss, check_pair, int_to_onehot
 from .validation import (
     check_activations,
     check_dtype,
@@ -25,10 +31,40 @@ from .validation import (
     check_layers,
     check_onehot,
     check_positive_float,
+    check_rng,
     check_seed,
 )
 
 HISTORY_COLUMNS = ["epoch", "loss_training", "accuracy_training", "loss_test", "accuracy_test", "seconds"]
+
+INITS = {
+    "normal": lambda n_in, n_out: 0.1,  # the article's N(0, 0.1²), whatever the widths
+    "glorot": lambda n_in, n_out: np.sqrt(2.0 / (n_in + n_out)),  # Glorot & Bengio 2010: Var = 2/(nᵏ⁻¹ + nᵏ)
+    "he": lambda n_in, n_out: np.sqrt(2.0 / n_in),  # He et al. 2015, for ReLU: Var = 2/nᵏ⁻¹
+}
+"""name → the standard deviation of the normal distribution W⁽ᵏ⁾ is drawn from (biases start at zero)."""
+
+_INIT_ALIASES = {"xavier": "glorot"}
+
+
+def check_init(name):
+    """An initialisation name (``xavier`` is ``glorot``) → its key in ``INITS``."""
+    if not isinstance(name, str):
+        raise TypeError(f"init must be a name such as 'normal', got {name!r}")
+    key = _INIT_ALIASES.get(name.lower(), name.lower())
+    if key not in INITS:
+        raise ValueError(f"unknown init {name!r}; choose one of {', '.join(sorted(INITS) + ['xavier'])}")
+    return key
+
+
+def check_dropout(rate, name="dropout"):
+    """A dropout rate p with 0 ≤ p < 1 (the fraction of hidden nodes switched off)."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number in [0, 1), got {rate!r}")
+    rate = float(rate)
+    if not 0 <= rate < 1:
+        raise ValueError(f"{name} must lie in [0, 1) (the fraction of hidden nodes dropped), got {rate}")
+    return rate
 
 
 class MultilayerNeuralNetClassifier:
@@ -42,17 +78,31 @@ class MultilayerNeuralNetClassifier:
         Seeds the weight initialisation (``W ~ N(0, 0.1²)``, biases zero).
     dtype : np.float64 or np.float32
         Precision of parameters and computation.
+    activation : {"sigmoid", "tanh", "relu", "leaky_relu", "identity"}, default "sigmoid"
+        σ of the hidden layers.
+    output : {"sigmoid", "softmax"}, default "sigmoid"
+        Activation of the output layer.
+    loss : {"mse", "cross_entropy", "binary_cross_entropy"}, default "mse"
+        With a sigmoid output: mse or binary_cross_entropy; with softmax: mse or
+        cross_entropy (``losses.PAIRS``). ``-`` for ``_`` and ``ce``/``bce`` are accepted.
+    init : {"normal", "glorot" (= "xavier"), "he"}, default "normal"
+        ``W⁽ᵏ⁾ ~ N(0, s²)`` with s = 0.1 (the article), √(2/(nᵏ⁻¹+nᵏ)) or √(2/nᵏ⁻¹).
     """
 
-    def __init__(self, layers, random_seed=None, dtype=np.float64):
+    def __init__(self, layers, random_seed=None, dtype=np.float64, *, activation="sigmoid", output="sigmoid",
+                 loss="mse", init="normal"):
         self.layers = check_layers(layers)
         self.random_seed = check_seed(random_seed)
         self.dtype = check_dtype(dtype)
-        self.activation = "sigmoid"
-        self.loss_function = LOSSES["mse"]()
+        self.activation = check_activation(activation)
+        self.output = check_activation(output, OUTPUTS, "output activation")
+        loss = check_loss(loss)
+        self._start = check_pair(self.output, loss)
+        self.loss_function = LOSSES[loss]()
+        self.init = check_init(init)
         rng = np.random.default_rng(random_seed)
         self.weights = [
-            rng.normal(0.0, 0.1, size=(n_in, n_out)).astype(self.dtype)
+            rng.normal(0.0, INITS[self.init](n_in, n_out), size=(n_in, n_out)).astype(self.dtype)
             for n_in, n_out in zip(self.layers[:-1], self.layers[1:])
         ]
         self.biases = [np.zeros(n_out, dtype=self.dtype) for n_out in self.layers[1:]]
@@ -82,10 +132,18 @@ class MultilayerNeuralNetClassifier:
         """Every epoch trained so far (all calls of ``train``), one row each."""
         return pd.DataFrame(self.history_records, columns=HISTORY_COLUMNS)
 
+    @property
+    def options(self):
+        """The choices beyond the article: ``{"activation", "output", "loss", "init"}``."""
+        return {"activation": self.activation, "output": self.output, "loss": self.loss_function.name,
+                "init": self.init}
+
     def __repr__(self):
+        defaults = {"activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal"}
+        extra = "".join(f", {k}={v!r}" for k, v in self.options.items() if v != defaults[k])
         return (
             f"MultilayerNeuralNetClassifier(layers={self.layers}, random_seed={self.random_seed}, "
-            f"dtype=np.{self.dtype.name})"
+            f"dtype=np.{self.dtype.name}{extra})"
         )
 
     # ----------------------------------------------------------------- passes
@@ -96,46 +154,98 @@ class MultilayerNeuralNetClassifier:
         """The activated values of every layer: a list of L matrices (N, nᵏ).
 
         ``x`` is (N, n⁰), or a 1-D sample treated as the row vector (1, n⁰).
-        The last matrix, A⁽ᴸ⁾, is the prediction.
+        The last matrix, A⁽ᴸ⁾, is the prediction. No dropout: this is the
+        network as evaluated.
         """
-        a = self._as_batch(x)
+        return self._forward(self._as_batch(x), None)
+
+    def forward_train(self, x, dropout, rng):
+        """Forward pass with inverted dropout on the hidden layers: ``(activations, masks)``.
+
+        Each hidden node is kept with probability 1 − p (``dropout`` = p) and
+        the kept ones are scaled by 1/(1 − p), so the next layer sees
+        ``A⁽ᵏ⁾ ⊙ M⁽ᵏ⁾`` with ``M⁽ᵏ⁾ ∈ {0, 1/(1−p)}`` and the same expected input
+        as without dropout (evaluation needs no rescaling). ``activations``
+        are the undropped A⁽ᵏ⁾; ``masks`` (one per hidden layer, drawn from the
+        generator ``rng``) go to ``backward``. p = 0 gives ``masks=None``.
+        """
+        x = self._as_batch(x)
+        dropout = check_dropout(dropout)
+        if dropout == 0:
+            return self._forward(x, None), None
+        check_rng(rng)
+        keep = 1.0 - dropout
+        masks = [
+            (rng.random((x.shape[0], n)) < keep).astype(self.dtype) / self.dtype.type(keep)
+            for n in self.layers[1:-1]
+        ]
+        return self._forward(x, masks), masks
+
+    def _forward(self, a, masks):
         sigma = ACTIVATIONS[self.activation]
+        sigma_out = OUTPUTS[self.output]
         activations = []
-        for W, b in zip(self.weights, self.biases):
+        for k, (W, b) in enumerate(zip(self.weights, self.biases)):
+            if k > 0 and masks is not None:
+                a = a * masks[k - 1]  # dropout: layer k+1 sees A⁽ᵏ⁾ ⊙ M⁽ᵏ⁾
             z = a @ W + b  # Z⁽ᵏ⁾ = A⁽ᵏ⁻¹⁾ · W⁽ᵏ⁾ + b⁽ᵏ⁾
-            a = sigma(z)  # A⁽ᵏ⁾ = σ(Z⁽ᵏ⁾)
+            a = sigma(z) if k < self.n_layers - 1 else sigma_out(z)  # A⁽ᵏ⁾ = σ(Z⁽ᵏ⁾)
             activations.append(a)
         return activations
 
-    def backward(self, x, y_onehot, activations):
+    def _check_masks(self, masks, n_samples):
+        if masks is None:
+            return None
+        if not isinstance(masks, (list, tuple)) or len(masks) != self.n_layers - 1:
+            raise ValueError(f"masks must be the list of {self.n_layers - 1} hidden-layer masks from forward_train")
+        for k, (m, n) in enumerate(zip(masks, self.layers[1:-1]), start=1):
+            if not isinstance(m, np.ndarray) or m.shape != (n_samples, n):
+                raise ValueError(f"masks[{k - 1}] (layer {k}) must have shape ({n_samples}, {n}); pass forward_train's")
+        return list(masks)
+
+    def backward(self, x, y_onehot, activations, masks=None):
         """Gradients of the loss by backpropagation (article, section 3).
 
-        ``x`` (N, n⁰), ``y_onehot`` (N, nᴸ), ``activations`` from ``forward(x)``.
+        ``x`` (N, n⁰), ``y_onehot`` (N, nᴸ), ``activations`` from ``forward(x)``
+        (or ``forward_train``, then with its ``masks``).
         Returns ``(weight_grads, bias_grads)``: two lists in layer order, shaped
         like ``weights`` and ``biases``.
         """
         x = self._as_batch(x)
         y_onehot = check_onehot(y_onehot, x.shape[0], self.n_classes, self.dtype)
         activations = check_activations(activations, self.layers, x.shape[0])
+        masks = self._check_masks(masks, x.shape[0])
         sigma_prime = DERIVATIVES[self.activation]
         weight_grads = [None] * self.n_layers
         bias_grads = [None] * self.n_layers
-        dA = self.loss_function.delta(activations[-1], y_onehot)  # ∂L/∂A⁽ᴸ⁾ = 2/(N·nᴸ)·(A⁽ᴸ⁾ − Y)
+        A_L = activations[-1]
+        if self._start == "fused":
+            dZ = self.loss_function.delta_z(A_L, y_onehot)  # ∂L/∂Z⁽ᴸ⁾ = (A⁽ᴸ⁾ − Y)/N (CE) or /(N·nᴸ) (BCE)
+        else:
+            dA = self.loss_function.delta(A_L, y_onehot)  # ∂L/∂A⁽ᴸ⁾ = 2/(N·nᴸ)·(A⁽ᴸ⁾ − Y) (MSE)
+            dZ = OUTPUT_BACKWARD[self.output](dA, A_L)  # ∂L/∂Z⁽ᴸ⁾ = ∂L/∂A⁽ᴸ⁾ ⊙ A⁽ᴸ⁾ ⊙ (1 − A⁽ᴸ⁾) (sigmoid)
         for k in reversed(range(self.n_layers)):
-            dZ = dA * sigma_prime(activations[k])  # ∂L/∂Z⁽ᵏ⁾ = ∂L/∂A⁽ᵏ⁾ ⊙ A⁽ᵏ⁾ ⊙ (1 − A⁽ᵏ⁾)
+            if k < self.n_layers - 1:
+                dZ = dA * sigma_prime(activations[k])  # ∂L/∂Z⁽ᵏ⁾ = ∂L/∂A⁽ᵏ⁾ ⊙ σ'(Z⁽ᵏ⁾), sigmoid: A⁽ᵏ⁾ ⊙ (1 − A⁽ᵏ⁾)
             a_prev = activations[k - 1] if k > 0 else x  # A⁽⁰⁾ = X
+            if k > 0 and masks is not None:
+                a_prev = a_prev * masks[k - 1]  # what layer k saw: A⁽ᵏ⁻¹⁾ ⊙ M⁽ᵏ⁻¹⁾
             weight_grads[k] = a_prev.T @ dZ  # ∂L/∂W⁽ᵏ⁾ = A⁽ᵏ⁻¹⁾ᵀ · ∂L/∂Z⁽ᵏ⁾
             bias_grads[k] = dZ.sum(axis=0)  # ∂L/∂b⁽ᵏ⁾ = Σ over rows of ∂L/∂Z⁽ᵏ⁾
             if k > 0:
                 dA = dZ @ self.weights[k].T  # ∂L/∂A⁽ᵏ⁻¹⁾ = ∂L/∂Z⁽ᵏ⁾ · W⁽ᵏ⁾ᵀ
+                if masks is not None:
+                    dA = dA * masks[k - 1]  # through the dropout: ⊙ M⁽ᵏ⁻¹⁾
         return weight_grads, bias_grads
 
-    def backward_numerical(self, x, y_onehot, layer, eps=1e-5):
+    def backward_numerical(self, x, y_onehot, layer, eps=1e-5, masks=None):
         """``∂L/∂W⁽ᵏ⁾`` and ``∂L/∂b⁽ᵏ⁾`` of layer ``layer`` (1-based, L = output) by central differences.
 
         ``(L(θ + ε) − L(θ − ε)) / 2ε`` for every parameter: two forward passes
         each. For checking ``backward`` only, never for training. Returns
         ``(weight_grad, bias_grad)`` shaped like that layer's parameters.
+        Deterministic: no dropout is drawn; given ``masks`` (from
+        ``forward_train``) are applied as fixed, to check backward through them.
         """
         layer = check_int(layer, "layer")
         if layer > self.n_layers:
@@ -143,15 +253,16 @@ class MultilayerNeuralNetClassifier:
         eps = check_positive_float(eps, "eps")
         x = self._as_batch(x)
         y_onehot = check_onehot(y_onehot, x.shape[0], self.n_classes, self.dtype)
+        masks = self._check_masks(masks, x.shape[0])
         grads = []
         for param in (self.weights[layer - 1], self.biases[layer - 1]):
             grad = np.empty(param.shape, dtype=np.float64)
             for idx in np.ndindex(param.shape):
                 original = param[idx]
                 param[idx] = original + eps
-                loss_plus = self.loss_function.value(self.forward(x)[-1], y_onehot)
+                loss_plus = self.loss_function.value(self._forward(x, masks)[-1], y_onehot)
                 param[idx] = original - eps
-                loss_minus = self.loss_function.value(self.forward(x)[-1], y_onehot)
+                loss_minus = self.loss_function.value(self._forward(x, masks)[-1], y_onehot)
                 param[idx] = original
                 grad[idx] = (loss_plus - loss_minus) / (2 * eps)
             grads.append(grad)
@@ -159,7 +270,7 @@ class MultilayerNeuralNetClassifier:
 
     # ------------------------------------------------------------- evaluation
     def predict_proba(self, x):
-        """The output activations A⁽ᴸ⁾ (N, nᴸ): one-vs-all scores in [0, 1]."""
+        """The output activations A⁽ᴸ⁾ (N, nᴸ): one-vs-all scores in [0, 1] (sigmoid) or a distribution (softmax)."""
         return self.forward(x)[-1]
 
     def predict(self, x):

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from .batching import epoch_rng, minibatches
 from .losses import int_to_onehot
 from .network import HISTORY_COLUMNS
-from .optimizers import SGD
+from .optimizers import OPTIMIZERS, SCHEDULES, check_schedule, make_optimizer
 from .validation import check_features, check_int, check_labels, check_positive_float
 
 
@@ -52,6 +52,7 @@ def train(
     seed=None,
     verbose=True,
     progress=True,
+    **options,
 ):
     """Train ``net`` in place by minibatch SGD; return this call's epochs as a DataFrame.
 
@@ -61,12 +62,25 @@ def train(
     One row per epoch: ``epoch, loss_training, accuracy_training, loss_test,
     accuracy_test, seconds``; hot start as in ``train_reference``. Without a
     test set (``X_test=y_test=None``) the test columns are NaN.
+
+    ``options`` are those of ``train_reference`` beyond the article
+    (``optimizer``, ``momentum``, ``weight_decay``, ``schedule``, ``dropout``,
+    ``early_stopping``, ``patience``, ``validation_fraction``). The engine runs
+    the article's case (sigmoid hidden and output layers, MSE, plain SGD at a
+    constant rate, no dropout, no early stopping); any other network or option
+    is trained by ``train_reference``.
     """
     from .engine import train_many
     from .network import MultilayerNeuralNetClassifier
 
     if not isinstance(net, MultilayerNeuralNetClassifier):
         raise TypeError(f"net must be a MultilayerNeuralNetClassifier, got {type(net).__name__}")
+    unknown = sorted(set(options) - set(REFERENCE_DEFAULTS))
+    if unknown:
+        raise TypeError(f"train() got unknown option(s) {unknown}; known: {', '.join(REFERENCE_DEFAULTS)}")
+    if not engine_supports(net, options):
+        return train_reference(net, X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
+                               learning_rate=learning_rate, seed=seed, verbose=verbose, progress=progress, **options)
     epochs = check_int(epochs, "epochs")
     learning_rate = check_positive_float(learning_rate, "learning_rate")
     if (X_test is None) != (y_test is None):
@@ -92,6 +106,42 @@ def train(
     return history
 
 
+REFERENCE_DEFAULTS = {
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "schedule": "constant",
+    "dropout": 0.0,
+    "early_stopping": False,
+    "patience": 10,
+    "validation_fraction": 0.1,
+}
+"""The options of ``train_reference`` beyond the article, at their defaults (the article's recipe)."""
+
+
+def engine_supports(net, options):
+    """Can the fused engine train ``net`` with these ``train_reference`` options? (The article's case only.)"""
+    o = {**REFERENCE_DEFAULTS, **options}
+    return (
+        net.activation == "sigmoid" and net.output == "sigmoid" and net.loss_function.name == "mse"
+        and o["optimizer"] == "sgd" and o["weight_decay"] == 0 and o["schedule"] == "constant"
+        and o["dropout"] == 0 and not o["early_stopping"]
+    )
+
+
+def _validation_split(X, y, fraction, seed):
+    """A stratified ``fraction`` of the training data held out to watch for early stopping."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        return train_test_split(X, y, test_size=fraction, random_state=seed, stratify=y)
+    except ValueError as exc:
+        raise ValueError(
+            f"cannot hold out validation_fraction={fraction} of {len(y)} training samples stratified by class "
+            f"({exc}); use more data or a larger fraction, or train without early stopping"
+        ) from None
+
+
 def train_reference(
     net,
     X_train,
@@ -105,6 +155,14 @@ def train_reference(
     seed=None,
     verbose=True,
     progress=True,
+    optimizer="sgd",
+    momentum=0.9,
+    weight_decay=0.0,
+    schedule="constant",
+    dropout=0.0,
+    early_stopping=False,
+    patience=10,
+    validation_fraction=0.1,
 ):
     """Train ``net`` in place by minibatch SGD, step by step in plain NumPy (the reference).
 
@@ -114,7 +172,23 @@ def train_reference(
     pass over ``X_test``; without a test set (``X_test=y_test=None``) they are
     NaN. Calling ``train`` again continues where the last call stopped (hot
     start): epoch numbers go on and ``net.history`` holds them all.
-    Epoch ``e`` is shuffled by ``default_rng([seed, e])``, so 10 + 5 epochs equal 15.
+    Epoch ``e`` is shuffled by ``default_rng([seed, e])``, so 10 + 5 epochs equal 15
+    (with plain SGD at a constant rate: other optimisers and schedules start afresh each call).
+
+    Beyond the article (defaults = the article's recipe):
+
+    * ``optimizer``: ``"sgd"`` (plain), ``"momentum"``, ``"nesterov"`` (with
+      ``momentum`` μ) or ``"adam"`` (``learning_rate`` is then Adam's η, e.g. 0.001);
+      ``weight_decay`` λ ≥ 0 adds λ·W to the weight gradients (see ``scratchnet.optimizers``).
+    * ``schedule``: ``"constant"``, ``"step"`` or ``"cosine"``: the learning rate of
+      each epoch of this call (``scratchnet.optimizers.SCHEDULES``).
+    * ``dropout`` p ∈ [0, 1): inverted dropout on the hidden layers while
+      training (masks drawn from ``default_rng([seed, e, 1])``); the training
+      figures of the history are measured with dropout, the test ones without.
+    * ``early_stopping``: hold out a stratified ``validation_fraction`` of the
+      training data, stop when its loss has not improved for ``patience``
+      epochs and restore the weights of the best epoch. The history keeps every
+      epoch trained; its ``attrs`` hold ``best_epoch`` and ``validation_loss``.
     """
     from .network import MultilayerNeuralNetClassifier
 
@@ -132,27 +206,49 @@ def train_reference(
     if X_test is not None:
         X_test = check_features(X_test, net.layers[0], net.dtype, name="X_test")
         y_test = check_labels(y_test, net.n_classes, X_test.shape[0], name="y_test")
+    from .network import check_dropout
+
+    if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    optimizer = make_optimizer(optimizer, learning_rate, momentum=momentum, weight_decay=weight_decay)
+    schedule = SCHEDULES[check_schedule(schedule)]
+    dropout = check_dropout(dropout)
+    patience = check_int(patience, "patience")
+    X_val = y_val = None
+    if early_stopping:
+        if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)) or not (
+            0 < validation_fraction < 1
+        ):
+            raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction!r}")
+        X_train, X_val, y_train, y_val = _validation_split(X_train, y_train, validation_fraction, seed)
     if batch_size > X_train.shape[0]:
         raise ValueError(
             f"batch_size {batch_size} is larger than the {X_train.shape[0]} training samples; choose a smaller one"
         )
 
-    optimizer = SGD(learning_rate)
     first = net.epochs_trained
-    records = []
+    records, validation_loss = [], []
+    best = (np.inf, None, None)  # (validation loss, epoch, parameters)
     bar = tqdm(range(first, first + epochs), desc="training", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         start = time.perf_counter()
         saved = [p.copy() for p in net.weights + net.biases]
+        optimizer.learning_rate = schedule(learning_rate, epoch - first, epochs)  # ηₑ
+        drop_rng = None
+        if dropout:
+            drop_rng = np.random.default_rng(None if seed is None else [seed, epoch, 1])
         loss_sum, correct, n_seen, n_batches = 0.0, 0, 0, 0
         for Xb, yb in minibatches(X_train, y_train, batch_size, epoch_rng(seed, epoch)):
             Yb = int_to_onehot(yb, net.n_classes).astype(net.dtype, copy=False)
-            activations = net.forward(Xb)
+            activations, masks = net.forward_train(Xb, dropout, drop_rng)
             loss_sum += net.loss_function.value(activations[-1], Yb)
             correct += int(np.count_nonzero(activations[-1].argmax(axis=1) == yb))
             n_seen += yb.shape[0]
             n_batches += 1
-            weight_grads, bias_grads = net.backward(Xb, Yb, activations)
+            if masks is None:
+                weight_grads, bias_grads = net.backward(Xb, Yb, activations)
+            else:
+                weight_grads, bias_grads = net.backward(Xb, Yb, activations, masks)
             optimizer.update(net.weights + net.biases, weight_grads + bias_grads)
         loss_test, accuracy_test = evaluate(net, X_test, y_test) if X_test is not None else (np.nan, np.nan)
         record = {
@@ -180,5 +276,22 @@ def train_reference(
             tqdm.write(format_epoch(record)) if progress else print(format_epoch(record), flush=True)
         if progress and X_test is not None:
             bar.set_postfix(acc_test=f"{accuracy_test:.3f}")
+        if early_stopping:
+            loss_val = evaluate(net, X_val, y_val)[0]
+            validation_loss.append(loss_val)
+            if loss_val < best[0]:
+                best = (loss_val, epoch, [p.copy() for p in net.weights + net.biases])
+            elif epoch - best[1] >= patience:
+                break
     bar.close()
-    return pd.DataFrame(records, columns=HISTORY_COLUMNS)
+    history = pd.DataFrame(records, columns=HISTORY_COLUMNS)
+    if early_stopping and best[2] is not None:
+        for p, kept in zip(net.weights + net.biases, best[2]):
+            p[...] = kept
+        history.attrs.update(best_epoch=best[1], validation_loss=validation_loss)
+        if verbose:
+            stopped = "stopped early" if len(records) < epochs else "finished"
+            message = (f"early stopping: {stopped} after epoch {records[-1]['epoch']}; restored the weights of "
+                       f"epoch {best[1]} (validation loss {best[0]:.4f})")
+            tqdm.write(message) if progress else print(message, flush=True)
+    return history
