@@ -14,7 +14,7 @@ from scratchnet.activations import ACTIVATIONS
 from scratchnet.engine import train_many
 from scratchnet.losses import PAIRS
 from scratchnet.network import MultilayerNeuralNetClassifier
-from scratchnet.training import train_reference
+from scratchnet.training import engine_supports, train, train_reference
 
 METRICS = ["loss_training", "accuracy_training", "loss_test", "accuracy_test"]
 TOL = 1e-10
@@ -123,3 +123,37 @@ def test_saturated_outputs_give_the_reference_clipped_losses(digits):
         assert np.isfinite(hist.loss_training).all() and hist.loss_training.iloc[0] > 10
         for col in METRICS:
             assert _rel(hist[col], ref_hist[col]) <= TOL, col
+
+
+@pytest.mark.parametrize("activation, output, loss", [("relu", "softmax", "cross_entropy"),
+                                                      ("tanh", "sigmoid", "binary_cross_entropy"),
+                                                      ("leaky_relu", "softmax", "mse")])
+def test_train_routes_plain_sgd_through_the_engine(digits, monkeypatch, activation, output, loss):
+    from scratchnet import training
+
+    net = _net([64, 24, 16, 10], 3, activation, output, loss)
+    ref = copy.deepcopy(net)
+    kw = dict(epochs=2, batch_size=20, learning_rate=0.2, seed=6, verbose=False, progress=False)
+    ref_hist = train_reference(ref, *digits, **kw)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("train() used train_reference for plain SGD")
+
+    monkeypatch.setattr(training, "train_reference", refuse)
+    hist = train(net, *digits, **kw)
+    for a, b in zip(net.weights + net.biases, ref.weights + ref.biases):
+        assert _rel(a, b) <= TOL
+    for col in METRICS:
+        assert _rel(hist[col], ref_hist[col]) <= TOL
+    with pytest.raises(AssertionError, match="used train_reference"):  # options the engine lacks still go there
+        train(net, *digits, dropout=0.1, **kw)
+
+
+@pytest.mark.parametrize("options, engine", [
+    ({}, True), ({"optimizer": "sgd", "momentum": 0.5}, True), ({"optimizer": "adam"}, False),
+    ({"weight_decay": 1e-4}, False), ({"schedule": "cosine"}, False), ({"dropout": 0.2}, False),
+    ({"early_stopping": True}, False),
+])
+def test_engine_supports_plain_sgd_of_any_network(options, engine):
+    for activation, (output, loss) in itertools.product(sorted(ACTIVATIONS), PAIR_LIST):
+        assert engine_supports(_net([4, 3, 2], 0, activation, output, loss), options) is engine
