@@ -76,18 +76,22 @@ def _sigmoid_backward(dA, A, out):
 
 
 def _tanh_(z):
+    """``z ← tanh(z)`` in place."""
     return np.tanh(z, out=z)
 
 
 def _relu_(z):
+    """``z ← max(z, 0)`` in place."""
     return np.maximum(z, 0, out=z)
 
 
 def _leaky_relu_(z):
-    return np.multiply(z, LEAKY_SLOPE, out=z, where=z <= 0)  # α·z where z ≤ 0, z elsewhere
+    """``z ← α·z`` where z ≤ 0, in place (z elsewhere), as ``activations.leaky_relu``."""
+    return np.multiply(z, LEAKY_SLOPE, out=z, where=z <= 0)
 
 
 def _identity_(z):
+    """``f(z) = z``: nothing to do."""
     return z
 
 
@@ -184,7 +188,7 @@ class _Buffers:
             return
         self.Y = np.zeros((n, engine.n_out), dtype=dt)
         self.D = np.empty_like(self.Aout)
-        self.scale = (engine.lr_out * (engine.delta_factor / n)).astype(dt)  # η·2/(N·nᴸ) (MSE) per network
+        self.scale = (engine.lr_out * (engine.delta_factor / n)).astype(dt)  # per network: η·2/(N·nᴸ) for MSE
         self.dZout = np.empty_like(self.Aout)
         self.dA1 = np.zeros((n, engine.H), dtype=dt)
         self.dZ1 = np.empty((n, engine.H), dtype=dt)
@@ -335,7 +339,10 @@ class _Engine:
         np.matmul(buf.X1, self.V1, out=buf.A1)
         for bucket in self.first_outputs:  # no hidden layer: Z⁽¹⁾ is the output's net input
             out = buf.Aout[bucket.out_slot : bucket.out_slot + bucket.count]
-            np.copyto(out, buf.A[bucket]) if self.output_negated else np.negative(buf.A[bucket], out=out)
+            if self.output_negated:
+                np.copyto(out, buf.A[bucket])
+            else:
+                np.negative(buf.A[bucket], out=out)
         if self.hidden_negated:
             _sigmoid_of_negated(buf.A1)
         else:
@@ -344,15 +351,23 @@ class _Engine:
             a_in = buf.A[bucket.parent][bucket.offset : bucket.offset + bucket.count]
             a = buf.A[bucket]
             np.matmul(a_in, bucket.W, out=a)  # Z⁽ˢ⁾ = A⁽ˢ⁻¹⁾ · W⁽ˢ⁾ + b⁽ˢ⁾, stacked
-            if self.output_negated if bucket.is_output else self.hidden_negated:
+            negated = self.output_negated if bucket.is_output else self.hidden_negated
+            if negated:
                 np.negative(a, out=a)
                 a -= bucket.b
             else:
                 a += bucket.b
-            if not bucket.is_output:
-                _sigmoid_of_negated(a) if self.hidden_negated else self.hidden_(a)
+            if bucket.is_output:
+                continue  # activated below, all outputs at once
+            if negated:
+                _sigmoid_of_negated(a)
+            else:
+                self.hidden_(a)
         # A⁽ᴸ⁾ of every network at once (Aout holds −Z⁽ᴸ⁾ for a sigmoid output, Z⁽ᴸ⁾ for the softmax)
-        _sigmoid_of_negated(buf.Aout) if self.output_negated else _softmax_(buf.Aout)
+        if self.output_negated:
+            _sigmoid_of_negated(buf.Aout)
+        else:
+            _softmax_(buf.Aout)
 
     def loss_sums(self, A, D, y, scratch):
         """Per row of ``A`` (networks, N, nᴸ): the loss summed over the batch, float64 (see ``loss_divisor``).
