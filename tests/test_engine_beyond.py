@@ -157,3 +157,23 @@ def test_train_routes_plain_sgd_through_the_engine(digits, monkeypatch, activati
 def test_engine_supports_plain_sgd_of_any_network(options, engine):
     for activation, (output, loss) in itertools.product(sorted(ACTIVATIONS), PAIR_LIST):
         assert engine_supports(_net([4, 3, 2], 0, activation, output, loss), options) is engine
+
+
+def test_divergence_in_one_recipe_restores_the_networks_of_every_recipe(digits):
+    import warnings
+
+    from scratchnet.training import TrainingDivergedError
+
+    nets = [_net([64, 16, 10], 0, "sigmoid", "sigmoid", "mse"), _net([64, 16, 16, 10], 1, "identity", "softmax", "cross_entropy"),
+            _net([64, 12, 10], 2, "relu", "softmax", "cross_entropy")]
+    train_many(nets, *digits, epochs=1, batch_size=30, learning_rates=0.1, seed=0)
+    before = [[p.copy() for p in n.weights + n.biases] for n in nets]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(TrainingDivergedError, match=r"epoch 1: .*nets\[1\]") as info:
+            train_many(nets, *digits, epochs=2, batch_size=30, learning_rates=[0.1, 1e200, 0.1], seed=0)
+    assert info.value.networks == [1]
+    for net, old in zip(nets, before):
+        assert net.epochs_trained == 1
+        for p, q in zip(net.weights + net.biases, old):
+            np.testing.assert_array_equal(p, q)
