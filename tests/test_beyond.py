@@ -286,13 +286,19 @@ def test_train_routes_beyond_the_article_to_the_reference_loop(digits_split):
         train(a, X_train, y_train, epochs=1, progress=False, nesterov=True)
 
 
-def test_the_engine_refuses_what_it_cannot_train(digits_split):
+def test_the_engine_trains_softmax_cross_entropy_as_the_reference(digits_split):
+    """Beyond-the-article networks run in the fused engine too (more in tests/test_engine_beyond.py)."""
     from scratchnet.engine import train_many
 
     X_train, X_test, y_train, y_test = digits_split
-    net = MultilayerNeuralNetClassifier([64, 16, 10], output="softmax", loss="ce")
-    with pytest.raises(ValueError, match="output softmax.*engine trains the article's.*train_reference"):
-        train_many([net], X_train, y_train, None, None, epochs=1, batch_size=20)
+    a, b = (MultilayerNeuralNetClassifier([64, 16, 10], random_seed=0, activation="relu", output="softmax",
+                                          loss="ce") for _ in range(2))
+    (ha,) = train_many([a], X_train, y_train, None, None, epochs=2, batch_size=20, learning_rates=0.1, seed=1)
+    hb = train_reference(b, X_train, y_train, epochs=2, batch_size=20, learning_rate=0.1, seed=1, verbose=False,
+                         progress=False)
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_allclose(wa, wb, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ha.loss_training, hb.loss_training, rtol=1e-10)
 
 
 def test_article_defaults_through_the_reference_loop_are_unchanged(digits_split):

@@ -287,12 +287,17 @@ def _open_store(path):
 @click.option("--refit", "do_refit", is_flag=True, help="Then retrain the best configuration and score the hold-out.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder of the refit [default: next to the store].")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@network_options
 def tune_command(dataset, data_path, seed, test_size, dtype, hidden_layers, hidden_nodes, learning_rates, folds, epochs,
                  batch_size, store_path, new, executor, scheduler, workers, group_size, blas_threads, do_refit, out,
-                 progress):
-    """Cross-validated grid search (article, section 7), saved training by training in an SQLite store."""
+                 progress, activation="sigmoid", output="sigmoid", loss="mse", init="normal"):
+    """Cross-validated grid search (article, section 7), saved training by training in an SQLite store.
+
+    --activation/--output/--loss/--init hold for every network of the grid; they
+    are part of the store's experiment, and refit uses them.
+    """
     from .store import Store
-    from .tuning import experiment_fingerprint, make_grid, refit_best, run_tune
+    from .tuning import check_network, experiment_fingerprint, make_grid, refit_best, run_tune
 
     if scheduler and executor != "dask":
         raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
@@ -302,15 +307,18 @@ def tune_command(dataset, data_path, seed, test_size, dtype, hidden_layers, hidd
         raise click.BadParameter(f"{batch_size} is larger than the {fold_train} training samples of a fold",
                                  param_hint="--batch-size")
     configs = make_grid(hidden_layers, hidden_nodes, learning_rates)
+    network = check_network({"activation": activation, "output": output, "loss": loss, "init": init})
     fingerprint = experiment_fingerprint(X_train, y_train, dataset=dataset, test_size=test_size, dtype=dtype, seed=seed,
-                                         configs=configs, folds=folds, epochs=epochs, batch_size=batch_size)
+                                         configs=configs, folds=folds, epochs=epochs, batch_size=batch_size,
+                                         network=network)
     with Store.create_or_open(store_path, fingerprint, new=new) as store:
         if data_path:
             store.set_meta("data_path", data_path)
         try:
             summary = run_tune(store, X_train, y_train, configs, folds=folds, epochs=epochs, batch_size=batch_size,
                                seed=seed, executor=executor, workers=workers, scheduler=scheduler,
-                               group_size=group_size, blas_threads=blas_threads, progress=progress, echo=click.echo)
+                               group_size=group_size, blas_threads=blas_threads, progress=progress, echo=click.echo,
+                               network=network)
         except KeyboardInterrupt:
             click.echo(f"interrupted: {len(store.finished())} trainings are safe in {store_path}; "
                        "run the same command again to resume", err=True)

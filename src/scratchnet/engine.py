@@ -18,6 +18,11 @@ their work can be fused (see docs/engine.md):
   array, so loss, accuracy counts and ∂L/∂Z⁽ᴸ⁾ are a few vectorised operations.
 * **Preallocated buffers**: element-wise work is done in place; the validation
   pass runs the same fused forward pass over chunks of rows.
+* **Any recipe.** Hidden activations (``HIDDEN``, mirroring ``activations``),
+  sigmoid or softmax outputs and the losses of ``losses.PAIRS``; networks of one
+  recipe ``(activation, output, loss)`` share an engine, and ``train_many`` steps
+  one engine per recipe on the same batches. Plain SGD at a constant rate only:
+  optimisers, dropout, weight decay, schedules stay in ``train_reference``.
 
 Results equal training each network alone (``scratchnet.training.train_reference``)
 with the same seed, up to floating-point rounding; the tests check ≤ 1e-10
@@ -34,6 +39,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .activations import LEAKY_SLOPE
 from .batching import batch_indices, epoch_rng
 from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier
 from .validation import check_features, check_int, check_labels, check_positive_float
@@ -69,6 +75,75 @@ def _sigmoid_backward(dA, A, out):
     return out
 
 
+def _tanh_(z):
+    """``z ← tanh(z)`` in place."""
+    return np.tanh(z, out=z)
+
+
+def _relu_(z):
+    """``z ← max(z, 0)`` in place."""
+    return np.maximum(z, 0, out=z)
+
+
+def _leaky_relu_(z):
+    """``z ← α·z`` where z ≤ 0, in place (z elsewhere), as ``activations.leaky_relu``."""
+    return np.multiply(z, LEAKY_SLOPE, out=z, where=z <= 0)
+
+
+def _identity_(z):
+    """``f(z) = z``: nothing to do."""
+    return z
+
+
+def _tanh_backward(dA, A, out):
+    """``out ← ∂L/∂A ⊙ (1 − A²)``."""
+    np.multiply(A, A, out=out)
+    np.subtract(1, out, out=out)
+    out *= dA
+    return out
+
+
+def _relu_backward(dA, A, out):
+    """``out ← ∂L/∂A ⊙ [A > 0]``."""
+    return np.multiply(dA, A > 0, out=out)
+
+
+def _leaky_relu_backward(dA, A, out):
+    """``out ← ∂L/∂A ⊙ (1 where A > 0, else α)``."""
+    np.copyto(out, dA)
+    return np.multiply(out, LEAKY_SLOPE, out=out, where=A <= 0)
+
+
+def _identity_backward(dA, A, out):
+    """``out ← ∂L/∂A``."""
+    np.copyto(out, dA)
+    return out
+
+
+HIDDEN = {
+    "sigmoid": (sigmoid_, _sigmoid_backward),
+    "tanh": (_tanh_, _tanh_backward),
+    "relu": (_relu_, _relu_backward),
+    "leaky_relu": (_leaky_relu_, _leaky_relu_backward),
+    "identity": (_identity_, _identity_backward),
+}
+"""Hidden activation name → (f in place ``z ← f(z)``, ``(∂L/∂A, A, out) ↦ ∂L/∂Z``), as in ``activations``."""
+
+
+def _softmax_(z):
+    """Row-wise softmax over the last axis, in place (the row maximum subtracted first, as ``activations.softmax``)."""
+    z -= z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+def _clip_(a):
+    """``losses._clip`` in place: A kept inside (0, 1) so that ``log`` never sees 0."""
+    info = np.finfo(a.dtype)
+    return np.clip(a, info.tiny, 1 - info.epsneg, out=a)
+
+
 class _Bucket:
     """Networks sharing their first s widths: layer s of all of them, stacked.
 
@@ -90,11 +165,12 @@ class _Bucket:
 class _Buffers:
     """Preallocated activations and gradients for passes over ``n`` rows."""
 
-    def __init__(self, engine, n, training):
+    def __init__(self, engine, n, training, X1=None):
         dt = engine.dtype
         self.n = n
-        # [X | 1]: the column of ones carries the first-layer biases through the GEMM.
-        self.X1 = np.ones((n, engine.n_in + 1), dtype=dt)
+        # [X | 1]: the column of ones carries the first-layer biases through the GEMM
+        # (``X1``: one shared by the engines of a train_many call, which see the same batches).
+        self.X1 = np.ones((n, engine.n_in + 1), dtype=dt) if X1 is None else X1
         self.X = self.X1[:, : engine.n_in]
         self.A1 = np.empty((n, engine.H), dtype=dt)
         self.Aout = np.empty((engine.n_nets, n, engine.n_out), dtype=dt)
@@ -112,7 +188,7 @@ class _Buffers:
             return
         self.Y = np.zeros((n, engine.n_out), dtype=dt)
         self.D = np.empty_like(self.Aout)
-        self.scale = (engine.lr_out * (2.0 / (n * engine.n_out))).astype(dt)  # η·2/(N·nᴸ) per network
+        self.scale = (engine.lr_out * (engine.delta_factor / n)).astype(dt)  # per network: η·2/(N·nᴸ) for MSE
         self.dZout = np.empty_like(self.Aout)
         self.dA1 = np.zeros((n, engine.H), dtype=dt)
         self.dZ1 = np.empty((n, engine.H), dtype=dt)
@@ -138,9 +214,19 @@ class _Engine:
     def __init__(self, nets, learning_rates):
         self.nets = nets
         self.dtype = nets[0].dtype
+        # One recipe per engine (train_many groups the networks by it).
+        self.activation, self.output, self.loss = nets[0].activation, nets[0].output, nets[0].loss_function.name
+        self.hidden_, self.hidden_backward = HIDDEN[self.activation]
+        self.hidden_negated = self.activation == "sigmoid"  # keep −Z for σ(−·), as the first layer gives it
+        self.output_negated = self.output == "sigmoid"
         self.n_in = nets[0].layers[0]
         self.n_out = nets[0].layers[-1]
         self.n_nets = len(nets)
+        # ∂L/∂A⁽ᴸ⁾ (chain: MSE) or ∂L/∂Z⁽ᴸ⁾ (fused: CE, BCE) = delta_factor/N · (A⁽ᴸ⁾ − Y)
+        self.delta_factor = {"mse": 2.0 / self.n_out, "cross_entropy": 1.0,
+                             "binary_cross_entropy": 1.0 / self.n_out}[self.loss]
+        # the loss of a pass = the sum the engine accumulates / (rows · loss_divisor)
+        self.loss_divisor = 1 if self.loss == "cross_entropy" else self.n_out
         # Sorting by the widths makes every group of shared leading widths contiguous.
         self.order = sorted(range(len(nets)), key=lambda i: (tuple(nets[i].layers[1:]), i))
         self.slot = {}  # network index → its row in Aout
@@ -245,20 +331,64 @@ class _Engine:
     def forward(self, buf):
         """The fused forward pass of ``buf.X``: every network's activations into ``buf``.
 
-        Call under ``np.errstate(over="ignore")`` (see ``sigmoid_``).
+        Call under ``np.errstate(over="ignore")`` (see ``sigmoid_``). Layers with
+        a sigmoid keep −Z (the first layer's product gives it) and take σ(−·)
+        directly; other activations negate it back first.
         """
         # −Z⁽¹⁾ = [X | 1] · V: one matrix product for the first layer of every network.
         np.matmul(buf.X1, self.V1, out=buf.A1)
-        _sigmoid_of_negated(buf.A1)
-        for bucket in self.first_outputs:
-            np.copyto(buf.Aout[bucket.out_slot : bucket.out_slot + bucket.count], buf.A[bucket])
+        for bucket in self.first_outputs:  # no hidden layer: Z⁽¹⁾ is the output's net input
+            out = buf.Aout[bucket.out_slot : bucket.out_slot + bucket.count]
+            if self.output_negated:
+                np.copyto(out, buf.A[bucket])
+            else:
+                np.negative(buf.A[bucket], out=out)
+        if self.hidden_negated:
+            _sigmoid_of_negated(buf.A1)
+        else:
+            self.hidden_(np.negative(buf.A1, out=buf.A1))
         for bucket in self.deep:  # built stage by stage, so parents come first
             a_in = buf.A[bucket.parent][bucket.offset : bucket.offset + bucket.count]
             a = buf.A[bucket]
-            np.matmul(a_in, bucket.W, out=a)  # Z⁽ˢ⁾ = A⁽ˢ⁻¹⁾ · W⁽ˢ⁾, stacked
-            np.negative(a, out=a)
-            a -= bucket.b
-            _sigmoid_of_negated(a)
+            np.matmul(a_in, bucket.W, out=a)  # Z⁽ˢ⁾ = A⁽ˢ⁻¹⁾ · W⁽ˢ⁾ + b⁽ˢ⁾, stacked
+            negated = self.output_negated if bucket.is_output else self.hidden_negated
+            if negated:
+                np.negative(a, out=a)
+                a -= bucket.b
+            else:
+                a += bucket.b
+            if bucket.is_output:
+                continue  # activated below, all outputs at once
+            if negated:
+                _sigmoid_of_negated(a)
+            else:
+                self.hidden_(a)
+        # A⁽ᴸ⁾ of every network at once (Aout holds −Z⁽ᴸ⁾ for a sigmoid output, Z⁽ᴸ⁾ for the softmax)
+        if self.output_negated:
+            _sigmoid_of_negated(buf.Aout)
+        else:
+            _softmax_(buf.Aout)
+
+    def loss_sums(self, A, D, y, scratch):
+        """Per row of ``A`` (networks, N, nᴸ): the loss summed over the batch, float64 (see ``loss_divisor``).
+
+        ``D`` = A − Y (used by MSE); ``scratch`` an array like A (may be A itself,
+        which is then overwritten). Mirrors ``losses``: Σ D² (MSE), −Σ log A[true]
+        (cross-entropy), −Σ [Y log A + (1 − Y) log(1 − A)] (binary), A clipped as there.
+        """
+        rows = np.arange(A.shape[1])
+        if self.loss == "mse":
+            return np.einsum("gij,gij->g", D, D, dtype=np.float64)
+        if self.loss == "cross_entropy":
+            true = _clip_(A[:, rows, y])  # fancy indexing copies: A stays intact
+            return -np.log(true).sum(axis=1, dtype=np.float64)
+        true = _clip_(A[:, rows, y])
+        np.copyto(scratch, A)
+        _clip_(scratch)
+        np.subtract(1, scratch, out=scratch)  # 1 − A for the other classes …
+        scratch[:, rows, y] = true  # … A for the true one
+        np.log(scratch, out=scratch)
+        return -scratch.sum(axis=(1, 2), dtype=np.float64)
 
     def step(self, y, buf, loss_sum, correct):
         """One SGD step of every network on the batch ``buf.X``, ``y``; adds to the loss sums and counts.
@@ -273,16 +403,24 @@ class _Engine:
         Y[rows, y] = 1
         np.subtract(Aout, Y, out=D)  # A⁽ᴸ⁾ − Y
         Y[rows, y] = 0
-        loss_sum += np.einsum("gij,gij->g", D, D)
+        loss_sum += self.loss_sums(Aout, D, y, dZout)
         correct += np.count_nonzero(Aout.argmax(axis=2) == y, axis=1)
-        # η·∂L/∂Z⁽ᴸ⁾ = η·2/(N·nᴸ)·(A⁽ᴸ⁾ − Y) ⊙ A⁽ᴸ⁾ ⊙ (1 − A⁽ᴸ⁾)
-        _sigmoid_backward(D, Aout, dZout)
-        dZout *= buf.scale
+        if self.loss == "mse" and self.output == "sigmoid":
+            # η·∂L/∂Z⁽ᴸ⁾ = η·2/(N·nᴸ)·(A⁽ᴸ⁾ − Y) ⊙ A⁽ᴸ⁾ ⊙ (1 − A⁽ᴸ⁾)
+            _sigmoid_backward(D, Aout, dZout)
+            dZout *= buf.scale
+        elif self.loss == "mse":
+            # η·∂L/∂Z⁽ᴸ⁾ = A ⊙ (η∂L/∂A − Σᵢ η∂L/∂Aᵢ · Aᵢ), η∂L/∂A = η·2/(N·nᴸ)·(A⁽ᴸ⁾ − Y): the softmax Jacobian
+            np.multiply(D, buf.scale, out=dZout)
+            dZout -= np.einsum("gij,gij->gi", dZout, Aout)[:, :, None]
+            dZout *= Aout
+        else:  # fused: η·∂L/∂Z⁽ᴸ⁾ = η·(A⁽ᴸ⁾ − Y)/N (CE) or η·(A⁽ᴸ⁾ − Y)/(N·nᴸ) (BCE)
+            np.multiply(D, buf.scale, out=dZout)
         for bucket in reversed(self.deep):  # children before parents
             if bucket.is_output:
                 dZ = dZout[bucket.out_slot : bucket.out_slot + bucket.count]
             else:
-                dZ = _sigmoid_backward(buf.dA[bucket], buf.A[bucket], buf.dZ[bucket])
+                dZ = self.hidden_backward(buf.dA[bucket], buf.A[bucket], buf.dZ[bucket])
             lo, hi = bucket.offset, bucket.offset + bucket.count
             # ∂L/∂A⁽ˢ⁻¹⁾ = ∂L/∂Z⁽ˢ⁾ · W⁽ˢ⁾ᵀ, before W⁽ˢ⁾ changes
             np.matmul(dZ, bucket.W.transpose(0, 2, 1), out=buf.dA[bucket.parent][lo:hi])
@@ -290,14 +428,14 @@ class _Engine:
             gW = np.matmul(a_in.transpose(0, 2, 1), dZ, out=buf.gW[bucket])  # η·∂L/∂W⁽ˢ⁾ = A⁽ˢ⁻¹⁾ᵀ·η∂L/∂Z⁽ˢ⁾
             bucket.W -= gW
             bucket.b -= dZ.sum(axis=1, keepdims=True)
-        dZ1 = _sigmoid_backward(buf.dA1, buf.A1, buf.dZ1)
+        dZ1 = self.hidden_backward(buf.dA1, buf.A1, buf.dZ1)
         for bucket in self.first_outputs:
             np.copyto(buf.dZ1_view[bucket], dZout[bucket.out_slot : bucket.out_slot + bucket.count])
         # V ← V + [X | 1]ᵀ · η∂L/∂Z⁽¹⁾, i.e. [W⁽¹⁾; b⁽¹⁾] −= η·∂L/∂[W⁽¹⁾; b⁽¹⁾]: one product
         self.V1 += np.matmul(buf.X1.T, dZ1, out=buf.G1)
 
     def evaluate(self, X, y, buffers):
-        """Per network (rows of ``Aout``): the sum of squared errors and the correct count on ``X``/``y``.
+        """Per network (rows of ``Aout``): the summed loss (see ``loss_sums``) and the correct count on ``X``/``y``.
 
         One fused forward pass in chunks of ``EVAL_CHUNK`` rows; sums in float64.
         """
@@ -314,8 +452,9 @@ class _Engine:
             self.forward(buf)
             A = buf.Aout
             correct += np.count_nonzero(A.argmax(axis=2) == yc, axis=1)
-            A[:, np.arange(m), yc] -= 1  # A⁽ᴸ⁾ − Y, in place (A is not needed afterwards)
-            loss_sum += np.einsum("gij,gij->g", A, A, dtype=np.float64)
+            if self.loss == "mse":
+                A[:, np.arange(m), yc] -= 1  # A⁽ᴸ⁾ − Y, in place (A is not needed afterwards)
+            loss_sum += self.loss_sums(A, A, yc, A)
         return loss_sum, correct
 
 
@@ -349,14 +488,12 @@ def _check_nets(nets):
                 f"nets[{i}] has {what}; networks trained together need the same input width, "
                 "classes, dtype and epochs trained"
             )
-    for i, net in enumerate(nets):
-        if net.activation != "sigmoid" or net.output != "sigmoid" or net.loss_function.name != "mse":
-            raise ValueError(
-                f"nets[{i}] uses hidden {net.activation}, output {net.output} and loss {net.loss_function.name}; "
-                "the engine trains the article's sigmoid/sigmoid/mse networks only: train this one with "
-                "scratchnet.training.train, which hands it to the reference loop train_reference"
-            )
     return nets
+
+
+def _recipe(net):
+    """What one fused engine shares: ``(hidden activation, output activation, loss)``."""
+    return net.activation, net.output, net.loss_function.name
 
 
 def _check_learning_rates(learning_rates, n):
@@ -389,7 +526,9 @@ def train_many(
 
     ``nets``: ``MultilayerNeuralNetClassifier`` objects with equal input width,
     classes and dtype, each already trained for the same number of epochs (0 or
-    more: hot start); depths and widths may differ. ``learning_rates``: one
+    more: hot start); depths, widths, hidden activations, outputs and losses
+    may differ (networks of one recipe ``(activation, output, loss)`` share a
+    fused engine; the engines step on the same batches). ``learning_rates``: one
     number for all or one per network. Epoch ``e`` is shuffled by
     ``batching.epoch_rng(seed, e)``, exactly as ``train`` does, so each network
     ends as if trained alone. ``on_epoch(epoch, records)`` is called after each
@@ -433,36 +572,47 @@ def train_many(
         from threadpoolctl import threadpool_limits
 
         limits = threadpool_limits(limits=blas_threads, user_api="blas")
-    engine = _Engine(nets, lrs)
+    groups = {}  # recipe → indices into nets, in order of first appearance
+    for i, net in enumerate(nets):
+        groups.setdefault(_recipe(net), []).append(i)
+    engines = [(_Engine([nets[i] for i in idx], [lrs[i] for i in idx]), idx) for idx in groups.values()]
     n_train = X_train.shape[0]
     start_epoch = first.epochs_trained
     frames = [[] for _ in nets]
     with limits, np.errstate(over="ignore"):
-        buf = _Buffers(engine, batch_size, training=True)
-        eval_buffers = {}
+        bufs = []
+        for engine, _ in engines:  # one [X | 1] for all: every engine trains on the same batch
+            bufs.append(_Buffers(engine, batch_size, training=True, X1=bufs[0].X1 if bufs else None))
+        X_batch = bufs[0].X
+        eval_buffers = [{} for _ in engines]
         desc = "training" if len(nets) == 1 else f"training {len(nets)} networks"
         bar = tqdm(range(start_epoch, start_epoch + epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
         for epoch in bar:
             t0 = time.perf_counter()
-            loss_sum = np.zeros(engine.n_nets)
-            correct = np.zeros(engine.n_nets, dtype=np.int64)
+            sums = [(np.zeros(e.n_nets), np.zeros(e.n_nets, dtype=np.int64)) for e, _ in engines]
             batches = batch_indices(n_train, batch_size, epoch_rng(seed, epoch))
             for idx in batches:
-                np.take(X_train, idx, axis=0, out=buf.X)
-                engine.step(y_train[idx], buf, loss_sum, correct)
-            if X_val is not None:
-                val_loss, val_correct = engine.evaluate(X_val, y_val, eval_buffers)
-            else:  # no validation set: NaN test columns
-                val_loss, val_correct = np.full(engine.n_nets, np.nan), np.zeros(engine.n_nets, dtype=np.int64)
-            seconds = time.perf_counter() - t0
+                np.take(X_train, idx, axis=0, out=X_batch)
+                yb = y_train[idx]
+                for (engine, _), buf, (loss_sum, correct) in zip(engines, bufs, sums):
+                    engine.step(yb, buf, loss_sum, correct)
             n_seen = len(batches) * batch_size
-            loss_tr = loss_sum / (batch_size * engine.n_out * len(batches))
             n_val = X_val.shape[0] if X_val is not None else np.nan
-            loss_va = val_loss / (n_val * engine.n_out)
-            slots = [engine.slot[i] for i in range(len(nets))]
-            loss_tr, loss_va = loss_tr[slots], loss_va[slots]
-            correct, val_correct = correct[slots], val_correct[slots]
-            finite = engine.finite_networks() & np.isfinite(loss_tr) & (np.isfinite(loss_va) | (X_val is None))
+            loss_tr, loss_va = np.empty(len(nets)), np.empty(len(nets))
+            correct, val_correct = np.zeros(len(nets), dtype=np.int64), np.zeros(len(nets), dtype=np.int64)
+            finite = np.ones(len(nets), dtype=bool)
+            for (engine, idx), (loss_sum, right), ebufs in zip(engines, sums, eval_buffers):
+                if X_val is not None:
+                    val_loss, val_right = engine.evaluate(X_val, y_val, ebufs)
+                else:  # no validation set: NaN test columns
+                    val_loss, val_right = np.full(engine.n_nets, np.nan), np.zeros(engine.n_nets, dtype=np.int64)
+                slots = [engine.slot[j] for j in range(len(idx))]
+                loss_tr[idx] = (loss_sum / (n_seen * engine.loss_divisor))[slots]
+                loss_va[idx] = (val_loss / (n_val * engine.loss_divisor))[slots]
+                correct[idx], val_correct[idx] = right[slots], val_right[slots]
+                finite[idx] = engine.finite_networks()
+            seconds = time.perf_counter() - t0
+            finite &= np.isfinite(loss_tr) & (np.isfinite(loss_va) | (X_val is None))
             bad = np.flatnonzero(~finite).tolist()
             if bad:  # the networks still hold the last epoch's parameters: written back only below
                 names = ", ".join(f"nets[{i}] (layers {nets[i].layers}, learning rate {lrs[i]})" for i in bad[:5])
@@ -474,7 +624,8 @@ def train_many(
                 )
                 error.epoch, error.networks = epoch, bad
                 raise error
-            engine.store_parameters()
+            for engine, _ in engines:
+                engine.store_parameters()
             records = []
             for i, net in enumerate(nets):
                 record = {

@@ -4,7 +4,7 @@ Every finished training (configuration, fold) is one row of ``runs`` with its
 per-epoch history in ``epochs``, committed as soon as it arrives, so a crash
 loses only the trainings in flight and the same command resumes. A ``meta``
 table names the format and holds the *fingerprint* of the experiment (data,
-grid, folds, epochs, batch size, seed, dtype): a store is only ever extended
+grid, folds, epochs, batch size, seed, dtype, network recipe): a store is only ever extended
 by the experiment it was made for.
 
 Schema (format version 1)::
@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
+from .tuning import ARTICLE_NETWORK
 
 FORMAT_NAME = "scratchnet-tune"
 FORMAT_VERSION = 1
@@ -82,6 +83,10 @@ CREATE TABLE IF NOT EXISTS refits (
 
 class StoreError(ValueError):
     """The file is not a usable scratchnet store, or belongs to another experiment."""
+
+
+FINGERPRINT_DEFAULTS = dict(ARTICLE_NETWORK)
+"""Fingerprint keys added after stores existed: the value a store without them was made with (the article's)."""
 
 
 def _now():
@@ -191,12 +196,12 @@ class Store:
                 for suffix in ("", "-wal", "-shm"):
                     Path(str(path) + suffix).unlink(missing_ok=True)
             else:
-                diff = [k for k in sorted(set(fingerprint) | set(store.fingerprint))
-                        if fingerprint.get(k) != store.fingerprint.get(k)]
+                ours, theirs = ({**FINGERPRINT_DEFAULTS, **fp} for fp in (fingerprint, store.fingerprint))
+                diff = [k for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)]
                 if diff:
                     store.close()
-                    was = ", ".join(f"{k}={_describe(store.fingerprint.get(k))}" for k in diff)
-                    now = ", ".join(f"{k}={_describe(fingerprint.get(k))}" for k in diff)
+                    was = ", ".join(f"{k}={_describe(theirs.get(k))}" for k in diff)
+                    now = ", ".join(f"{k}={_describe(ours.get(k))}" for k in diff)
                     raise StoreError(
                         f"store {str(path)!r} belongs to another experiment: it was made with {was}; this "
                         f"command asks for {now}. Use the same options to resume it, another --store, or --new "

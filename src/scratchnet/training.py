@@ -66,8 +66,8 @@ def train(
     ``options`` are those of ``train_reference`` beyond the article
     (``optimizer``, ``momentum``, ``weight_decay``, ``schedule``, ``dropout``,
     ``early_stopping``, ``patience``, ``validation_fraction``). The engine runs
-    the article's case (sigmoid hidden and output layers, MSE, plain SGD at a
-    constant rate, no dropout, no early stopping); any other network or option
+    every network (any hidden activation, output and loss) with plain SGD at a
+    constant rate, no weight decay, dropout or early stopping; any other option
     is trained by ``train_reference``.
     """
     from .engine import train_many
@@ -120,11 +120,10 @@ REFERENCE_DEFAULTS = {
 
 
 def engine_supports(net, options):
-    """Can the fused engine train ``net`` with these ``train_reference`` options? (The article's case only.)"""
+    """Can the fused engine train ``net`` with these ``train_reference`` options? (Plain SGD, any network.)"""
     o = {**REFERENCE_DEFAULTS, **options}
     return (
-        net.activation == "sigmoid" and net.output == "sigmoid" and net.loss_function.name == "mse"
-        and o["optimizer"] == "sgd" and o["weight_decay"] == 0 and o["schedule"] == "constant"
+        o["optimizer"] == "sgd" and o["weight_decay"] == 0 and o["schedule"] == "constant"
         and o["dropout"] == 0 and not o["early_stopping"]
     )
 

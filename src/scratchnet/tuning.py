@@ -90,11 +90,49 @@ def data_digest(X, y):
     return h.hexdigest()
 
 
-def experiment_fingerprint(X_train, y_train, *, dataset, test_size, dtype, seed, configs, folds, epochs, batch_size):
-    """What makes two grid searches the same experiment (stored in the store's meta table)."""
+ARTICLE_NETWORK = {"activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal"}
+"""The article's network recipe: what a grid search trains unless told otherwise."""
+
+
+def check_network(network=None):
+    """The network recipe of a grid search, names made canonical: ``{"activation", "output", "loss", "init"}``.
+
+    ``network``: None (the article's) or a dict of some of these keys (e.g.
+    ``{"activation": "leaky-relu", "loss": "ce"}``); the output/loss pair is checked.
+    """
+    from .activations import OUTPUTS, check_activation
+    from .losses import check_loss, check_pair
+    from .network import check_init
+
+    network = dict(network or {})
+    unknown = sorted(set(network) - set(ARTICLE_NETWORK))
+    if unknown:
+        raise ValueError(f"unknown network option(s) {unknown}; known: {', '.join(ARTICLE_NETWORK)}")
+    recipe = {**ARTICLE_NETWORK, **{k: v for k, v in network.items() if v is not None}}
+    recipe = {"activation": check_activation(recipe["activation"]),
+              "output": check_activation(recipe["output"], OUTPUTS, "output activation"),
+              "loss": check_loss(recipe["loss"]), "init": check_init(recipe["init"])}
+    check_pair(recipe["output"], recipe["loss"])
+    return recipe
+
+
+def network_of(fingerprint):
+    """The network recipe of a store's fingerprint (stores of the article's recipe do not name it)."""
+    return check_network({k: fingerprint[k] for k in ARTICLE_NETWORK if k in fingerprint})
+
+
+def experiment_fingerprint(X_train, y_train, *, dataset, test_size, dtype, seed, configs, folds, epochs, batch_size,
+                           network=None):
+    """What makes two grid searches the same experiment (stored in the store's meta table).
+
+    ``network``: the recipe of every network of the grid (``check_network``);
+    a store made before it was recorded holds the article's
+    (``store.FINGERPRINT_DEFAULTS``).
+    """
     from .data import default_test_size
 
     return {
+        **check_network(network),
         "dataset": dataset,
         "data_sha256": data_digest(X_train, y_train),
         "n_train": int(X_train.shape[0]),
@@ -202,7 +240,8 @@ def run_group(data, fold, configs, settings, progress=None):
     """Train the ``configs`` of fold ``fold`` together; return one result dict per configuration.
 
     ``data``: the payload dict (or the path of its dump); ``settings``: ``epochs,
-    batch_size, seed, n_classes, blas_threads``; ``progress``: where to report
+    batch_size, seed, n_classes, blas_threads`` and optionally ``network`` (the recipe, see
+    ``check_network``; default the article's); ``progress``: where to report
     each finished epoch (see ``_epoch_done``). Each result holds the config, the
     fold, the seeds, ``history`` (per-epoch DataFrame with validation columns),
     ``group_size``, ``group_seconds`` (wall time of the whole group) and
@@ -224,7 +263,8 @@ def run_group(data, fold, configs, settings, progress=None):
         X_val, y_val = np.asarray(X[val_idx]), np.asarray(y[val_idx])
         nets = [
             MultilayerNeuralNetClassifier(layer_widths(c, X.shape[1], settings["n_classes"]),
-                                          random_seed=init_seed(seed, c, fold), dtype=X.dtype)
+                                          random_seed=init_seed(seed, c, fold), dtype=X.dtype,
+                                          **settings.get("network", ARTICLE_NETWORK))
             for c in configs
         ]
         histories = train_many(nets, X_train, y_train, X_val, y_val, epochs=settings["epochs"],
@@ -351,13 +391,16 @@ def dask_client(scheduler=None, workers=None):
 
 
 def run_tune(store, X_train, y_train, configs, *, folds, epochs, batch_size, seed, executor="local", workers=None,
-             scheduler=None, client=None, group_size=None, blas_threads=None, progress=True, echo=print):
+             scheduler=None, client=None, group_size=None, blas_threads=None, progress=True, echo=print,
+             network=None):
     """Train every (config, fold) that ``store`` does not hold yet; commit each group as it finishes.
 
     ``executor``: ``"local"`` (joblib processes, ``workers`` of them, BLAS
     threads per worker so that workers × threads ≤ cores) or ``"dask"`` (the
     cluster of ``client`` or ``scheduler``, else a LocalCluster of ``workers``
     processes; one BLAS thread per task unless ``blas_threads``).
+    ``network``: the recipe of every network (``check_network``; default the
+    article's, sigmoid/sigmoid/MSE, normal init); it should be the store's.
     Returns ``{"trained": …, "total": …, "seconds": …}``.
     """
     from tqdm.auto import tqdm
@@ -385,13 +428,15 @@ def run_tune(store, X_train, y_train, configs, *, folds, epochs, batch_size, see
             threads = blas_threads or max(1, default_workers() // workers)
         groups = make_groups(pending, workers, group_size, X_train.shape[1], n_classes)
         settings = {"epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed), "n_classes": n_classes,
-                    "blas_threads": int(threads)}
+                    "blas_threads": int(threads), "network": check_network(network)}
         payload = {"X": X_train, "y": y_train, "folds": split}
         echo(
             f"tune: {len(pending)} of {_n(len(everything), 'training')} to run ({_n(len(configs), 'configuration')} × "
             f"{len(split)} folds, {_n(epochs, 'epoch')}, batch {batch_size}) in {_n(len(groups), 'group')} on "
             f"{workers} {executor} {_n(workers, 'worker')[len(str(workers)) + 1:]} × {_n(threads, 'BLAS thread')}; "
-            f"store {store.path}"
+            + ("" if settings["network"] == ARTICLE_NETWORK
+               else "networks " + ", ".join(f"{k} {v}" for k, v in settings["network"].items()) + "; ")
+            + f"store {store.path}"
         )
         start = time.perf_counter()
         with tqdm(total=len(everything) * epochs, initial=(len(everything) - len(pending)) * epochs,
@@ -420,7 +465,8 @@ def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, 
     """Retrain the best configuration of ``store`` on all training samples and score the hold-out.
 
     Same data, split, epochs, batch size and seed as the grid search; the network
-    is seeded with the store's seed, so this equals ``scratchnet train --hidden …``
+    is seeded with the store's seed and built with the store's network recipe
+    (activation, output, loss, init), so this equals ``scratchnet train --hidden …``
     with those options. Prints the article's per-epoch lines, saves ``model.npz``,
     ``history.csv``, ``loss.png`` and ``accuracy.png`` in ``out`` (default: next
     to the store, ``<store name>-refit/``), records the result in the store and
@@ -442,13 +488,15 @@ def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, 
             "give the file it was made with (--data PATH)"
         )
     n_classes = int(fp["n_classes"])
+    network = network_of(fp)
     net = MultilayerNeuralNetClassifier(layer_widths(config, X_train.shape[1], n_classes), random_seed=fp["seed"],
-                                        dtype=np.dtype(fp["dtype"]).type)
+                                        dtype=np.dtype(fp["dtype"]).type, **network)
     echo(
         f"refit: n_hidden_layers={config.hidden_layers}, n_hidden_nodes={config.hidden_nodes}, learning rate="
         f"{config.learning_rate:g} (mean cross validation accuracy {best.accuracy_validation:.6f}) on all "
         f"{X_train.shape[0]} training samples; {_n(fp['epochs'], 'epoch')}, batch {fp['batch_size']}; hold-out "
         f"{X_test.shape[0]} samples"
+        + ("" if network == ARTICLE_NETWORK else "; " + ", ".join(f"{k} {v}" for k, v in network.items()))
     )
     history = train(net, X_train, y_train, X_test, y_test, epochs=fp["epochs"], batch_size=fp["batch_size"],
                     learning_rate=config.learning_rate, seed=fp["seed"], verbose=verbose, progress=progress)
