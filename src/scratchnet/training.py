@@ -39,6 +39,16 @@ def evaluate(net, X, y, chunk=10000):
     return loss_sum / X.shape[0], correct / X.shape[0]
 
 
+def _check_test_set(net, X_test, y_test):
+    """Both ``X_test`` and ``y_test`` checked for ``net`` (named as in ``train``), or both ``None``."""
+    if (X_test is None) != (y_test is None):
+        raise ValueError("give both X_test and y_test, or neither (then the test columns of the history are NaN)")
+    if X_test is None:
+        return None, None
+    X_test = check_features(X_test, net.layers[0], net.dtype, name="X_test")
+    return X_test, check_labels(y_test, net.n_classes, X_test.shape[0], name="y_test")
+
+
 def train(
     net,
     X_train,
@@ -83,11 +93,7 @@ def train(
                                learning_rate=learning_rate, seed=seed, verbose=verbose, progress=progress, **options)
     epochs = check_int(epochs, "epochs")
     learning_rate = check_positive_float(learning_rate, "learning_rate")
-    if (X_test is None) != (y_test is None):
-        raise ValueError("give both X_test and y_test, or neither (then the test columns of the history are NaN)")
-    if X_test is not None:
-        X_test = check_features(X_test, net.layers[0], net.dtype, name="X_test")  # named as here, not X_val
-        y_test = check_labels(y_test, net.n_classes, X_test.shape[0], name="y_test")
+    X_test, y_test = _check_test_set(net, X_test, y_test)
 
     def report(epoch, records):
         if verbose:
@@ -200,11 +206,7 @@ def train_reference(
         seed = check_int(seed, "seed", minimum=0)
     X_train = check_features(X_train, net.layers[0], net.dtype, name="X_train")
     y_train = check_labels(y_train, net.n_classes, X_train.shape[0], name="y_train")
-    if (X_test is None) != (y_test is None):
-        raise ValueError("give both X_test and y_test, or neither (then the test columns of the history are NaN)")
-    if X_test is not None:
-        X_test = check_features(X_test, net.layers[0], net.dtype, name="X_test")
-        y_test = check_labels(y_test, net.n_classes, X_test.shape[0], name="y_test")
+    X_test, y_test = _check_test_set(net, X_test, y_test)
     from .network import check_dropout
 
     if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
