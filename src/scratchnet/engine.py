@@ -165,9 +165,10 @@ class _Bucket:
 class _Buffers:
     """Preallocated activations and gradients for passes over ``n`` rows."""
 
-    def __init__(self, engine, n, training, X1=None):
+    def __init__(self, engine, n, training, X1=None, batch=None):
         dt = engine.dtype
         self.n = n
+        self.batch = batch  # the sparse first layer's minibatch (``sparse.SparseBatch``), shared like X1
         # [X | 1]: the column of ones carries the first-layer biases through the GEMM
         # (``X1``: one shared by the engines of a train_many call, which see the same batches).
         self.X1 = np.ones((n, engine.n_in + 1), dtype=dt) if X1 is None else X1
@@ -211,7 +212,7 @@ class _Buffers:
 class _Engine:
     """The packed parameters of ``nets`` and the fused passes over them."""
 
-    def __init__(self, nets, learning_rates):
+    def __init__(self, nets, learning_rates, background=None):
         self.nets = nets
         self.dtype = nets[0].dtype
         # One recipe per engine (train_many groups the networks by it).
@@ -232,6 +233,12 @@ class _Engine:
         self.slot = {}  # network index → its row in Aout
         self.buckets = []
         self._build(learning_rates)
+        # ``background`` c: train the first layer on the sparse P = X − c (see ``scratchnet.sparse``)
+        self.first = None
+        if background is not None:
+            from .sparse import SparseFirstLayer
+
+            self.first = SparseFirstLayer(self.V1, background)
         self.load_parameters()
 
     # ---------------------------------------------------------------- layout
@@ -312,6 +319,12 @@ class _Engine:
         for i, k, W, b, sign in self._views():
             np.multiply(self.nets[i].weights[k], sign, out=W)
             np.multiply(self.nets[i].biases[k], sign, out=b)
+        self.sync()
+
+    def sync(self):
+        """Make the packed arrays plain (the sparse first layer keeps part of V aside between syncs)."""
+        if self.first is not None:
+            self.first.fold()
 
     def store_parameters(self):
         """Copy the packed arrays back into every network's weights and biases."""
@@ -328,15 +341,22 @@ class _Engine:
         return ok
 
     # ---------------------------------------------------------------- passes
-    def forward(self, buf):
+    def forward(self, buf, sparse_rows=None):
         """The fused forward pass of ``buf.X``: every network's activations into ``buf``.
+
+        With the sparse first layer, the rows come as ``sparse_rows`` =
+        ``(indptr, indices, data, r)`` (default: ``buf.batch``'s) instead of ``buf.X``.
 
         Call under ``np.errstate(over="ignore")`` (see ``sigmoid_``). Layers with
         a sigmoid keep −Z (the first layer's product gives it) and take σ(−·)
         directly; other activations negate it back first.
         """
         # −Z⁽¹⁾ = [X | 1] · V: one matrix product for the first layer of every network.
-        np.matmul(buf.X1, self.V1, out=buf.A1)
+        if self.first is None:
+            np.matmul(buf.X1, self.V1, out=buf.A1)
+        else:
+            b = buf.batch
+            self.first.forward(*(sparse_rows or (b.indptr, b.indices, b.data, b.r)), buf.A1)
         for bucket in self.first_outputs:  # no hidden layer: Z⁽¹⁾ is the output's net input
             out = buf.Aout[bucket.out_slot : bucket.out_slot + bucket.count]
             if self.output_negated:
@@ -432,12 +452,16 @@ class _Engine:
         for bucket in self.first_outputs:
             np.copyto(buf.dZ1_view[bucket], dZout[bucket.out_slot : bucket.out_slot + bucket.count])
         # V ← V + [X | 1]ᵀ · η∂L/∂Z⁽¹⁾, i.e. [W⁽¹⁾; b⁽¹⁾] −= η·∂L/∂[W⁽¹⁾; b⁽¹⁾]: one product
-        self.V1 += np.matmul(buf.X1.T, dZ1, out=buf.G1)
+        if self.first is None:
+            self.V1 += np.matmul(buf.X1.T, dZ1, out=buf.G1)
+        else:
+            self.first.update(buf.batch, dZ1)
 
-    def evaluate(self, X, y, buffers):
+    def evaluate(self, X, y, buffers, sparse_rows=None):
         """Per network (rows of ``Aout``): the summed loss (see ``loss_sums``) and the correct count on ``X``/``y``.
 
         One fused forward pass in chunks of ``EVAL_CHUNK`` rows; sums in float64.
+        With the sparse first layer, ``sparse_rows`` is X as a ``sparse.SparseRows``.
         """
         loss_sum = np.zeros(self.n_nets)
         correct = np.zeros(self.n_nets, dtype=np.int64)
@@ -448,8 +472,11 @@ class _Engine:
             if m not in buffers:
                 buffers[m] = _Buffers(self, m, training=False)
             buf = buffers[m]
-            buf.X[...] = Xc
-            self.forward(buf)
+            if sparse_rows is None:
+                buf.X[...] = Xc
+                self.forward(buf)
+            else:
+                self.forward(buf, sparse_rows.rows(start, start + m))
             A = buf.Aout
             correct += np.count_nonzero(A.argmax(axis=2) == yc, axis=1)
             if self.loss == "mse":
@@ -521,6 +548,7 @@ def train_many(
     on_epoch=None,
     progress=False,
     blas_threads=None,
+    first_layer="auto",
 ):
     """Train every network of ``nets`` in place on the same shuffled minibatches.
 
@@ -536,7 +564,11 @@ def train_many(
     network, in the order of ``nets``; the same records are appended to each
     ``net.history_records``. ``seconds`` is the wall time of the joint epoch.
     ``progress`` shows a bar over epochs; ``blas_threads`` caps the BLAS threads
-    (None: leave as is). Returns one history DataFrame per network, as ``train``.
+    (None: leave as is). ``first_layer``: ``"dense"`` (one GEMM), ``"sparse"``
+    (only the non-background inputs, see ``scratchnet.sparse``) or ``"auto"``:
+    sparse when at most ``sparse.MAX_DENSITY`` of the training inputs differ
+    from their feature's minimum (MNIST: 19 %). Returns one history DataFrame
+    per network, as ``train``.
 
     Raises ``TrainingDivergedError`` if any network's loss or parameters turn
     NaN/infinite; every network then keeps its parameters from before that epoch.
@@ -553,6 +585,8 @@ def train_many(
         raise TypeError(f"on_epoch must be a function on_epoch(epoch, records) or None, got {on_epoch!r}")
     if blas_threads is not None:
         blas_threads = check_int(blas_threads, "blas_threads")
+    if first_layer not in ("auto", "dense", "sparse"):
+        raise ValueError(f"first_layer must be 'auto', 'dense' or 'sparse', got {first_layer!r}")
     first = nets[0]
     X_train = np.ascontiguousarray(check_features(X_train, first.layers[0], first.dtype, name="X_train"))
     y_train = check_labels(y_train, first.n_classes, X_train.shape[0], name="y_train")
@@ -572,17 +606,30 @@ def train_many(
         from threadpoolctl import threadpool_limits
 
         limits = threadpool_limits(limits=blas_threads, user_api="blas")
+    background = train_rows = val_rows = None
+    if first_layer != "dense":
+        from . import sparse
+
+        c = sparse.background(X_train)
+        if first_layer == "sparse" or sparse.density(X_train, c) <= sparse.MAX_DENSITY:
+            background, train_rows = c, sparse.SparseRows(X_train, c)
+            val_rows = sparse.SparseRows(X_val, c) if X_val is not None else None
     groups = {}  # recipe → indices into nets, in order of first appearance
     for i, net in enumerate(nets):
         groups.setdefault(_recipe(net), []).append(i)
-    engines = [(_Engine([nets[i] for i in idx], [lrs[i] for i in idx]), idx) for idx in groups.values()]
+    engines = [(_Engine([nets[i] for i in idx], [lrs[i] for i in idx], background), idx) for idx in groups.values()]
     n_train = X_train.shape[0]
     start_epoch = first.epochs_trained
     frames = [[] for _ in nets]
     with limits, np.errstate(over="ignore"):
+        batch = None
+        if train_rows is not None:
+            from .sparse import SparseBatch
+
+            batch = SparseBatch(train_rows, batch_size)
         bufs = []
         for engine, _ in engines:  # one [X | 1] for all: every engine trains on the same batch
-            bufs.append(_Buffers(engine, batch_size, training=True, X1=bufs[0].X1 if bufs else None))
+            bufs.append(_Buffers(engine, batch_size, training=True, X1=bufs[0].X1 if bufs else None, batch=batch))
         X_batch = bufs[0].X
         eval_buffers = [{} for _ in engines]
         desc = "training" if len(nets) == 1 else f"training {len(nets)} networks"
@@ -592,7 +639,10 @@ def train_many(
             sums = [(np.zeros(e.n_nets), np.zeros(e.n_nets, dtype=np.int64)) for e, _ in engines]
             batches = batch_indices(n_train, batch_size, epoch_rng(seed, epoch))
             for idx in batches:
-                np.take(X_train, idx, axis=0, out=X_batch)
+                if batch is None:
+                    np.take(X_train, idx, axis=0, out=X_batch)
+                else:
+                    batch.take(idx)
                 yb = y_train[idx]
                 for (engine, _), buf, (loss_sum, correct) in zip(engines, bufs, sums):
                     engine.step(yb, buf, loss_sum, correct)
@@ -603,13 +653,14 @@ def train_many(
             finite = np.ones(len(nets), dtype=bool)
             for (engine, idx), (loss_sum, right), ebufs in zip(engines, sums, eval_buffers):
                 if X_val is not None:
-                    val_loss, val_right = engine.evaluate(X_val, y_val, ebufs)
+                    val_loss, val_right = engine.evaluate(X_val, y_val, ebufs, val_rows)
                 else:  # no validation set: NaN test columns
                     val_loss, val_right = np.full(engine.n_nets, np.nan), np.zeros(engine.n_nets, dtype=np.int64)
                 slots = [engine.slot[j] for j in range(len(idx))]
                 loss_tr[idx] = (loss_sum / (n_seen * engine.loss_divisor))[slots]
                 loss_va[idx] = (val_loss / (n_val * engine.loss_divisor))[slots]
                 correct[idx], val_correct[idx] = right[slots], val_right[slots]
+                engine.sync()
                 finite[idx] = engine.finite_networks()
             seconds = time.perf_counter() - t0
             finite &= np.isfinite(loss_tr) & (np.isfinite(loss_va) | (X_val is None))

@@ -1,0 +1,197 @@
+"""The sparse first layer: its kernels equal the dense products, and the engine trains alike with it."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scratchnet import sparse
+from scratchnet.engine import train_many
+from scratchnet.network import MultilayerNeuralNetClassifier
+from scratchnet.training import train_reference
+
+TOL = 1e-10
+
+
+def _sparse_data(rng, n, d, density, dtype=np.float64, low=-1.0):
+    """Rows of ``low`` (background) with a ``density`` share of other values, like scaled MNIST."""
+    X = np.full((n, d), low, dtype=dtype)
+    mask = rng.random((n, d)) < density
+    X[mask] = rng.uniform(low, 1.0, mask.sum())
+    return X
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = np.abs(b).max()
+    return np.abs(a - b).max() / (scale if scale > 0 else 1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 40), d=st.integers(1, 30), h=st.integers(1, 37), density=st.floats(0.0, 1.0),
+       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
+def test_forward_and_update_equal_the_dense_products(n, d, h, density, seed, dtype):
+    rng = np.random.default_rng(seed)
+    X = _sparse_data(rng, n, d, density, dtype)
+    c = rng.uniform(-1, 0, d).astype(dtype)  # any background, not only the data's minimum
+    V1 = rng.standard_normal((d + 1, h)).astype(dtype)
+    D = rng.standard_normal((n, h)).astype(dtype)
+    dense_V1 = V1.copy()
+    layer = sparse.SparseFirstLayer(V1, c)
+    rows = sparse.SparseRows(X, c)
+    batch = sparse.SparseBatch(rows, n)
+    order = rng.permutation(n)
+    batch.take(order)
+    X1 = np.hstack([X[order], np.ones((n, 1), dtype=dtype)])
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for _ in range(2):  # the second round runs with u ≠ 0 (V = M + cᵀu not yet folded)
+        out = np.empty((n, h), dtype=dtype)
+        layer.forward(batch.indptr, batch.indices, batch.data, batch.r, out)
+        assert _rel(out, X1 @ dense_V1) <= tol
+        layer.update(batch, D)
+        dense_V1 += X1.T @ D
+    layer.fold()
+    assert not layer.u.any()
+    assert _rel(V1, dense_V1) <= tol
+    assert _rel(layer.q, c @ V1[:d]) <= tol
+
+
+def test_rows_slices_and_gathers_like_the_dense_rows(rng):
+    X = _sparse_data(rng, 30, 12, 0.3)
+    c = sparse.background(X)
+    rows = sparse.SparseRows(X, c)
+    indptr, indices, data, r = rows.rows(5, 17)
+    dense = np.zeros((12, 12))
+    for i in range(12):
+        dense[i, indices[indptr[i]:indptr[i + 1]]] = data[indptr[i]:indptr[i + 1]]
+    np.testing.assert_array_equal(dense, X[5:17] - c)
+    np.testing.assert_allclose(r, (X[5:17] - c) @ c)
+    batch = sparse.SparseBatch(rows, 7)
+    idx = np.array([29, 0, 3, 3, 17, 8, 21])
+    batch.take(idx)
+    P = np.zeros((12, 7))  # the transpose, rebuilt from its CSR
+    for j in range(12):
+        P[j, batch.t_indices[batch.t_indptr[j]:batch.t_indptr[j + 1]]] = batch.t_data[
+            batch.t_indptr[j]:batch.t_indptr[j + 1]]
+    np.testing.assert_array_equal(P.T, X[idx] - c)
+    assert batch.nnz == np.count_nonzero(X[idx] - c)
+
+
+def test_background_and_density():
+    X = np.array([[-1.0, 0.0, 2.0], [-1.0, 0.5, 2.0], [0.3, 0.0, 2.0], [-1.0, 0.0, 2.0]])
+    c = sparse.background(X)
+    np.testing.assert_array_equal(c, [-1.0, 0.0, 2.0])
+    assert sparse.density(X, c) == pytest.approx(2 / 12)
+
+
+SPECS = [([40, 12, 10], 0.5), ([40, 10], 1.0), ([40, 12, 8, 10], 0.3), ([40, 12, 10], 1.5), ([40, 7, 7, 7, 10], 2.0)]
+
+
+@pytest.fixture(scope="module")
+def inky(rng=None):
+    """MNIST-like data: 40 features, 15 % ink, classes readable from the ink."""
+    rng = np.random.default_rng(3)
+    X = _sparse_data(rng, 600, 40, 0.15)
+    y = (np.argmax(X[:, :10], axis=1) + (X[:, 10:20] > 0).sum(axis=1)) % 10
+    return X[:450], y[:450], X[450:], y[450:]
+
+
+@pytest.mark.parametrize("recipe", [
+    {},
+    {"activation": "relu", "output": "softmax", "loss": "cross_entropy", "init": "he"},
+    {"activation": "tanh", "output": "sigmoid", "loss": "binary_cross_entropy"},
+])
+def test_sparse_engine_equals_dense_engine_and_reference(inky, recipe):
+    scale = 1.0 if not recipe else 0.1  # the cross-entropies take smaller steps (at 1.0 rounding grows chaotically)
+    lrs = [lr * scale for _, lr in SPECS]
+    runs = {}
+    for first_layer in ("sparse", "dense"):
+        nets = [MultilayerNeuralNetClassifier(layers, random_seed=i, **recipe) for i, (layers, _) in enumerate(SPECS)]
+        hists = train_many(nets, *inky, epochs=2, batch_size=32, learning_rates=lrs, seed=4, first_layer=first_layer)
+        hists += train_many(nets, *inky, epochs=1, batch_size=32, learning_rates=lrs, seed=4,
+                            first_layer=first_layer)  # hot start across calls
+        runs[first_layer] = nets, hists
+    for i, ((layers, _), lr) in enumerate(zip(SPECS, lrs)):
+        ref = MultilayerNeuralNetClassifier(layers, random_seed=i, **recipe)
+        ref_hist = train_reference(ref, *inky, epochs=3, batch_size=32, learning_rate=lr, seed=4,
+                                   verbose=False, progress=False)
+        for nets, hists in runs.values():
+            for a, b in zip(nets[i].weights + nets[i].biases, ref.weights + ref.biases):
+                assert _rel(a, b) <= TOL
+            hist = np.concatenate([hists[i].iloc[:, 1:5].to_numpy(), hists[len(SPECS) + i].iloc[:, 1:5].to_numpy()])
+            assert _rel(hist, ref_hist.iloc[:, 1:5].to_numpy()) <= TOL
+
+
+def test_validation_rows_below_the_background_and_no_validation_set(inky):
+    X, y, Xv, yv = inky
+    Xv = Xv.copy()
+    Xv[:, 0] = -3.0  # lower than any training value: P has negative entries there
+    nets = {}
+    for first_layer in ("sparse", "dense"):
+        nets[first_layer] = [MultilayerNeuralNetClassifier([40, 9, 10], random_seed=1)]
+        h = train_many(nets[first_layer], X, y, Xv, yv, epochs=2, batch_size=50, learning_rates=1.0, seed=2,
+                       first_layer=first_layer)[0]
+        nets[first_layer + "-noval"] = [MultilayerNeuralNetClassifier([40, 9, 10], random_seed=1)]
+        h2 = train_many(nets[first_layer + "-noval"], X, y, None, None, epochs=2, batch_size=50, learning_rates=1.0,
+                        seed=2, first_layer=first_layer)[0]
+        assert h2.loss_test.isna().all()
+        nets[first_layer + "-hist"] = h
+    assert _rel(nets["sparse-hist"].iloc[:, 1:5].to_numpy(), nets["dense-hist"].iloc[:, 1:5].to_numpy()) <= TOL
+    for a, b in zip(nets["sparse-noval"][0].weights, nets["dense-noval"][0].weights):
+        assert _rel(a, b) <= TOL
+
+
+def test_auto_picks_sparse_only_for_sparse_inputs(inky, monkeypatch):
+    used = []
+    real = sparse.SparseFirstLayer
+
+    def spy(*args, **kwargs):
+        used.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sparse, "SparseFirstLayer", spy)
+    X, y, Xv, yv = inky
+    train_many([MultilayerNeuralNetClassifier([40, 5, 10], random_seed=0)], X, y, Xv, yv, epochs=1,
+               batch_size=50, learning_rates=0.5, seed=0)
+    assert used == [True]  # 15 % ink
+    dense = np.random.default_rng(0).uniform(-1, 1, X.shape)
+    train_many([MultilayerNeuralNetClassifier([40, 5, 10], random_seed=0)], dense, y, None, None, epochs=1,
+               batch_size=50, learning_rates=0.5, seed=0)
+    assert used == [True]  # dense data: one GEMM
+
+
+def test_first_layer_must_be_known(inky):
+    with pytest.raises(ValueError, match="first_layer must be 'auto', 'dense' or 'sparse'"):
+        train_many([MultilayerNeuralNetClassifier([40, 5, 10])], *inky, epochs=1, first_layer="csr")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_divergence_restores_the_parameters_with_the_sparse_layer(inky):
+    from scratchnet.training import TrainingDivergedError
+
+    net = MultilayerNeuralNetClassifier([40, 6, 10], random_seed=0, activation="identity", output="softmax",
+                                        loss="cross_entropy")
+    train_many([net], *inky, epochs=1, batch_size=50, learning_rates=0.01, seed=0, first_layer="sparse")
+    before = [w.copy() for w in net.weights]
+    with pytest.raises(TrainingDivergedError):
+        train_many([net], *inky, epochs=3, batch_size=50, learning_rates=1e30, seed=0, first_layer="sparse")
+    for a, b in zip(net.weights, before):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.mnist
+def test_sparse_engine_on_real_mnist_float32(mnist_split):
+    """On MNIST in float32 the sparse and dense first layers agree to rounding over one epoch."""
+    X_train, X_test, y_train, y_test = mnist_split
+    X, y = X_train[:6000].astype(np.float32), y_train[:6000]
+    Xv, yv = X_test[:2000].astype(np.float32), y_test[:2000]
+    assert sparse.density(X, sparse.background(X)) < 0.25
+    out = {}
+    for first_layer in ("sparse", "dense"):
+        nets = [MultilayerNeuralNetClassifier([784, w, 10], random_seed=w, dtype=np.float32) for w in (10, 30)]
+        out[first_layer] = nets, train_many(nets, X, y, Xv, yv, epochs=2, batch_size=200, learning_rates=[0.3, 0.1],
+                                            seed=1, first_layer=first_layer)
+    for a, b in zip(out["sparse"][0], out["dense"][0]):
+        assert _rel(a.weights[0], b.weights[0]) < 1e-4
+    for a, b in zip(out["sparse"][1], out["dense"][1]):
+        assert np.abs(a.accuracy_test.to_numpy() - b.accuracy_test.to_numpy()).max() <= 2 / 2000
