@@ -200,7 +200,11 @@ def plot_heatmap(means, path, title="mean cross-validation accuracy (best learni
 
     panels = [(heading, best_rate_table(part)) for heading, part in combinations(means, list(fields))]
     rows, cols = panels[0][1][0].shape
-    fig = Figure(figsize=(1.3 * cols + 2, (1.0 * rows + 1.2) * len(panels) + 0.3))
+    if len(panels) == 1:
+        fig = Figure(figsize=(1.3 * cols + 2, 1.0 * rows + 1.5))
+    else:
+        fig = Figure(figsize=(1.3 * cols + 2.5, (1.0 * rows + 1.4) * len(panels) + 0.5), layout="constrained")
+        fig.suptitle(title)
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, (heading, (accuracy, rate)) in zip(axes, panels):
         image = ax.imshow(accuracy.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=1, aspect="auto")
@@ -212,8 +216,7 @@ def plot_heatmap(means, path, title="mean cross-validation accuracy (best learni
                             color="white" if value < 0.6 else "black")
         ax.set_xticks(range(accuracy.shape[1]), [str(c) for c in accuracy.columns])
         ax.set_yticks(range(accuracy.shape[0]), [str(i) for i in accuracy.index])
-        ax.set(xlabel="hidden nodes per layer", ylabel="hidden layers",
-               title=f"{title}\n{heading}" if heading else title)
+        ax.set(xlabel="hidden nodes per layer", ylabel="hidden layers", title=heading or title)
         fig.colorbar(image, ax=ax, label="accuracy")
     return _save(fig, path)
 
@@ -239,7 +242,8 @@ def plot_curves(epochs, path, fields=()):
     rates = sorted(curves["learning_rate"].unique())
     nodes = sorted(curves["hidden_nodes"].unique())
     combos = combinations(curves, fields)
-    fig = Figure(figsize=(4 * len(rates), 3 * len(layers) * len(combos)))
+    fig = Figure(figsize=(4 * len(rates), 3 * len(layers) * len(combos)),
+                 layout="constrained" if len(combos) > 1 else None)
     axes = fig.subplots(len(layers) * len(combos), len(rates), squeeze=False, sharex=True, sharey=True)
     colors = {n: f"C{i % 10}" for i, n in enumerate(nodes)}
     for k, (heading, combo) in enumerate(combos):
