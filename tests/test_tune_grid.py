@@ -328,15 +328,18 @@ def test_optimiser_dimensions_train_each_network_with_its_options(tmp_path, caps
     with Store.open(path) as store:
         runs, epochs = store.runs(), store.epochs()
     assert len(runs) == 2 * 2 * 4 * 2 * 2 * 2 * 2 and not runs.duplicated([*KEYS, "fold"]).any()
+    def stored(config):
+        return epochs[(epochs[KEYS] == pd.Series(config._asdict())).all(axis=1) & (epochs.fold == 1)]
+
     for config in [Config(1, 16, 0.5, optimizer="adam", weight_decay=0.001),
-                   Config(1, 8, 1.0, optimizer="momentum", momentum=0.5, schedule="cosine", dropout=0.2),
-                   Config(1, 16, 0.5, dropout=0.2)]:
+                   Config(1, 8, 1.0, optimizer="momentum", momentum=0.5, schedule="cosine")]:
         hist = alone(config, 1)
-        stored = epochs[(epochs[KEYS] == pd.Series(config._asdict())).all(axis=1) & (epochs.fold == 1)]
-        np.testing.assert_allclose(stored.loss_validation, hist.loss_test, rtol=1e-9)
-        np.testing.assert_array_equal(stored.accuracy_validation, hist.accuracy_test)
+        np.testing.assert_allclose(stored(config).loss_validation, hist.loss_test, rtol=1e-7)
+    # dropout masks are the engine's own stream: a dropout network at least trains differently
+    assert not np.allclose(stored(Config(1, 16, 0.5, dropout=0.2)).loss_validation,
+                           stored(Config(1, 16, 0.5)).loss_validation)
     code, out, err = run_cli(["report", str(path), "--no-figures"], capsys)
-    assert code == 0 and "## optimizer adam, weight_decay 0.001, schedule cosine, dropout 0.2" in out, err
+    assert code == 0 and "## optimizer adam, momentum 0.9, weight_decay 0.001, schedule cosine, dropout 0.2\n" in out
 
 
 @needs_options
@@ -363,3 +366,65 @@ def test_optimiser_dimensions_are_refused_cleanly_without_engine_support(tmp_pat
     code, out, err = run_cli(["tune", *BASE, "--optimizers", "sgd,adam", "--store", str(path)], capsys)
     assert code == 1 and err.count("\n") == 1 and "optimizer adam" in err and "cannot train them yet" in err
     assert not path.exists()
+
+
+@pytest.fixture
+def engine_with_options(monkeypatch):
+    """A stand-in for ``train_many(..., options=[...])``: each network by the reference loop with its options.
+
+    It tests what tune hands the engine before the real one takes options; the
+    calls' ``options`` arguments are recorded.
+    """
+    import scratchnet.engine
+
+    calls = []
+
+    def train_many(nets, X_train, y_train, X_val, y_val, *, epochs, batch_size=100, learning_rates=0.1, seed=None,
+                   on_epoch=None, progress=False, blas_threads=None, options=None):
+        calls.append(options)
+        histories = [train_reference(net, X_train, y_train, X_val, y_val, epochs=epochs, batch_size=batch_size,
+                                     learning_rate=lr, seed=seed, verbose=False, progress=False, **(o or {}))
+                     for net, lr, o in zip(nets, learning_rates, options or [None] * len(nets))]
+        for epoch in range(epochs):
+            if on_epoch is not None:
+                on_epoch(epoch, [{}] * len(nets))
+        return histories
+
+    monkeypatch.setattr(scratchnet.engine, "train_many", train_many)
+    return calls
+
+
+def test_run_group_hands_the_engine_per_network_options_only_when_needed(engine_with_options):
+    X_train, _, y_train, _ = digits()
+    payload = {"X": X_train, "y": y_train, "folds": make_folds(y_train, 2, SEED)}
+    settings = {"epochs": 2, "batch_size": 40, "seed": SEED, "n_classes": 10, "blas_threads": 1}
+    plain = make_grid([1], [8], [0.5, 1.0], activations=["sigmoid", "relu"])
+    run_group(payload, 0, plain, settings)
+    assert engine_with_options == [None]  # the article's options: train_many is called as before
+    mixed = make_grid([1], [8], [0.5], optimizers=["sgd", "nesterov", "adam"], momentums=[0.5],
+                      weight_decays=[0, 0.01], dropouts=[0, 0.25], schedules=["step"])
+    results = run_group(payload, 1, mixed, settings)
+    assert engine_with_options[1] == [options_of(c) for c in mixed] and len(mixed) == 12
+    for r, config in zip(results, mixed):
+        hist = alone(config, 1)
+        np.testing.assert_array_equal(r["history"]["loss_validation"], hist.loss_test)
+
+
+def test_cli_optimiser_grid_store_report_and_refit(engine_with_options, tmp_path, capsys):
+    path = tmp_path / "o.sqlite"
+    argv = ["tune", *BASE, "--optimizers", "sgd,adam", "--dropouts", "0,0.2", "--store", str(path), "--refit",
+            "--out", str(tmp_path / "refit")]
+    argv[argv.index("--learning-rates") + 1] = "0.01,0.5"
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert "recipe optimizer [adam, sgd], dropout [0, 0.2]" in out
+    with Store.open(path) as store:
+        runs, fp, refit = store.runs(), store.fingerprint, store.refits().iloc[-1]
+    assert len(runs) == 2 * 2 * 2 * 2 * 2 and fp["optimizer"] == ["adam", "sgd"] and fp["dropout"] == [0.0, 0.2]
+    top = raw_means(path).sort_values(["accuracy_validation", *KEYS], ascending=[False] + [True] * len(KEYS)).iloc[0]
+    assert {k: refit[k] for k in KEYS} == {k: top[k] for k in KEYS}
+    code, out, err = run_cli(["report", str(path), "--no-figures"], capsys)
+    for heading in ["## optimizer adam, dropout 0", "## optimizer adam, dropout 0.2", "## optimizer sgd, dropout 0",
+                    "## optimizer sgd, dropout 0.2"]:
+        assert heading + "\n" in out
+    assert f"optimizer={top.optimizer}, dropout={top.dropout:g}" in out
