@@ -95,6 +95,10 @@ def test_every_dimension_multiplies_the_grid_and_names_are_canonical():
                                 configs=grid, folds=2, epochs=1, batch_size=10)
     assert fp["output"] == ["sigmoid", "softmax"] and fp["loss"] == ["mse", "cross_entropy"]  # pairs, aligned
     assert configs_of(json.loads(json.dumps(fp))) == grid
+    odd = make_grid([1], [8], [0.1], optimizers=["sgd", "momentum"], momentums=[0.5])  # sgd records 0.9
+    fp = experiment_fingerprint(*digits()[::2], dataset="digits", test_size=None, dtype="float64", seed=1,
+                                configs=odd, folds=2, epochs=1, batch_size=10)
+    assert fp["momentum"] == 0.5 and configs_of(fp) == odd and len(odd) == 2
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

@@ -243,11 +243,6 @@ def check_network(network=None):
     return recipe
 
 
-def network_of(fingerprint):
-    """The network recipe of a store's fingerprint (stores of the article's recipe do not name it)."""
-    return check_network({k: fingerprint[k] for k in ARTICLE_NETWORK if k in fingerprint})
-
-
 def _compact(values):
     """One value as itself, several as a sorted list (how the fingerprint records a dimension)."""
     values = sorted(set(values))
@@ -263,6 +258,9 @@ def recipe_fingerprint(configs):
     """
     configs = [Config(*c) for c in configs]
     fp = {k: _compact(getattr(c, k) for c in configs) for k in RECIPE_FIELDS if k not in ("output", "loss")}
+    # momentum: the values of the optimizers that use it (the others record the default, see make_grid)
+    fp["momentum"] = _compact([c.momentum for c in configs if c.optimizer in MOMENTUM_OPTIMIZERS]
+                              or [ARTICLE_OPTIONS["momentum"]])
     heads = sorted({(c.output, c.loss) for c in configs})
     fp["output"], fp["loss"] = ((heads[0][0], heads[0][1]) if len(heads) == 1
                                 else ([o for o, _ in heads], [l for _, l in heads]))
