@@ -1,6 +1,8 @@
 """Cross-validated grid search (article, section 7), resumable and parallel.
 
-The grid is hidden layers × hidden nodes × learning rate; every configuration
+The grid is hidden layers × hidden nodes × learning rate (the article's), and
+optionally × the recipe: activation, output/loss head, init and the training
+options (optimizer, momentum, weight decay, schedule, dropout). Every configuration
 is trained on every fold of a stratified K-fold split of the training part (the
 hold-out is never seen). The unit of work is a *group*: configurations of the
 same fold trained together by ``engine.train_many`` on one minibatch sequence.
@@ -200,8 +202,9 @@ def make_folds(y, n_folds, seed):
 def init_seed(seed, config, fold):
     """Seed of a network's initial weights: depends on (seed, layers, nodes, fold) only.
 
-    The learning rate is left out on purpose: the learning rates of a cell start
-    from the same weights, so they are compared on equal terms.
+    The learning rate and the recipe are left out on purpose: the learning
+    rates, optimizers, activations … of a cell start from the same random draws
+    (scaled by their ``init``), so they are compared on equal terms.
     """
     return int(np.random.SeedSequence([int(seed), 1, config.hidden_layers, config.hidden_nodes, int(fold)])
                .generate_state(1)[0])
