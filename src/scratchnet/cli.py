@@ -53,6 +53,40 @@ class FloatList(click.ParamType):
         return items
 
 
+class NameList(click.ParamType):
+    """``sigmoid,relu`` → ``["sigmoid", "relu"]``, each one of ``choices``."""
+
+    def __init__(self, choices):
+        self.choices = list(choices)
+        self.name = f"{{{'|'.join(self.choices)}}}[,…]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        items = [v.strip() for v in str(value).split(",") if v.strip()]
+        bad = [v for v in items if v.lower() not in self.choices]
+        if not items or bad:
+            self.fail(f"{value!r}: choose one or more of {', '.join(self.choices)}, separated by commas", param, ctx)
+        return [v.lower() for v in items]
+
+
+class NumberList(click.ParamType):
+    """``0,0.5`` → ``[0.0, 0.5]``: numbers ≥ 0 (their ranges are checked by ``tuning.make_grid``)."""
+
+    name = "X[,X…]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        try:
+            items = [float(v) for v in str(value).split(",") if v.strip()]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of numbers (e.g. 0,0.5)", param, ctx)
+        if not items:
+            self.fail(f"{value!r} must list one or more numbers", param, ctx)
+        return items
+
+
 class TestSize(click.ParamType):
     """A count of samples (``10000``) or a fraction (``0.2``)."""
 
@@ -258,6 +292,36 @@ def train_command(dataset, data_path, seed, test_size, dtype, hidden, epochs, ba
 
 
 # ------------------------------------------------------------- grid search: tune, report, refit, reproduce
+OPTIMIZER_NAMES = ["sgd", "momentum", "nesterov", "adam"]
+SCHEDULE_NAMES = ["constant", "step", "cosine"]
+
+
+def grid_options(f):
+    """The recipe dimensions of ``tune``: each a comma-separated list (the singular spelling works too)."""
+    f = click.option("--dropouts", "--dropout", "dropouts", type=NumberList(), default="0", show_default=True,
+                     help="Inverted dropout rates p ∈ [0, 1) on the hidden layers.")(f)
+    f = click.option("--schedules", "--schedule", "schedules", type=NameList(SCHEDULE_NAMES), default="constant",
+                     show_default=True, help="Learning rate schedules.")(f)
+    f = click.option("--weight-decays", "--weight-decay", "weight_decays", type=NumberList(), default="0",
+                     show_default=True, help="L2 penalties λ ≥ 0 on the weights.")(f)
+    f = click.option("--momentums", "--momentum", "momentums", type=NumberList(), default="0.9", show_default=True,
+                     help="μ ∈ [0, 1) of the momentum and nesterov optimizers (the others ignore it).")(f)
+    f = click.option("--optimizers", "--optimizer", "optimizers", type=NameList(OPTIMIZER_NAMES), default="sgd",
+                     show_default=True, help="Plain SGD (the article), momentum, nesterov, adam.")(f)
+    f = click.option("--inits", "--init", "inits", type=NameList(INIT_NAMES), default="normal", show_default=True,
+                     help="Initial weights: normal (s = 0.1), glorot/xavier, he.")(f)
+    f = click.option("--loss", type=click.Choice(LOSS_NAMES), default=None,
+                     help="With --output: one output/loss pair [default: mse].")(f)
+    f = click.option("--output", type=click.Choice(OUTPUT_ACTIVATIONS), default=None,
+                     help="With --loss: one output/loss pair [default: sigmoid].")(f)
+    f = click.option("--heads", type=NameList([f"{o}/{l}" for o in OUTPUT_ACTIVATIONS for l in LOSS_NAMES]),
+                     default=None, help="Output/loss pairs, e.g. sigmoid/mse,softmax/cross-entropy "
+                                        "[default: sigmoid/mse].")(f)
+    f = click.option("--activations", "--activation", "activations", type=NameList(HIDDEN_ACTIVATIONS),
+                     default="sigmoid", show_default=True, help="Hidden layer activations.")(f)
+    return f
+
+
 def _open_store(path):
     from .store import Store
 
@@ -287,17 +351,22 @@ def _open_store(path):
 @click.option("--refit", "do_refit", is_flag=True, help="Then retrain the best configuration and score the hold-out.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder of the refit [default: next to the store].")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-@network_options
+@grid_options
 def tune_command(dataset, data_path, seed, test_size, dtype, hidden_layers, hidden_nodes, learning_rates, folds, epochs,
                  batch_size, store_path, new, executor, scheduler, workers, group_size, blas_threads, do_refit, out,
-                 progress, activation="sigmoid", output="sigmoid", loss="mse", init="normal"):
+                 progress, activations=("sigmoid",), heads=None, output=None, loss=None, inits=("normal",),
+                 optimizers=("sgd",), momentums=(0.9,), weight_decays=(0.0,), schedules=("constant",),
+                 dropouts=(0.0,)):
     """Cross-validated grid search (article, section 7), saved training by training in an SQLite store.
 
-    --activation/--output/--loss/--init hold for every network of the grid; they
-    are part of the store's experiment, and refit uses them.
+    The grid is every combination of hidden layers × nodes × learning rates and
+    of the recipe lists (--activations, --heads, --inits, --optimizers,
+    --momentums, --weight-decays, --schedules, --dropouts; default: the
+    article's one recipe). The recipe is part of the store's experiment;
+    report shows a table per combination, refit uses the best one's recipe.
     """
     from .store import Store
-    from .tuning import check_network, experiment_fingerprint, make_grid, refit_best, run_tune
+    from .tuning import check_trainable, experiment_fingerprint, make_grid, refit_best, run_tune
 
     if scheduler and executor != "dask":
         raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
@@ -306,19 +375,23 @@ def tune_command(dataset, data_path, seed, test_size, dtype, hidden_layers, hidd
     if batch_size > fold_train:
         raise click.BadParameter(f"{batch_size} is larger than the {fold_train} training samples of a fold",
                                  param_hint="--batch-size")
-    configs = make_grid(hidden_layers, hidden_nodes, learning_rates)
-    network = check_network({"activation": activation, "output": output, "loss": loss, "init": init})
+    if heads and (output or loss):
+        raise click.BadParameter("give the output/loss pairs either as --heads or as --output and --loss, not both",
+                                 param_hint="--heads")
+    configs = make_grid(hidden_layers, hidden_nodes, learning_rates, activations=list(activations),
+                        heads=heads or [(output or "sigmoid", loss or "mse")], inits=list(inits),
+                        optimizers=list(optimizers), momentums=list(momentums), weight_decays=list(weight_decays),
+                        schedules=list(schedules), dropouts=list(dropouts))
+    check_trainable(configs)
     fingerprint = experiment_fingerprint(X_train, y_train, dataset=dataset, test_size=test_size, dtype=dtype, seed=seed,
-                                         configs=configs, folds=folds, epochs=epochs, batch_size=batch_size,
-                                         network=network)
+                                         configs=configs, folds=folds, epochs=epochs, batch_size=batch_size)
     with Store.create_or_open(store_path, fingerprint, new=new) as store:
         if data_path:
             store.set_meta("data_path", data_path)
         try:
             summary = run_tune(store, X_train, y_train, configs, folds=folds, epochs=epochs, batch_size=batch_size,
                                seed=seed, executor=executor, workers=workers, scheduler=scheduler,
-                               group_size=group_size, blas_threads=blas_threads, progress=progress, echo=click.echo,
-                               network=network)
+                               group_size=group_size, blas_threads=blas_threads, progress=progress, echo=click.echo)
         except KeyboardInterrupt:
             click.echo(f"interrupted: {len(store.finished())} trainings are safe in {store_path}; "
                        "run the same command again to resume", err=True)
@@ -339,23 +412,25 @@ def tune_command(dataset, data_path, seed, test_size, dtype, hidden_layers, hidd
 @click.option("--no-figures", is_flag=True, help="Only the text.")
 def report_command(store_path, fmt, show_runs, figures, no_figures):
     """The table of a grid search: mean CV accuracy per hidden layers × nodes, the optimal parameters."""
-    from .report import config_means, format_markdown, plot_curves, plot_heatmap, runs_table, summarize
+    from .report import format_markdown, plot_curves, plot_heatmap, runs_table, shown_columns, summarize
 
     with _open_store(store_path) as store:
         summary = summarize(store)
+        varied = summary["varied"]
         if show_runs:
-            click.echo(runs_table(summary["runs"], fmt), nl=False)
+            click.echo(runs_table(summary["runs"], fmt, varied), nl=False)
             return
         if fmt == "csv":
-            click.echo(config_means(summary["runs"]).to_csv(index=False), nl=False)
+            means = summary["means"]
+            click.echo(means[shown_columns(means, varied)].to_csv(index=False), nl=False)
         else:
             click.echo(format_markdown(summary, store_path), nl=False)
         if not no_figures and not summary["complete"].empty:
             stem = Path(store_path).stem
             folder = Path(figures) if figures else Path(store_path).parent
             prefix = "" if figures else f"{stem}-"
-            heat = plot_heatmap(summary["complete"], folder / f"{prefix}heatmap.png")
-            curves = plot_curves(store.epochs(), folder / f"{prefix}curves.png")
+            heat = plot_heatmap(summary["complete"], folder / f"{prefix}heatmap.png", fields=varied)
+            curves = plot_curves(store.epochs(), folder / f"{prefix}curves.png", fields=varied)
             click.echo(f"figures: {heat}, {curves}", err=True)
 
 

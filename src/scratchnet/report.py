@@ -2,7 +2,9 @@
 
 The article's table is the mean cross-validation accuracy (validation accuracy
 of the last epoch, averaged over the folds) per hidden layers × hidden nodes at
-the best learning rate of each cell.
+the best learning rate of each cell. A grid that also varies the recipe
+(activation, head, init, optimizer, …) gets that table once per combination of
+the varied recipe fields, after a ranking of its best configurations.
 """
 
 from __future__ import annotations
@@ -10,8 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from .store import METRICS
+from .tuning import RECIPE_FIELDS, Config, configs_of, describe_recipe, varied_fields
 
-KEYS = ["hidden_layers", "hidden_nodes", "learning_rate"]
+KEYS = list(Config._fields)
+"""Every dimension of a configuration: the article's three, then the recipe (``tuning.RECIPE_FIELDS``)."""
+GRID_KEYS = ["hidden_layers", "hidden_nodes", "learning_rate"]
+TOP = 10
+"""Configurations in the ranking of a report whose grid varies the recipe."""
 
 
 def config_means(runs):
@@ -37,8 +44,27 @@ def best_config(means):
     return ranked.iloc[0].drop("_neg")
 
 
+def ranking(means, top=TOP):
+    """The ``top`` configurations by mean validation accuracy (ties as ``best_config``), ranked from 1."""
+    ranked = means.assign(_neg=-means["accuracy_validation"]).sort_values(["_neg", *KEYS], kind="stable")
+    ranked = ranked.drop(columns="_neg").head(top).reset_index(drop=True)
+    ranked.index = ranked.index + 1
+    return ranked
+
+
+def combinations(means, fields):
+    """``[(heading, rows), …]``: the rows of each combination of the recipe ``fields`` (one of all rows if none)."""
+    if not fields:
+        return [("", means)]
+    return [(", ".join(f"{k} {_cell(v, 'g')}" for k, v in zip(fields, key if isinstance(key, tuple) else (key,))),
+             part) for key, part in means.groupby(fields if len(fields) > 1 else fields[0], sort=True)]
+
+
 def best_rate_table(means):
-    """``(accuracy, rate)``: pivots hidden layers × hidden nodes of the best mean accuracy and its learning rate."""
+    """``(accuracy, rate)``: pivots hidden layers × hidden nodes of the best mean accuracy and its learning rate.
+
+    Over every row of ``means``: give one combination of the recipe (``combinations``) for its table.
+    """
     idx = (means.assign(_neg=-means["accuracy_validation"]).sort_values(["_neg", *KEYS], kind="stable")
            .groupby(["hidden_layers", "hidden_nodes"]).head(1))
     accuracy = idx.pivot(index="hidden_layers", columns="hidden_nodes", values="accuracy_validation")
@@ -68,11 +94,11 @@ def markdown_table(df, index_name=None, floatfmt=".6f"):
     return "\n".join(lines)
 
 
-def optimal_lines(best):
-    """The article's two closing lines."""
+def optimal_lines(best, fields=()):
+    """The article's two closing lines; the recipe ``fields`` a grid varies are named after the learning rate."""
     return [
         f"optimal parameters: n_hidden_layers={int(best.hidden_layers)}, n_hidden_nodes={int(best.hidden_nodes)}, "
-        f"learning rate={best.learning_rate:g}",
+        f"learning rate={best.learning_rate:g}" + "".join(f", {k}={_cell(best[k], 'g')}" for k in fields),
         f"best mean cross validation accuracy: {best.accuracy_validation:.6f}",
     ]
 
@@ -83,9 +109,16 @@ def summarize(store):
     runs = store.runs()
     means = config_means(runs)
     full = complete(means, fp["folds"])
-    n_total = len(fp["hidden_layers"]) * len(fp["hidden_nodes"]) * len(fp["learning_rates"]) * fp["folds"]
+    n_total = len(configs_of(fp)) * fp["folds"]
     return {"fingerprint": fp, "runs": runs, "means": means, "complete": full, "n_total": n_total,
-            "best": best_config(full) if not full.empty else None, "refits": store.refits()}
+            "varied": varied_fields(fp), "best": best_config(full) if not full.empty else None,
+            "refits": store.refits()}
+
+
+def shown_columns(frame, varied):
+    """The columns of ``frame`` a report shows: the recipe fields only where the grid varies them."""
+    hidden = [k for k in KEYS if k not in GRID_KEYS and k not in varied]
+    return [c for c in frame.columns if c not in hidden]
 
 
 def format_markdown(summary, store_path):
@@ -100,20 +133,36 @@ def format_markdown(summary, store_path):
         "(the hold-out is not used).",
         "",
     ]
+    recipe = describe_recipe({k: fp[k] for k in RECIPE_FIELDS if k in fp})
+    if recipe:
+        out += [f"Recipe beyond the article's (sigmoid/sigmoid/mse/normal, plain SGD): {recipe}.", ""]
     if len(runs) < summary["n_total"]:
         out += [f"**Incomplete**: only configurations with all {fp['folds']} folds finished are shown; "
                 "run the same `scratchnet tune` command again to finish the grid.", ""]
     if best is None:
         out.append("No configuration has finished all its folds yet.")
         return "\n".join(out) + "\n"
-    accuracy, rate = best_rate_table(means)
-    out += ["## Mean cross-validation accuracy at the best learning rate", "",
-            markdown_table(accuracy, "hidden layers"), "", "Best learning rate of each cell:", "",
-            markdown_table(rate, "hidden layers", floatfmt="g"), ""]
-    out += ["## Mean cross-validation accuracy per learning rate", ""]
-    for lr, table in rate_tables(means).items():
-        out += [f"### learning rate {lr:g}", "", markdown_table(table, "hidden layers"), ""]
-    out += optimal_lines(best) + [""]
+    varied = summary.get("varied", [])
+    if varied:
+        top = ranking(means)
+        out += [f"## The best {len(top)} configurations", "",
+                "Every dimension of each configuration; mean and standard deviation over the folds.", "",
+                markdown_table(top[[*KEYS, "accuracy_validation", "accuracy_validation_std", "loss_validation",
+                                    "seconds"]].astype({k: str for k in KEYS}).assign(
+                    **{k: top[k].map(lambda v: f"{v:g}") for k in ("learning_rate", "momentum", "weight_decay",
+                                                                      "dropout")}), "rank"), ""]
+    for heading, part in combinations(means, varied):
+        level = "###" if varied else "##"
+        if varied:
+            out += [f"## {heading}", ""]
+        accuracy, rate = best_rate_table(part)
+        out += [f"{level} Mean cross-validation accuracy at the best learning rate", "",
+                markdown_table(accuracy, "hidden layers"), "", "Best learning rate of each cell:", "",
+                markdown_table(rate, "hidden layers", floatfmt="g"), ""]
+        out += [f"{level} Mean cross-validation accuracy per learning rate", ""]
+        for lr, table in rate_tables(part).items():
+            out += [f"{level}# learning rate {lr:g}", "", markdown_table(table, "hidden layers"), ""]
+    out += optimal_lines(best, varied) + [""]
     out.append(
         f"Training time: {runs['seconds'].sum():.1f} s in {len(runs)} trainings "
         f"({runs['seconds'].mean():.2f} s per training, {runs['seconds'].sum() / max(1, len(runs)) / fp['epochs']:.3f} "
@@ -124,15 +173,15 @@ def format_markdown(summary, store_path):
         r = refits.iloc[-1]
         out += ["", "## Refit on all training samples", "",
                 f"n_hidden_layers={int(r.hidden_layers)}, n_hidden_nodes={int(r.hidden_nodes)}, learning rate="
-                f"{r.learning_rate:g}, {int(r.epochs)} epoch{'' if int(r.epochs) == 1 else 's'}: loss_training={r.loss_training:.4f} | "
+                f"{r.learning_rate:g}" + "".join(f", {k}={_cell(r[k], 'g')}" for k in varied) + f", {int(r.epochs)} epoch{'' if int(r.epochs) == 1 else 's'}: loss_training={r.loss_training:.4f} | "
                 f"accuracy_training={r.accuracy_training:.4f} | loss_test={r.loss_test:.4f} | "
                 f"accuracy_test={r.accuracy_test:.4f} (hold-out), {r.seconds:.1f} s; model `{r.model_path}`"]
     return "\n".join(out) + "\n"
 
 
-def runs_table(runs, fmt="markdown"):
-    """``--runs``: one row per finished training."""
-    columns = ["hidden_layers", "hidden_nodes", "learning_rate", "fold", "accuracy_validation", "loss_validation",
+def runs_table(runs, fmt="markdown", varied=()):
+    """``--runs``: one row per finished training (with the recipe fields the grid ``varied``)."""
+    columns = ["hidden_layers", "hidden_nodes", "learning_rate", *varied, "fold", "accuracy_validation", "loss_validation",
                "accuracy_training", "loss_training", "seconds", "epochs", "init_seed", "batch_seed"]
     if fmt == "csv":
         return runs[columns].to_csv(index=False)
@@ -140,57 +189,72 @@ def runs_table(runs, fmt="markdown"):
 
 
 # ------------------------------------------------------------------ figures
-def plot_heatmap(means, path, title="mean cross-validation accuracy (best learning rate)"):
-    """The article's table as a heatmap, each cell annotated with its accuracy and best learning rate."""
-    from matplotlib.figure import Figure
+def plot_heatmap(means, path, title="mean cross-validation accuracy (best learning rate)", fields=()):
+    """The article's table as a heatmap, each cell annotated with its accuracy and best learning rate.
 
-    from .plots import _save
-
-    accuracy, rate = best_rate_table(means)
-    fig = Figure(figsize=(1.3 * accuracy.shape[1] + 2, 1.0 * accuracy.shape[0] + 1.5))
-    ax = fig.subplots()
-    image = ax.imshow(accuracy.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    for i in range(accuracy.shape[0]):
-        for j in range(accuracy.shape[1]):
-            value = accuracy.iat[i, j]
-            if np.isfinite(value):
-                ax.text(j, i, f"{value:.3f}\nη={rate.iat[i, j]:g}", ha="center", va="center", fontsize=8,
-                        color="white" if value < 0.6 else "black")
-    ax.set_xticks(range(accuracy.shape[1]), [str(c) for c in accuracy.columns])
-    ax.set_yticks(range(accuracy.shape[0]), [str(i) for i in accuracy.index])
-    ax.set(xlabel="hidden nodes per layer", ylabel="hidden layers", title=title)
-    fig.colorbar(image, ax=ax, label="accuracy")
-    return _save(fig, path)
-
-
-def mean_curves(epochs):
-    """Per configuration and epoch, the fold means of the metrics."""
-    return epochs.groupby([*KEYS, "epoch"])[METRICS].mean().reset_index()
-
-
-def plot_curves(epochs, path):
-    """Mean learning curves per configuration: one panel per hidden layers × learning rate, one colour per width.
-
-    Solid: validation accuracy; dashed: training accuracy (fold means).
+    One panel per combination of the recipe ``fields`` a grid varies (``combinations``).
     """
     from matplotlib.figure import Figure
 
     from .plots import _save
 
+    panels = [(heading, best_rate_table(part)) for heading, part in combinations(means, list(fields))]
+    rows, cols = panels[0][1][0].shape
+    if len(panels) == 1:
+        fig = Figure(figsize=(1.3 * cols + 2, 1.0 * rows + 1.5))
+    else:
+        fig = Figure(figsize=(1.3 * cols + 2.5, (1.0 * rows + 1.4) * len(panels) + 0.5), layout="constrained")
+        fig.suptitle(title)
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, (heading, (accuracy, rate)) in zip(axes, panels):
+        image = ax.imshow(accuracy.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        for i in range(accuracy.shape[0]):
+            for j in range(accuracy.shape[1]):
+                value = accuracy.iat[i, j]
+                if np.isfinite(value):
+                    ax.text(j, i, f"{value:.3f}\nη={rate.iat[i, j]:g}", ha="center", va="center", fontsize=8,
+                            color="white" if value < 0.6 else "black")
+        ax.set_xticks(range(accuracy.shape[1]), [str(c) for c in accuracy.columns])
+        ax.set_yticks(range(accuracy.shape[0]), [str(i) for i in accuracy.index])
+        ax.set(xlabel="hidden nodes per layer", ylabel="hidden layers", title=heading or title)
+        fig.colorbar(image, ax=ax, label="accuracy")
+    return _save(fig, path)
+
+
+def mean_curves(epochs):
+    """Per configuration and epoch, the fold means of the metrics."""
+    return epochs.groupby([*[k for k in KEYS if k in epochs.columns], "epoch"])[METRICS].mean().reset_index()
+
+
+def plot_curves(epochs, path, fields=()):
+    """Mean learning curves per configuration: one panel per hidden layers × learning rate, one colour per width.
+
+    Solid: validation accuracy; dashed: training accuracy (fold means). A grid
+    varying the recipe ``fields`` gets a row of panels per combination and number of layers.
+    """
+    from matplotlib.figure import Figure
+
+    from .plots import _save
+
+    fields = list(fields)
     curves = mean_curves(epochs)
     layers = sorted(curves["hidden_layers"].unique())
     rates = sorted(curves["learning_rate"].unique())
     nodes = sorted(curves["hidden_nodes"].unique())
-    fig = Figure(figsize=(4 * len(rates), 3 * len(layers)))
-    axes = fig.subplots(len(layers), len(rates), squeeze=False, sharex=True, sharey=True)
+    combos = combinations(curves, fields)
+    fig = Figure(figsize=(4 * len(rates), 3 * len(layers) * len(combos)),
+                 layout="constrained" if len(combos) > 1 else None)
+    axes = fig.subplots(len(layers) * len(combos), len(rates), squeeze=False, sharex=True, sharey=True)
     colors = {n: f"C{i % 10}" for i, n in enumerate(nodes)}
-    for (hl, lr), part in curves.groupby(["hidden_layers", "learning_rate"]):
-        ax = axes[layers.index(hl), rates.index(lr)]
-        for hn, c in part.groupby("hidden_nodes"):
-            ax.plot(c["epoch"], c["accuracy_validation"], color=colors[hn], label=f"{hn} nodes")
-            ax.plot(c["epoch"], c["accuracy_training"], color=colors[hn], linestyle="--", linewidth=0.8)
-        ax.set_title(f"{hl} hidden layer{'s' if hl > 1 else ''}, learning rate {lr:g}", fontsize=9)
-        ax.grid(True, alpha=0.3)
+    for k, (heading, combo) in enumerate(combos):
+        for (hl, lr), part in combo.groupby(["hidden_layers", "learning_rate"]):
+            ax = axes[k * len(layers) + layers.index(hl), rates.index(lr)]
+            for hn, c in part.groupby("hidden_nodes"):
+                ax.plot(c["epoch"], c["accuracy_validation"], color=colors[hn], label=f"{hn} nodes")
+                ax.plot(c["epoch"], c["accuracy_training"], color=colors[hn], linestyle="--", linewidth=0.8)
+            ax.set_title((f"{heading}\n" if heading else "")
+                         + f"{hl} hidden layer{'s' if hl > 1 else ''}, learning rate {lr:g}", fontsize=9)
+            ax.grid(True, alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
     for ax in axes[:, 0]:

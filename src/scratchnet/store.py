@@ -7,17 +7,23 @@ table names the format and holds the *fingerprint* of the experiment (data,
 grid, folds, epochs, batch size, seed, dtype, network recipe): a store is only ever extended
 by the experiment it was made for.
 
-Schema (format version 1)::
+Schema (format version 2)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)            -- format, format_version, fingerprint (JSON), …
-    runs(id, hidden_layers, hidden_nodes, learning_rate, fold, init_seed, batch_seed, epochs,
+    runs(id, hidden_layers, hidden_nodes, learning_rate, <recipe>, fold, init_seed, batch_seed, epochs,
          loss_training, accuracy_training, loss_validation, accuracy_validation, seconds,
          group_size, group_seconds, finished_at)
-         UNIQUE (hidden_layers, hidden_nodes, learning_rate, fold)
+         UNIQUE (hidden_layers, hidden_nodes, learning_rate, <recipe>, fold)
     epochs(run_id → runs.id, epoch, loss_training, accuracy_training,
            loss_validation, accuracy_validation, seconds)    PRIMARY KEY (run_id, epoch)
-    refits(id, hidden_layers, hidden_nodes, learning_rate, epochs, loss_training, accuracy_training,
+    refits(id, hidden_layers, hidden_nodes, learning_rate, <recipe>, epochs, loss_training, accuracy_training,
            loss_test, accuracy_test, seconds, model_path, finished_at)
+
+``<recipe>`` is ``activation, output, loss, init, optimizer, momentum,
+weight_decay, schedule, dropout`` (``tuning.RECIPE_FIELDS``). Stores of format
+version 1 lack these columns: they hold one recipe, that of their fingerprint
+(the article's where it names none); they are read and extended as they are,
+the recipe columns filled in from the fingerprint.
 
 A row of ``runs`` exists only for a finished training; its metrics are those
 of the last epoch. Trainings of a fold run together in groups: ``group_seconds``
@@ -34,13 +40,19 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
-from .tuning import ARTICLE_NETWORK
+from .tuning import ARTICLE_RECIPE, RECIPE_FIELDS, Config
 
 FORMAT_NAME = "scratchnet-tune"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METRICS = ["loss_training", "accuracy_training", "loss_validation", "accuracy_validation"]
-RUN_COLUMNS = ["hidden_layers", "hidden_nodes", "learning_rate", "fold", "init_seed", "batch_seed", "epochs",
-               *METRICS, "seconds", "group_size", "group_seconds", "finished_at"]
+CONFIG_COLUMNS = list(Config._fields)
+RUN_COLUMNS = [*CONFIG_COLUMNS, "fold", "init_seed", "batch_seed", "epochs", *METRICS, "seconds", "group_size",
+               "group_seconds", "finished_at"]
+_REQUIRED = [c for c in RUN_COLUMNS if c not in RECIPE_FIELDS]  # the columns of every format version
+_RECIPE_SQL = """
+    activation TEXT NOT NULL, output TEXT NOT NULL, loss TEXT NOT NULL, init TEXT NOT NULL,
+    optimizer TEXT NOT NULL, momentum REAL NOT NULL, weight_decay REAL NOT NULL, schedule TEXT NOT NULL,
+    dropout REAL NOT NULL,"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,7 +60,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     hidden_layers INTEGER NOT NULL,
     hidden_nodes INTEGER NOT NULL,
-    learning_rate REAL NOT NULL,
+    learning_rate REAL NOT NULL,""" + _RECIPE_SQL + """
     fold INTEGER NOT NULL,
     init_seed INTEGER NOT NULL,
     batch_seed INTEGER NOT NULL,
@@ -58,7 +70,8 @@ CREATE TABLE IF NOT EXISTS runs (
     group_size INTEGER NOT NULL,
     group_seconds REAL NOT NULL,
     finished_at TEXT NOT NULL,
-    UNIQUE (hidden_layers, hidden_nodes, learning_rate, fold)
+    UNIQUE (hidden_layers, hidden_nodes, learning_rate, activation, output, loss, init, optimizer, momentum,
+            weight_decay, schedule, dropout, fold)
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -71,7 +84,7 @@ CREATE TABLE IF NOT EXISTS refits (
     id INTEGER PRIMARY KEY,
     hidden_layers INTEGER NOT NULL,
     hidden_nodes INTEGER NOT NULL,
-    learning_rate REAL NOT NULL,
+    learning_rate REAL NOT NULL,""" + _RECIPE_SQL + """
     epochs INTEGER NOT NULL,
     loss_training REAL, accuracy_training REAL, loss_test REAL, accuracy_test REAL,
     seconds REAL NOT NULL,
@@ -85,8 +98,11 @@ class StoreError(ValueError):
     """The file is not a usable scratchnet store, or belongs to another experiment."""
 
 
-FINGERPRINT_DEFAULTS = dict(ARTICLE_NETWORK)
-"""Fingerprint keys added after stores existed: the value a store without them was made with (the article's)."""
+FINGERPRINT_DEFAULTS = dict(ARTICLE_RECIPE)
+"""Fingerprint keys added after stores existed: the value a store without them was made with (the article's).
+
+The network recipe (activation, output, loss, init) came first, then the
+training options (optimizer, momentum, weight_decay, schedule, dropout)."""
 
 
 def _now():
@@ -117,6 +133,30 @@ class Store:
         self.path = Path(path)
         self.conn = conn
         self.fingerprint = fingerprint
+        self.legacy = "activation" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        """A format-1 store: no recipe columns; its one recipe is its fingerprint's."""
+        self._recipe = {k: {**FINGERPRINT_DEFAULTS, **fingerprint}[k] for k in RECIPE_FIELDS}
+
+    def _recipe_of(self, record):
+        """The recipe columns of ``record`` (a run or refit); a format-1 store refuses another recipe than its own."""
+        recipe = {k: record.get(k, ARTICLE_RECIPE[k]) for k in RECIPE_FIELDS}
+        if self.legacy and recipe != self._recipe:
+            raise StoreError(f"store {str(self.path)!r} (format 1) holds only the recipe {self._recipe}; "
+                             f"it cannot take a training with {recipe}")
+        return recipe
+
+    def _with_recipe(self, frame, after="learning_rate"):
+        """A format-1 store's rows with the recipe columns of its fingerprint inserted after ``after``."""
+        if self.legacy:
+            at = frame.columns.get_loc(after) + 1
+            for i, k in enumerate(RECIPE_FIELDS):
+                frame.insert(at + i, k, self._recipe[k])
+        return frame
+
+    def _config_sql(self, prefix=""):
+        """The configuration columns of ``runs`` that this store has, for SELECT and ORDER BY."""
+        columns = [c for c in CONFIG_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
+        return ", ".join(prefix + c for c in columns)
 
     # ------------------------------------------------------------ opening
     @staticmethod
@@ -150,10 +190,12 @@ class Store:
         if missing:
             raise StoreError(f"{str(path)!r} is a damaged scratchnet store: tables {sorted(missing)} are missing")
         columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-        if not set(RUN_COLUMNS) <= columns:
+        recipe = set(RECIPE_FIELDS) & columns
+        if not set(_REQUIRED) <= columns or recipe not in (set(), set(RECIPE_FIELDS)):
             raise StoreError(
                 f"{str(path)!r} is a damaged or pre-release scratchnet store: table runs lacks the columns "
-                f"{sorted(set(RUN_COLUMNS) - columns)}; start it over with `scratchnet tune --new`"
+                f"{sorted((set(_REQUIRED) | (set(RECIPE_FIELDS) if recipe else set())) - columns)}; "
+                "start it over with `scratchnet tune --new`"
             )
         try:
             return json.loads(meta["fingerprint"])
@@ -234,23 +276,24 @@ class Store:
     def add_runs(self, results):
         """Commit finished trainings in one transaction; a (config, fold) already stored is kept as is.
 
-        ``results``: dicts with the keys of ``RUN_COLUMNS`` (except ``finished_at``)
-        and ``history``, a DataFrame with ``epoch`` and the ``METRICS`` and ``seconds`` columns.
-        Returns the number of new rows.
+        ``results``: dicts with the keys of ``RUN_COLUMNS`` (except ``finished_at``;
+        recipe keys default to the article's) and ``history``, a DataFrame with
+        ``epoch`` and the ``METRICS`` and ``seconds`` columns. Returns the number of new rows.
         """
         added = 0
+        recipe_columns = [] if self.legacy else RECIPE_FIELDS
+        columns = ["hidden_layers", "hidden_nodes", "learning_rate", *recipe_columns, "fold", "init_seed",
+                   "batch_seed", "epochs", *METRICS, "seconds", "group_size", "group_seconds", "finished_at"]
+        sql = f"INSERT OR IGNORE INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         with self.conn:
             for r in results:
                 last = r["history"].iloc[-1]
-                cur = self.conn.execute(
-                    "INSERT OR IGNORE INTO runs (hidden_layers, hidden_nodes, learning_rate, fold, init_seed, "
-                    "batch_seed, epochs, loss_training, accuracy_training, loss_validation, accuracy_validation, "
-                    "seconds, group_size, group_seconds, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (int(r["hidden_layers"]), int(r["hidden_nodes"]), float(r["learning_rate"]), int(r["fold"]),
-                     int(r["init_seed"]), int(r["batch_seed"]), int(len(r["history"])),
-                     *(float(last[m]) for m in METRICS), float(r["seconds"]), int(r.get("group_size", 1)),
-                     float(r.get("group_seconds", r["seconds"])), _now()),
-                )
+                recipe = self._recipe_of(r)
+                cur = self.conn.execute(sql, (
+                    int(r["hidden_layers"]), int(r["hidden_nodes"]), float(r["learning_rate"]),
+                    *(recipe[k] for k in recipe_columns), int(r["fold"]), int(r["init_seed"]), int(r["batch_seed"]),
+                    int(len(r["history"])), *(float(last[m]) for m in METRICS), float(r["seconds"]),
+                    int(r.get("group_size", 1)), float(r.get("group_seconds", r["seconds"])), _now()))
                 if cur.rowcount == 0:
                     continue
                 added += 1
@@ -265,15 +308,17 @@ class Store:
 
     def add_refit(self, record):
         """Record a refit of the best configuration (a dict with the columns of ``refits``)."""
+        recipe = self._recipe_of(record)
+        recipe_columns = [] if self.legacy else RECIPE_FIELDS
+        columns = ["hidden_layers", "hidden_nodes", "learning_rate", *recipe_columns, "epochs", "loss_training",
+                   "accuracy_training", "loss_test", "accuracy_test", "seconds", "model_path", "finished_at"]
         with self.conn:
             self.conn.execute(
-                "INSERT INTO refits (hidden_layers, hidden_nodes, learning_rate, epochs, loss_training, "
-                "accuracy_training, loss_test, accuracy_test, seconds, model_path, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO refits ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                 (int(record["hidden_layers"]), int(record["hidden_nodes"]), float(record["learning_rate"]),
-                 int(record["epochs"]), float(record["loss_training"]), float(record["accuracy_training"]),
-                 float(record["loss_test"]), float(record["accuracy_test"]), float(record["seconds"]),
-                 str(record.get("model_path") or ""), _now()),
+                 *(recipe[k] for k in recipe_columns), int(record["epochs"]), float(record["loss_training"]),
+                 float(record["accuracy_training"]), float(record["loss_test"]), float(record["accuracy_test"]),
+                 float(record["seconds"]), str(record.get("model_path") or ""), _now()),
             )
 
     def set_meta(self, key, value):
@@ -288,26 +333,26 @@ class Store:
         return row[0] if row else default
 
     def finished(self):
-        """The set of ``(hidden_layers, hidden_nodes, learning_rate, fold)`` already stored."""
-        return {(int(a), int(b), float(c), int(d)) for a, b, c, d in
-                self.conn.execute("SELECT hidden_layers, hidden_nodes, learning_rate, fold FROM runs")}
+        """The set of ``(Config, fold)`` already stored."""
+        rows = self.conn.execute(f"SELECT {self._config_sql()}, fold FROM runs").fetchall()
+        recipe = [self._recipe[k] for k in RECIPE_FIELDS] if self.legacy else []
+        return {(Config(int(r[0]), int(r[1]), float(r[2]), *(recipe or r[3:-1])), int(r[-1])) for r in rows}
 
     def runs(self):
         """One row per finished training (``RUN_COLUMNS``), ordered by configuration and fold."""
-        return pd.read_sql_query(
-            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY hidden_layers, hidden_nodes, learning_rate, fold",
-            self.conn,
-        )
+        columns = [c for c in RUN_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
+        return self._with_recipe(pd.read_sql_query(
+            f"SELECT {', '.join(columns)} FROM runs ORDER BY {self._config_sql()}, fold", self.conn))
 
     def epochs(self):
         """Every stored epoch: configuration, fold, epoch and its metrics."""
-        return pd.read_sql_query(
-            "SELECT r.hidden_layers, r.hidden_nodes, r.learning_rate, r.fold, e.epoch, "
+        return self._with_recipe(pd.read_sql_query(
+            f"SELECT {self._config_sql('r.')}, r.fold, e.epoch, "
             + ", ".join(f"e.{m}" for m in METRICS)
-            + ", e.seconds FROM epochs e JOIN runs r ON r.id = e.run_id "
-            "ORDER BY r.hidden_layers, r.hidden_nodes, r.learning_rate, r.fold, e.epoch",
+            + f", e.seconds FROM epochs e JOIN runs r ON r.id = e.run_id "
+            f"ORDER BY {self._config_sql('r.')}, r.fold, e.epoch",
             self.conn,
-        )
+        ))
 
     def refits(self):
-        return pd.read_sql_query("SELECT * FROM refits ORDER BY id", self.conn)
+        return self._with_recipe(pd.read_sql_query("SELECT * FROM refits ORDER BY id", self.conn))

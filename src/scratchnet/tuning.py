@@ -1,6 +1,8 @@
 """Cross-validated grid search (article, section 7), resumable and parallel.
 
-The grid is hidden layers × hidden nodes × learning rate; every configuration
+The grid is hidden layers × hidden nodes × learning rate (the article's), and
+optionally × the recipe: activation, output/loss head, init and the training
+options (optimizer, momentum, weight decay, schedule, dropout). Every configuration
 is trained on every fold of a stratified K-fold split of the training part (the
 hold-out is never seen). The unit of work is a *group*: configurations of the
 same fold trained together by ``engine.train_many`` on one minibatch sequence.
@@ -28,14 +30,92 @@ import numpy as np
 
 from .validation import check_int
 
-Config = namedtuple("Config", ["hidden_layers", "hidden_nodes", "learning_rate"])
-Config.__doc__ = "One point of the grid: ``hidden_layers`` hidden layers of ``hidden_nodes`` nodes, a learning rate."
+RECIPE_FIELDS = ["activation", "output", "loss", "init", "optimizer", "momentum", "weight_decay", "schedule",
+                 "dropout"]
+"""The dimensions of a configuration beyond the article's three: the network recipe and the training options."""
+
+ARTICLE_NETWORK = {"activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal"}
+"""The article's network recipe: what a grid search trains unless told otherwise."""
+
+ARTICLE_OPTIONS = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 0.0, "schedule": "constant", "dropout": 0.0}
+"""The article's training options (plain SGD at a constant rate; ``training.REFERENCE_DEFAULTS``)."""
+
+ARTICLE_RECIPE = {**ARTICLE_NETWORK, **ARTICLE_OPTIONS}
+
+Config = namedtuple("Config", ["hidden_layers", "hidden_nodes", "learning_rate", *RECIPE_FIELDS],
+                    defaults=[ARTICLE_RECIPE[k] for k in RECIPE_FIELDS])
+Config.__doc__ = (
+    "One point of the grid: ``hidden_layers`` hidden layers of ``hidden_nodes`` nodes, a learning rate, and the "
+    "recipe (``RECIPE_FIELDS``, default the article's: sigmoid/sigmoid/mse/normal, plain SGD)."
+)
 
 ARTICLE_GRID = {"hidden_layers": [1, 2, 3], "hidden_nodes": [10, 20, 30, 40, 50], "learning_rates": [0.1, 0.2, 0.3]}
 
+MOMENTUM_OPTIMIZERS = ("momentum", "nesterov")
+"""The optimizers that use ``momentum``; for the others it is recorded as the default and does not multiply the grid."""
 
-def make_grid(hidden_layers, hidden_nodes, learning_rates):
-    """Every combination, in the order layers, nodes, learning rate (duplicates removed)."""
+
+def _unique(values, check, name):
+    values = [check(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
+    if not values:
+        raise ValueError(f"the grid is empty: give at least one {name}")
+    return sorted(set(values))
+
+
+def check_head(head):
+    """An output/loss pair, ``("softmax", "ce")`` or ``"softmax/ce"`` → canonical ``(output, loss)``; pairs checked."""
+    from .activations import OUTPUTS, check_activation
+    from .losses import check_loss, check_pair
+
+    if isinstance(head, str):
+        parts = head.split("/")
+        if len(parts) != 2:
+            raise ValueError(f"a head is OUTPUT/LOSS such as 'softmax/cross-entropy', got {head!r}")
+        head = parts
+    try:
+        output, loss = head
+    except (TypeError, ValueError):
+        raise TypeError(f"a head is an (output, loss) pair or 'OUTPUT/LOSS', got {head!r}") from None
+    output, loss = check_activation(output, OUTPUTS, "output activation"), check_loss(loss)
+    check_pair(output, loss)
+    return output, loss
+
+
+def _rate(name, upper=None):
+    def check(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+        value = float(value)
+        if not np.isfinite(value) or value < 0 or (upper is not None and value >= upper):
+            bound = f"in [0, {upper:g})" if upper is not None else "≥ 0"
+            raise ValueError(f"{name} must be a finite number {bound}, got {value}")
+        return value
+    return check
+
+
+def make_grid(hidden_layers, hidden_nodes, learning_rates, *, activations=None, heads=None, inits=None,
+              optimizers=None, momentums=None, weight_decays=None, schedules=None, dropouts=None):
+    """Every combination, ordered as ``Config``'s fields (duplicates removed).
+
+    The first three are the article's grid. Each keyword is a list of values
+    of one more dimension (None: the article's one value): ``activations``
+    (hidden), ``heads`` (output/loss pairs, ``"softmax/cross-entropy"`` or
+    tuples), ``inits``, ``optimizers``, ``momentums`` (only for momentum and
+    nesterov: with the other optimizers momentum stays 0.9 and does not
+    multiply the grid), ``weight_decays``, ``schedules``, ``dropouts``.
+    """
+    from .activations import check_activation
+    from .network import check_dropout, check_init
+    from .optimizers import OPTIMIZERS, check_schedule
+
+    def check_optimizer(name):
+        if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+        return name.lower()
+
+    def default(values, key):
+        return [ARTICLE_RECIPE[key]] if values is None else values
+
     layers = sorted({check_int(n, "hidden_layers") for n in hidden_layers})
     nodes = sorted({check_int(n, "hidden_nodes") for n in hidden_nodes})
     rates = sorted({float(r) for r in learning_rates})
@@ -43,7 +123,60 @@ def make_grid(hidden_layers, hidden_nodes, learning_rates):
         raise ValueError("the grid is empty: give at least one number of layers, of nodes and one learning rate")
     if any(not np.isfinite(r) or r <= 0 for r in rates):
         raise ValueError(f"learning rates must be finite numbers > 0, got {rates}")
-    return [Config(l, n, r) for l in layers for n in nodes for r in rates]
+    acts = _unique(default(activations, "activation"), check_activation, "activation")
+    head_list = _unique([("sigmoid", "mse")] if heads is None else heads, check_head, "output/loss head")
+    init_list = _unique(default(inits, "init"), check_init, "init")
+    opts = _unique(default(optimizers, "optimizer"), check_optimizer, "optimizer")
+    moms = _unique(default(momentums, "momentum"), _rate("momentum", 1), "momentum")
+    decays = _unique(default(weight_decays, "weight_decay"), _rate("weight_decay"), "weight decay")
+    scheds = _unique(default(schedules, "schedule"), check_schedule, "schedule")
+    drops = _unique(default(dropouts, "dropout"), check_dropout, "dropout rate")
+    grid = {
+        Config(l, n, r, a, o, lo, i, opt, m if opt in MOMENTUM_OPTIMIZERS else ARTICLE_OPTIONS["momentum"], wd, s, d)
+        for l in layers for n in nodes for r in rates for a in acts for o, lo in head_list for i in init_list
+        for opt in opts for m in moms for wd in decays for s in scheds for d in drops
+    }
+    return sorted(grid)
+
+
+def with_network(configs, network):
+    """``configs`` with the network recipe ``network`` (``check_network``) set on every one; None: unchanged."""
+    if network is None:
+        return list(configs)
+    recipe = check_network(network)
+    return [Config(*c)._replace(**recipe) for c in configs]
+
+
+def options_of(config):
+    """The training options of a configuration (keys of ``ARTICLE_OPTIONS``), for ``train``/``train_many``."""
+    return {k: getattr(config, k) for k in ARTICLE_OPTIONS}
+
+
+def network_recipe(config):
+    """The network recipe of a configuration: ``{"activation", "output", "loss", "init"}``."""
+    return {k: getattr(config, k) for k in ARTICLE_NETWORK}
+
+
+def engine_takes_options():
+    """Whether ``engine.train_many`` trains per-network options (optimizer, momentum, …)."""
+    import inspect
+
+    from .engine import train_many
+
+    return "options" in inspect.signature(train_many).parameters
+
+
+def check_trainable(configs):
+    """Refuse configurations this scratchnet cannot train in a grid (options beyond plain SGD without engine support)."""
+    beyond = sorted({f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                     for c in configs for k, v in options_of(c).items()
+                     if v != ARTICLE_OPTIONS[k] and not (k == "momentum" and c.optimizer not in MOMENTUM_OPTIMIZERS)})
+    if beyond and not engine_takes_options():
+        raise ValueError(
+            f"the grid asks for training options beyond plain SGD ({', '.join(beyond)}), but this scratchnet's "
+            "engine.train_many cannot train them yet; vary only the layers, nodes, learning rates, activations, "
+            "heads and inits, or upgrade scratchnet"
+        )
 
 
 def layer_widths(config, n_features, n_classes):
@@ -69,8 +202,9 @@ def make_folds(y, n_folds, seed):
 def init_seed(seed, config, fold):
     """Seed of a network's initial weights: depends on (seed, layers, nodes, fold) only.
 
-    The learning rate is left out on purpose: the learning rates of a cell start
-    from the same weights, so they are compared on equal terms.
+    The learning rate and the recipe are left out on purpose: the learning
+    rates, optimizers, activations … of a cell start from the same random draws
+    (scaled by their ``init``), so they are compared on equal terms.
     """
     return int(np.random.SeedSequence([int(seed), 1, config.hidden_layers, config.hidden_nodes, int(fold)])
                .generate_state(1)[0])
@@ -88,10 +222,6 @@ def data_digest(X, y):
         h.update(f"{arr.dtype.str}{arr.shape}".encode())
         h.update(memoryview(arr).cast("B"))
     return h.hexdigest()
-
-
-ARTICLE_NETWORK = {"activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal"}
-"""The article's network recipe: what a grid search trains unless told otherwise."""
 
 
 def check_network(network=None):
@@ -116,23 +246,44 @@ def check_network(network=None):
     return recipe
 
 
-def network_of(fingerprint):
-    """The network recipe of a store's fingerprint (stores of the article's recipe do not name it)."""
-    return check_network({k: fingerprint[k] for k in ARTICLE_NETWORK if k in fingerprint})
+def _compact(values):
+    """One value as itself, several as a sorted list (how the fingerprint records a dimension)."""
+    values = sorted(set(values))
+    return values[0] if len(values) == 1 else values
+
+
+def recipe_fingerprint(configs):
+    """The recipe dimensions of a grid as the fingerprint records them.
+
+    Each of ``RECIPE_FIELDS`` maps to its one value (a store of one recipe, as
+    before the recipe could vary) or the sorted list of its values; ``output``
+    and ``loss`` are then lists aligned pair by pair (the grid's heads).
+    """
+    configs = [Config(*c) for c in configs]
+    fp = {k: _compact(getattr(c, k) for c in configs) for k in RECIPE_FIELDS if k not in ("output", "loss")}
+    # momentum: the values of the optimizers that use it (the others record the default, see make_grid)
+    fp["momentum"] = _compact([c.momentum for c in configs if c.optimizer in MOMENTUM_OPTIMIZERS]
+                              or [ARTICLE_OPTIONS["momentum"]])
+    heads = sorted({(c.output, c.loss) for c in configs})
+    fp["output"], fp["loss"] = ((heads[0][0], heads[0][1]) if len(heads) == 1
+                                else ([o for o, _ in heads], [l for _, l in heads]))
+    return {k: fp[k] for k in RECIPE_FIELDS}
 
 
 def experiment_fingerprint(X_train, y_train, *, dataset, test_size, dtype, seed, configs, folds, epochs, batch_size,
                            network=None):
     """What makes two grid searches the same experiment (stored in the store's meta table).
 
-    ``network``: the recipe of every network of the grid (``check_network``);
-    a store made before it was recorded holds the article's
+    ``configs``: the grid (``make_grid``); ``network``: a network recipe set on
+    every configuration (``check_network``; None: the configurations' own). A
+    store made before a recipe key was recorded holds the article's value
     (``store.FINGERPRINT_DEFAULTS``).
     """
     from .data import default_test_size
 
+    configs = with_network(configs, network)
     return {
-        **check_network(network),
+        **recipe_fingerprint(configs),
         "dataset": dataset,
         "data_sha256": data_digest(X_train, y_train),
         "n_train": int(X_train.shape[0]),
@@ -150,9 +301,38 @@ def experiment_fingerprint(X_train, y_train, *, dataset, test_size, dtype, seed,
     }
 
 
+def _listed(value):
+    return list(value) if isinstance(value, list) else [value]
+
+
 def configs_of(fingerprint):
-    """The grid of a store's fingerprint."""
-    return make_grid(fingerprint["hidden_layers"], fingerprint["hidden_nodes"], fingerprint["learning_rates"])
+    """The grid of a store's fingerprint (recipe keys it lacks are the article's)."""
+    fp = {**ARTICLE_RECIPE, **fingerprint}
+    heads = list(zip(_listed(fp["output"]), _listed(fp["loss"])))
+    return make_grid(fp["hidden_layers"], fp["hidden_nodes"], fp["learning_rates"], activations=_listed(fp["activation"]),
+                     heads=heads, inits=_listed(fp["init"]), optimizers=_listed(fp["optimizer"]),
+                     momentums=_listed(fp["momentum"]), weight_decays=_listed(fp["weight_decay"]),
+                     schedules=_listed(fp["schedule"]), dropouts=_listed(fp["dropout"]))
+
+
+def varied_fields(fingerprint):
+    """The recipe fields a store's grid varies (more than one value), in ``RECIPE_FIELDS`` order."""
+    return [k for k in RECIPE_FIELDS if isinstance(fingerprint.get(k), list) and len(set(fingerprint[k])) > 1]
+
+
+def config_of_row(row):
+    """The ``Config`` of a row of ``report.config_means`` (a Series or dict with every field)."""
+    types = {"hidden_layers": int, "hidden_nodes": int, "learning_rate": float, "momentum": float,
+             "weight_decay": float, "dropout": float}
+    return Config(**{k: types.get(k, str)(row[k]) for k in Config._fields})
+
+
+def describe_recipe(recipe):
+    """``activation relu, optimizer [sgd, adam]``: the fields of a recipe (fingerprint form) that are not the article's."""
+    def show(v):
+        return "[" + ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) + "]" if isinstance(v, list) \
+            else (f"{v:g}" if isinstance(v, float) else str(v))
+    return ", ".join(f"{k} {show(v)}" for k, v in recipe.items() if k in ARTICLE_RECIPE and v != ARTICLE_RECIPE[k])
 
 
 # ------------------------------------------------------------------- groups
@@ -240,8 +420,10 @@ def run_group(data, fold, configs, settings, progress=None):
     """Train the ``configs`` of fold ``fold`` together; return one result dict per configuration.
 
     ``data``: the payload dict (or the path of its dump); ``settings``: ``epochs,
-    batch_size, seed, n_classes, blas_threads`` and optionally ``network`` (the recipe, see
-    ``check_network``; default the article's); ``progress``: where to report
+    batch_size, seed, n_classes, blas_threads`` and optionally ``network`` (a network recipe
+    set on every configuration, see ``check_network``; default: each configuration's own). Each
+    network is built with its configuration's recipe and trained with its options
+    (``options_of``: passed to ``train_many`` only when one differs from plain SGD). ``progress``: where to report
     each finished epoch (see ``_epoch_done``). Each result holds the config, the
     fold, the seeds, ``history`` (per-epoch DataFrame with validation columns),
     ``group_size``, ``group_seconds`` (wall time of the whole group) and
@@ -255,7 +437,7 @@ def run_group(data, fold, configs, settings, progress=None):
     payload = _resolve(data)
     X, y = payload["X"], payload["y"]
     train_idx, val_idx = payload["folds"][fold]
-    configs = [Config(*c) for c in configs]
+    configs = with_network(configs, settings.get("network"))
     seed = settings["seed"]
     start = time.perf_counter()
     with threadpool_limits(limits=settings["blas_threads"]):
@@ -263,14 +445,15 @@ def run_group(data, fold, configs, settings, progress=None):
         X_val, y_val = np.asarray(X[val_idx]), np.asarray(y[val_idx])
         nets = [
             MultilayerNeuralNetClassifier(layer_widths(c, X.shape[1], settings["n_classes"]),
-                                          random_seed=init_seed(seed, c, fold), dtype=X.dtype,
-                                          **settings.get("network", ARTICLE_NETWORK))
+                                          random_seed=init_seed(seed, c, fold), dtype=X.dtype, **network_recipe(c))
             for c in configs
         ]
+        options = [options_of(c) for c in configs]
+        extra = {} if all(o == ARTICLE_OPTIONS for o in options) else {"options": options}
         histories = train_many(nets, X_train, y_train, X_val, y_val, epochs=settings["epochs"],
                                batch_size=settings["batch_size"], learning_rates=[c.learning_rate for c in configs],
                                seed=batch_seed(seed, fold),
-                               on_epoch=lambda epoch, records: _epoch_done(progress, len(records)))
+                               on_epoch=lambda epoch, records: _epoch_done(progress, len(records)), **extra)
     wall = time.perf_counter() - start
     # a training's seconds: its share of the group's wall time, in proportion to the epoch times the engine reports
     own = np.array([h["seconds"].sum() for h in histories], dtype=float)
@@ -399,18 +582,20 @@ def run_tune(store, X_train, y_train, configs, *, folds, epochs, batch_size, see
     threads per worker so that workers × threads ≤ cores) or ``"dask"`` (the
     cluster of ``client`` or ``scheduler``, else a LocalCluster of ``workers``
     processes; one BLAS thread per task unless ``blas_threads``).
-    ``network``: the recipe of every network (``check_network``; default the
-    article's, sigmoid/sigmoid/MSE, normal init); it should be the store's.
+    ``configs`` carry their recipes (``make_grid``); ``network``, if given, sets
+    one network recipe on all of them (``check_network``); they should be the store's.
     Returns ``{"trained": …, "total": …, "seconds": …}``.
     """
     from tqdm.auto import tqdm
 
     if executor not in ("local", "dask"):
         raise ValueError(f"executor must be 'local' or 'dask', got {executor!r}")
+    configs = with_network(configs, network)
+    check_trainable(configs)
     split = make_folds(y_train, folds, seed)
     done = store.finished()
     everything = [(c, f) for f in range(len(split)) for c in configs]
-    pending = [(c, f) for c, f in everything if (c.hidden_layers, c.hidden_nodes, c.learning_rate, f) not in done]
+    pending = [(c, f) for c, f in everything if (c, f) not in done]
     summary = {"trained": 0, "total": len(everything), "seconds": 0.0}
     if not pending:
         echo(f"all {len(everything)} trainings are already in {store.path}")
@@ -428,14 +613,14 @@ def run_tune(store, X_train, y_train, configs, *, folds, epochs, batch_size, see
             threads = blas_threads or max(1, default_workers() // workers)
         groups = make_groups(pending, workers, group_size, X_train.shape[1], n_classes)
         settings = {"epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed), "n_classes": n_classes,
-                    "blas_threads": int(threads), "network": check_network(network)}
+                    "blas_threads": int(threads)}
+        recipe = recipe_fingerprint(configs)
         payload = {"X": X_train, "y": y_train, "folds": split}
         echo(
             f"tune: {len(pending)} of {_n(len(everything), 'training')} to run ({_n(len(configs), 'configuration')} × "
             f"{len(split)} folds, {_n(epochs, 'epoch')}, batch {batch_size}) in {_n(len(groups), 'group')} on "
             f"{workers} {executor} {_n(workers, 'worker')[len(str(workers)) + 1:]} × {_n(threads, 'BLAS thread')}; "
-            + ("" if settings["network"] == ARTICLE_NETWORK
-               else "networks " + ", ".join(f"{k} {v}" for k, v in settings["network"].items()) + "; ")
+            + ("" if recipe == ARTICLE_RECIPE else "recipe " + describe_recipe(recipe) + "; ")
             + f"store {store.path}"
         )
         start = time.perf_counter()
@@ -465,9 +650,10 @@ def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, 
     """Retrain the best configuration of ``store`` on all training samples and score the hold-out.
 
     Same data, split, epochs, batch size and seed as the grid search; the network
-    is seeded with the store's seed and built with the store's network recipe
-    (activation, output, loss, init), so this equals ``scratchnet train --hidden …``
-    with those options. Prints the article's per-epoch lines, saves ``model.npz``,
+    is seeded with the store's seed, built with the best configuration's recipe
+    (activation, output, loss, init) and trained with its options (optimizer,
+    momentum, weight decay, schedule, dropout), so this equals ``scratchnet
+    train --hidden …`` with those options. Prints the article's per-epoch lines, saves ``model.npz``,
     ``history.csv``, ``loss.png`` and ``accuracy.png`` in ``out`` (default: next
     to the store, ``<store name>-refit/``), records the result in the store and
     returns it as a dict.
@@ -480,7 +666,7 @@ def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, 
 
     fp = store.fingerprint
     best = best_config(complete(config_means(store.runs()), fp["folds"]))
-    config = Config(int(best.hidden_layers), int(best.hidden_nodes), float(best.learning_rate))
+    config = config_of_row(best)
     X_train, X_test, y_train, y_test = load_split(fp["dataset"], data_path, fp["test_size"], fp["seed"], fp["dtype"])
     if data_digest(X_train, y_train) != fp["data_sha256"]:
         raise ValueError(
@@ -488,18 +674,20 @@ def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, 
             "give the file it was made with (--data PATH)"
         )
     n_classes = int(fp["n_classes"])
-    network = network_of(fp)
     net = MultilayerNeuralNetClassifier(layer_widths(config, X_train.shape[1], n_classes), random_seed=fp["seed"],
-                                        dtype=np.dtype(fp["dtype"]).type, **network)
+                                        dtype=np.dtype(fp["dtype"]).type, **network_recipe(config))
+    recipe = describe_recipe({k: getattr(config, k) for k in RECIPE_FIELDS
+                              if not (k == "momentum" and config.optimizer not in MOMENTUM_OPTIMIZERS)})
     echo(
         f"refit: n_hidden_layers={config.hidden_layers}, n_hidden_nodes={config.hidden_nodes}, learning rate="
         f"{config.learning_rate:g} (mean cross validation accuracy {best.accuracy_validation:.6f}) on all "
         f"{X_train.shape[0]} training samples; {_n(fp['epochs'], 'epoch')}, batch {fp['batch_size']}; hold-out "
         f"{X_test.shape[0]} samples"
-        + ("" if network == ARTICLE_NETWORK else "; " + ", ".join(f"{k} {v}" for k, v in network.items()))
+        + (f"; {recipe}" if recipe else "")
     )
     history = train(net, X_train, y_train, X_test, y_test, epochs=fp["epochs"], batch_size=fp["batch_size"],
-                    learning_rate=config.learning_rate, seed=fp["seed"], verbose=verbose, progress=progress)
+                    learning_rate=config.learning_rate, seed=fp["seed"], verbose=verbose, progress=progress,
+                    **options_of(config))
     out = Path(out) if out else store.path.with_name(store.path.stem + "-refit")
     out.mkdir(parents=True, exist_ok=True)
     from .data import preprocessing
