@@ -20,9 +20,14 @@ their work can be fused (see docs/engine.md):
   pass runs the same fused forward pass over chunks of rows.
 * **Any recipe.** Hidden activations (``HIDDEN``, mirroring ``activations``),
   sigmoid or softmax outputs and the losses of ``losses.PAIRS``; networks of one
-  recipe ``(activation, output, loss)`` share an engine, and ``train_many`` steps
-  one engine per recipe on the same batches. Plain SGD at a constant rate only:
-  optimisers, dropout, weight decay, schedules stay in ``train_reference``.
+  recipe ``(activation, output, loss)`` and the same training options share an
+  engine, and ``train_many`` steps every engine on the same batches.
+* **Any optimiser option** (``ENGINE_DEFAULTS``). Plain SGD (the article) keeps η
+  folded into ∂L/∂Z⁽ᴸ⁾; momentum, Nesterov, Adam and weight decay take the true
+  gradient of each packed array and apply ``optimizers``' rules with η per
+  network (``_Engine._update``), their state packed like the parameters and
+  kept on each network between calls. Schedules set η per epoch; dropout draws
+  each network's masks from its own generator, as ``network.forward_train``.
 
 Results equal training each network alone (``scratchnet.training.train_reference``)
 with the same seed, up to floating-point rounding; the tests check ≤ 1e-10
@@ -628,7 +633,7 @@ class _Engine:
             # ∂L/∂A⁽ˢ⁻¹⁾ = ∂L/∂Z⁽ˢ⁾ · W⁽ˢ⁾ᵀ, before W⁽ˢ⁾ changes
             np.matmul(dZ, bucket.W.transpose(0, 2, 1), out=buf.dA[bucket.parent][lo:hi])
             a_in = buf.A[bucket.parent][lo:hi] if buf.M is None else buf.Ain[bucket]
-            gW = np.matmul(a_in.transpose(0, 2, 1), dZ, out=buf.gW[bucket])  # η·∂L/∂W⁽ˢ⁾ = A⁽ˢ⁻¹⁾ᵀ·η∂L/∂Z⁽ˢ⁾
+            gW = np.matmul(a_in.transpose(0, 2, 1), dZ, out=buf.gW[bucket])  # (η·)∂L/∂W⁽ˢ⁾ = A⁽ˢ⁻¹⁾ᵀ·(η)∂L/∂Z⁽ˢ⁾
             if self.plain:
                 bucket.W -= gW
                 bucket.b -= dZ.sum(axis=1, keepdims=True)

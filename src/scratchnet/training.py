@@ -70,7 +70,7 @@ def train(
     progress=True,
     **options,
 ):
-    """Train ``net`` in place by minibatch SGD; return this call's epochs as a DataFrame.
+    """Train ``net`` in place by minibatch gradient descent; return this call's epochs as a DataFrame.
 
     The same maths, batches and history as ``train_reference`` (the readable
     loop below), computed by the fused engine (``scratchnet.engine.train_many``
@@ -239,8 +239,9 @@ def train_reference(
       figures of the history are measured with dropout, the test ones without.
     * ``early_stopping``: hold out a stratified ``validation_fraction`` of the
       training data, stop when its loss has not improved for ``patience``
-      epochs and restore the weights (and optimiser state) of the best epoch. The history keeps every
-      epoch trained; its ``attrs`` hold ``best_epoch`` and ``validation_loss``.
+      epochs and restore the weights (and optimiser state) of the best epoch.
+      The history keeps every epoch trained; its ``attrs`` hold ``best_epoch``
+      and ``validation_loss``.
     """
     from .network import MultilayerNeuralNetClassifier
 
