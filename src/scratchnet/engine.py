@@ -269,6 +269,7 @@ class _Engine:
         self.dropout = o["dropout"]
         self.drop_rngs = {}
         self._adam_first = None
+        self._scratch = {}  # shape → a scratch array for _update
         # One recipe per engine (train_many groups the networks by it).
         self.activation, self.output, self.loss = nets[0].activation, nets[0].output, nets[0].loss_function.name
         self.hidden_, self.hidden_backward = HIDDEN[self.activation]
@@ -546,22 +547,30 @@ class _Engine:
     def _update(self, param, grad, state, eta, adam=None, decay_rows=None):
         """One step of ``self.optimizer``'s rule on a packed array, per network (``grad`` is overwritten).
 
-        As ``optimizers.SGD.update``/``Adam.update`` with η = ``eta`` (broadcast per network):
+        As ``optimizers.SGD.update``/``Adam.update`` with η = ``eta`` (broadcast per network),
+        the same operations in the same order, in place (``S``: a scratch array like ``param``):
         weight decay ``g ← g + λ·θ`` (on ``param[:decay_rows]``; None: all, 0: none), then
         SGD ``θ −= η·g``; momentum ``v ← μ·v − η·g``, ``θ += v`` (Nesterov ``θ += μ·v − η·g``);
         Adam with ``adam`` = (η·√(1−β₂ᵗ)/(1−β₁ᵗ), ε·√(1−β₂ᵗ)) per network.
         """
+        S = self._scratch.get(param.shape)
+        if S is None:
+            S = self._scratch[param.shape] = np.empty_like(param)
         if self.weight_decay and decay_rows != 0:
             rows = slice(decay_rows)
-            grad[rows] += self.weight_decay * param[rows]
+            grad[rows] += np.multiply(param[rows], self.weight_decay, out=S[rows])
         if self.kind == "adam":
             b1, b2 = self.optimizer.beta1, self.optimizer.beta2
             m, v = state
-            m *= b1
-            m += (1 - b1) * grad
             v *= b2
-            v += (1 - b2) * grad * grad
-            param -= adam[0] * m / (np.sqrt(v) + adam[1])
+            v += np.multiply(np.multiply(grad, 1 - b2, out=S), grad, out=S)  # v ← β₂·v + (1−β₂)·g²
+            m *= b1
+            m += np.multiply(grad, 1 - b1, out=grad)  # m ← β₁·m + (1−β₁)·g
+            np.sqrt(v, out=S)
+            S += adam[1]
+            step = np.multiply(m, adam[0], out=grad)
+            step /= S
+            param -= step  # θ ← θ − η·m̂/(√v̂ + ε)
             return
         grad *= eta  # η·g
         if self.kind == "sgd":
@@ -572,7 +581,9 @@ class _Engine:
         velocity *= mu
         velocity -= grad  # v ← μ·v − η·g
         if self.kind == "nesterov":
-            param += mu * velocity - grad  # θ ← θ + μ·v − η·g
+            np.multiply(velocity, mu, out=S)
+            S -= grad
+            param += S  # θ ← θ + μ·v − η·g
         else:
             param += velocity
 
@@ -633,7 +644,7 @@ class _Engine:
             # ∂L/∂A⁽ˢ⁻¹⁾ = ∂L/∂Z⁽ˢ⁾ · W⁽ˢ⁾ᵀ, before W⁽ˢ⁾ changes
             np.matmul(dZ, bucket.W.transpose(0, 2, 1), out=buf.dA[bucket.parent][lo:hi])
             a_in = buf.A[bucket.parent][lo:hi] if buf.M is None else buf.Ain[bucket]
-            gW = np.matmul(a_in.transpose(0, 2, 1), dZ, out=buf.gW[bucket])  # (η·)∂L/∂W⁽ˢ⁾ = A⁽ˢ⁻¹⁾ᵀ·(η)∂L/∂Z⁽ˢ⁾
+            gW = np.matmul(a_in.transpose(0, 2, 1), dZ, out=buf.gW[bucket])  # (η)∂L/∂W⁽ˢ⁾ = A⁽ˢ⁻¹⁾ᵀ·(η)∂L/∂Z⁽ˢ⁾
             if self.plain:
                 bucket.W -= gW
                 bucket.b -= dZ.sum(axis=1, keepdims=True)
