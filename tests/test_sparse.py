@@ -195,3 +195,24 @@ def test_sparse_engine_on_real_mnist_float32(mnist_split):
         assert _rel(a.weights[0], b.weights[0]) < 1e-4
     for a, b in zip(out["sparse"][1], out["dense"][1]):
         assert np.abs(a.accuracy_test.to_numpy() - b.accuracy_test.to_numpy()).max() <= 2 / 2000
+
+
+@pytest.mark.parametrize("options", [
+    {"optimizer": "momentum", "weight_decay": 1e-3},
+    {"optimizer": "nesterov", "schedule": "cosine"},
+    {"optimizer": "adam", "weight_decay": 1e-3, "dropout": 0.2},
+    {"optimizer": "sgd", "schedule": "step", "dropout": 0.1},
+])
+def test_sparse_first_layer_under_every_optimiser_equals_the_reference(inky, options):
+    specs = SPECS[:3]
+    lr = 0.01 if options["optimizer"] == "adam" else 0.2
+    nets = [MultilayerNeuralNetClassifier(layers, random_seed=i) for i, (layers, _) in enumerate(specs)]
+    hists = train_many(nets, *inky, epochs=3, batch_size=32, learning_rates=lr, seed=4, options=options,
+                       first_layer="sparse")
+    for i, (layers, _) in enumerate(specs):
+        ref = MultilayerNeuralNetClassifier(layers, random_seed=i)
+        ref_hist = train_reference(ref, *inky, epochs=3, batch_size=32, learning_rate=lr, seed=4, verbose=False,
+                                   progress=False, **options)
+        for a, b in zip(nets[i].weights + nets[i].biases, ref.weights + ref.biases):
+            assert _rel(a, b) <= TOL
+        assert _rel(hists[i].iloc[:, 1:5].to_numpy(), ref_hist.iloc[:, 1:5].to_numpy()) <= TOL

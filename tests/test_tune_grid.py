@@ -19,7 +19,6 @@ from scratchnet.tuning import (
     Config,
     batch_seed,
     configs_of,
-    engine_takes_options,
     experiment_fingerprint,
     init_seed,
     layer_widths,
@@ -318,11 +317,6 @@ def test_a_format_1_store_opens_resumes_reports_and_refits(tmp_path, capsys, net
 
 
 # ------------------------------------------------------ optimiser dimensions
-needs_options = pytest.mark.skipif(not engine_takes_options(),
-                                   reason="engine.train_many(options=...) is not in this branch yet")
-
-
-@needs_options
 def test_optimiser_dimensions_train_each_network_with_its_options(tmp_path, capsys):
     path = tmp_path / "o.sqlite"
     code, out, err = run_cli(["tune", *BASE, "--optimizers", "sgd,momentum,adam", "--momentums", "0.5,0.9",
@@ -346,7 +340,6 @@ def test_optimiser_dimensions_train_each_network_with_its_options(tmp_path, caps
     assert code == 0 and "## optimizer adam, momentum 0.9, weight_decay 0.001, schedule cosine, dropout 0.2\n" in out
 
 
-@needs_options
 def test_refit_trains_with_the_best_options(tmp_path, capsys):
     path = tmp_path / "a.sqlite"
     argv = ["tune", *BASE, "--optimizer", "adam", "--refit", "--out", str(tmp_path / "refit"), "--store", str(path)]
@@ -364,35 +357,17 @@ def test_refit_trains_with_the_best_options(tmp_path, capsys):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-12)
 
 
-@pytest.mark.skipif(engine_takes_options(), reason="the engine trains per-network options")
-def test_optimiser_dimensions_are_refused_cleanly_without_engine_support(tmp_path, capsys):
-    path = tmp_path / "o.sqlite"
-    code, out, err = run_cli(["tune", *BASE, "--optimizers", "sgd,adam", "--store", str(path)], capsys)
-    assert code == 1 and err.count("\n") == 1 and "optimizer adam" in err and "cannot train them yet" in err
-    assert not path.exists()
-
-
 @pytest.fixture
 def engine_with_options(monkeypatch):
-    """A stand-in for ``train_many(..., options=[...])``: each network by the reference loop with its options.
-
-    It tests what tune hands the engine before the real one takes options; the
-    calls' ``options`` arguments are recorded.
-    """
+    """The real ``train_many``, watched: the ``options`` argument of each call is recorded."""
     import scratchnet.engine
 
     calls = []
+    real = scratchnet.engine.train_many
 
-    def train_many(nets, X_train, y_train, X_val, y_val, *, epochs, batch_size=100, learning_rates=0.1, seed=None,
-                   on_epoch=None, progress=False, blas_threads=None, options=None):
+    def train_many(*args, options=None, **kwargs):
         calls.append(options)
-        histories = [train_reference(net, X_train, y_train, X_val, y_val, epochs=epochs, batch_size=batch_size,
-                                     learning_rate=lr, seed=seed, verbose=False, progress=False, **(o or {}))
-                     for net, lr, o in zip(nets, learning_rates, options or [None] * len(nets))]
-        for epoch in range(epochs):
-            if on_epoch is not None:
-                on_epoch(epoch, [{}] * len(nets))
-        return histories
+        return real(*args, options=options, **kwargs)
 
     monkeypatch.setattr(scratchnet.engine, "train_many", train_many)
     return calls
@@ -411,7 +386,7 @@ def test_run_group_hands_the_engine_per_network_options_only_when_needed(engine_
     assert engine_with_options[1] == [options_of(c) for c in mixed] and len(mixed) == 12
     for r, config in zip(results, mixed):
         hist = alone(config, 1)
-        np.testing.assert_array_equal(r["history"]["loss_validation"], hist.loss_test)
+        np.testing.assert_allclose(r["history"]["loss_validation"], hist.loss_test, rtol=1e-10)
 
 
 def test_cli_optimiser_grid_store_report_and_refit(engine_with_options, tmp_path, capsys):

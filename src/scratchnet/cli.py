@@ -366,7 +366,7 @@ def tune_command(dataset, data_path, seed, test_size, dtype, hidden_layers, hidd
     report shows a table per combination, refit uses the best one's recipe.
     """
     from .store import Store
-    from .tuning import check_trainable, experiment_fingerprint, make_grid, refit_best, run_tune
+    from .tuning import experiment_fingerprint, make_grid, refit_best, run_tune
 
     if scheduler and executor != "dask":
         raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
@@ -382,7 +382,6 @@ def tune_command(dataset, data_path, seed, test_size, dtype, hidden_layers, hidd
                         heads=heads or [(output or "sigmoid", loss or "mse")], inits=list(inits),
                         optimizers=list(optimizers), momentums=list(momentums), weight_decays=list(weight_decays),
                         schedules=list(schedules), dropouts=list(dropouts))
-    check_trainable(configs)
     fingerprint = experiment_fingerprint(X_train, y_train, dataset=dataset, test_size=test_size, dtype=dtype, seed=seed,
                                          configs=configs, folds=folds, epochs=epochs, batch_size=batch_size)
     with Store.create_or_open(store_path, fingerprint, new=new) as store:

@@ -20,9 +20,14 @@ their work can be fused (see docs/engine.md):
   pass runs the same fused forward pass over chunks of rows.
 * **Any recipe.** Hidden activations (``HIDDEN``, mirroring ``activations``),
   sigmoid or softmax outputs and the losses of ``losses.PAIRS``; networks of one
-  recipe ``(activation, output, loss)`` share an engine, and ``train_many`` steps
-  one engine per recipe on the same batches. Plain SGD at a constant rate only:
-  optimisers, dropout, weight decay, schedules stay in ``train_reference``.
+  recipe ``(activation, output, loss)`` and the same training options share an
+  engine, and ``train_many`` steps every engine on the same batches.
+* **Any optimiser option** (``ENGINE_DEFAULTS``). Plain SGD (the article) keeps η
+  folded into ∂L/∂Z⁽ᴸ⁾; momentum, Nesterov, Adam and weight decay take the true
+  gradient of each packed array and apply ``optimizers``' rules with η per
+  network (``_Engine._update``), their state packed like the parameters and
+  kept on each network between calls. Schedules set η per epoch; dropout draws
+  each network's masks from its own generator, as ``network.forward_train``.
 
 Results equal training each network alone (``scratchnet.training.train_reference``)
 with the same seed, up to floating-point rounding; the tests check ≤ 1e-10
@@ -41,11 +46,15 @@ from tqdm.auto import tqdm
 
 from .activations import LEAKY_SLOPE
 from .batching import batch_indices, epoch_rng
-from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier
+from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier, check_dropout
+from .optimizers import SCHEDULES, STATE_ARRAYS, check_schedule, make_optimizer, state_fits
 from .validation import check_features, check_int, check_labels, check_positive_float
 
 EVAL_CHUNK = 2000
 """Rows per chunk of the fused validation pass."""
+
+ENGINE_DEFAULTS = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 0.0, "schedule": "constant", "dropout": 0.0}
+"""The per-network training options of ``train_many`` (those of ``training.train_reference`` but early stopping)."""
 
 
 def sigmoid_(a):
@@ -185,6 +194,7 @@ class _Buffers:
                 self.A[bucket] = self.Aout[bucket.out_slot : bucket.out_slot + bucket.count]
             else:
                 self.A[bucket] = np.empty((bucket.count, n, bucket.n_out), dtype=dt)
+        self.M1 = self.M = self.Ain = None  # dropout masks: training only
         if not training:
             return
         self.Y = np.zeros((n, engine.n_out), dtype=dt)
@@ -194,6 +204,8 @@ class _Buffers:
         self.dA1 = np.zeros((n, engine.H), dtype=dt)
         self.dZ1 = np.empty((n, engine.H), dtype=dt)
         self.G1 = np.empty((engine.n_in + 1, engine.H), dtype=dt)
+        if engine.dropout:
+            self._dropout_buffers(engine, n)
         self.dA, self.dZ, self.dZ1_view, self.gW = {}, {}, {}, {}
         for bucket in engine.buckets:
             if bucket.stage == 1:
@@ -208,13 +220,57 @@ class _Buffers:
                     self.dZ[bucket] = np.empty((bucket.count, n, bucket.n_out), dtype=dt)
                 self.gW[bucket] = np.empty((bucket.count, bucket.n_in, bucket.n_out), dtype=dt)
 
+    def _dropout_buffers(self, engine, n):
+        """Masks M⁽ᵏ⁾ laid out as the activations (``M1`` as ``A1``, ``M[bucket]`` as ``A[bucket]``),
+        ``Ain[bucket]`` = the dropped input A⁽ˢ⁻¹⁾ ⊙ M⁽ˢ⁻¹⁾ of a deeper bucket, and ``masks[i]``:
+        network i's mask of each hidden layer in layer order, (n, nᵏ) views to draw into."""
+        dt = engine.dtype
+        self.M1 = np.ones((n, engine.H), dtype=dt)  # ones where a network has no hidden layer
+        self.M, self.Ain, per_net = {}, {}, {}
+        for bucket in engine.buckets:
+            if bucket.stage > 1:
+                self.Ain[bucket] = np.empty((bucket.count, n, bucket.n_in), dtype=dt)
+            if bucket.is_output:
+                continue
+            if bucket.stage == 1:
+                c = bucket.column
+                self.M[bucket] = self.M1[:, c : c + bucket.count * bucket.n_out].reshape(
+                    n, bucket.count, bucket.n_out).transpose(1, 0, 2)
+            else:
+                self.M[bucket] = np.empty((bucket.count, n, bucket.n_out), dtype=dt)
+            for j in range(bucket.count):
+                per_net.setdefault(engine.order[bucket.rank + j], []).append((bucket.stage, self.M[bucket][j]))
+        self.masks = {i: [view for _, view in sorted(views, key=lambda v: v[0])] for i, views in per_net.items()}
+
+    def draw_masks(self, engine):
+        """Inverted-dropout masks of this batch, as ``network.forward_train``: from each network's generator,
+        per hidden layer ``(rng.random((n, nᵏ)) < 1 − p) / (1 − p)``."""
+        keep = 1.0 - engine.dropout
+        for i, views in self.masks.items():
+            rng = engine.drop_rngs[i]
+            for view in views:
+                np.less(rng.random(view.shape), keep, out=view, casting="unsafe")
+                view /= engine.dtype.type(keep)
+
 
 class _Engine:
     """The packed parameters of ``nets`` and the fused passes over them."""
 
-    def __init__(self, nets, learning_rates, background=None):
+    def __init__(self, nets, learning_rates, options=None, background=None):
         self.nets = nets
         self.dtype = nets[0].dtype
+        # One set of optimiser options per engine (train_many groups by them); η may differ per network.
+        o = {**ENGINE_DEFAULTS, **(options or {})}
+        self.optimizer = make_optimizer(o["optimizer"], 1.0, momentum=o["momentum"], weight_decay=o["weight_decay"])
+        self.kind = o["optimizer"]
+        self.weight_decay = self.optimizer.weight_decay
+        self.plain = self.kind == "sgd" and self.weight_decay == 0  # η folded into ∂L/∂Z⁽ᴸ⁾, no state
+        self.state_names = STATE_ARRAYS.get(self.kind, ())
+        self.schedule = SCHEDULES[o["schedule"]]
+        self.dropout = o["dropout"]
+        self.drop_rngs = {}
+        self._adam_first = None
+        self._scratch = {}  # shape → a scratch array for _update
         # One recipe per engine (train_many groups the networks by it).
         self.activation, self.output, self.loss = nets[0].activation, nets[0].output, nets[0].loss_function.name
         self.hidden_, self.hidden_backward = HIDDEN[self.activation]
@@ -240,6 +296,7 @@ class _Engine:
 
             self.first = SparseFirstLayer(self.V1, background)
         self.load_parameters()
+        self.load_state()
 
     # ---------------------------------------------------------------- layout
     def _build(self, learning_rates):
@@ -291,6 +348,13 @@ class _Engine:
                     lr_out.append(lr[r])
                     slot += 1
         self.lr_out = np.asarray(lr_out, dtype=np.float64).reshape(-1, 1, 1)  # η per row of Aout
+        # Which network (row of Aout) owns each first-layer column and each row of a deeper bucket.
+        self.column_slots = np.empty(self.H, dtype=np.intp)
+        for bucket in self.buckets:
+            bucket.slots = np.array([self.slot[order[r]] for r in range(bucket.rank, bucket.rank + bucket.count)])
+            if bucket.stage == 1:
+                self.column_slots[bucket.column : bucket.column + bucket.count * bucket.n_out] = np.repeat(
+                    bucket.slots, bucket.n_out)
         self.deep = [b for b in self.buckets if b.stage > 1]
         self.first_outputs = [b for b in self.buckets if b.stage == 1 and b.is_output]
         # V = −[W⁽¹⁾; b⁽¹⁾], stored negated so that [X | 1] · V = −Z⁽¹⁾ feeds σ(−·) directly.
@@ -299,20 +363,24 @@ class _Engine:
             bucket.W = np.zeros((bucket.count, bucket.n_in, bucket.n_out), dtype=dt)
             bucket.b = np.zeros((bucket.count, 1, bucket.n_out), dtype=dt)
 
-    def _views(self):
+    def _views(self, first=None, deep=None):
         """Yield ``(i, k, W_view, b_view, sign)``: where layer k of ``nets[i]`` lives in the packed arrays.
 
-        ``sign`` is −1 for the first layer, which is stored negated.
+        ``sign`` is −1 for the first layer, which is stored negated. The packed
+        arrays are the parameters (``V1`` and each bucket's ``W``, ``b``), or
+        arrays laid out alike: ``first`` like V1, ``deep`` {bucket: (W-like, b-like)}.
         """
+        first = self.V1 if first is None else first
         for bucket in self.buckets:
             for j in range(bucket.count):
                 i = self.order[bucket.rank + j]
                 if bucket.stage == 1:
                     c = bucket.column + j * bucket.n_out
                     cols = slice(c, c + bucket.n_out)
-                    yield i, 0, self.V1[: self.n_in, cols], self.V1[self.n_in, cols], -1
+                    yield i, 0, first[: self.n_in, cols], first[self.n_in, cols], -1
                 else:
-                    yield i, bucket.stage - 1, bucket.W[j], bucket.b[j, 0], 1
+                    W, b = (bucket.W, bucket.b) if deep is None else deep[bucket]
+                    yield i, bucket.stage - 1, W[j], b[j, 0], 1
 
     def load_parameters(self):
         """Copy every network's weights and biases into the packed arrays."""
@@ -331,6 +399,67 @@ class _Engine:
         for i, k, W, b, sign in self._views():
             np.multiply(W, sign, out=self.nets[i].weights[k])
             np.multiply(b, sign, out=self.nets[i].biases[k])
+
+    def load_state(self):
+        """Packed optimiser state (velocities, Adam's m and v, per-network t) from every network.
+
+        A network whose ``optimizer_state`` belongs to another optimiser (or is None) starts
+        from zeros, as ``optimizers.SGD``/``Adam`` do. The first layer's velocity and m are
+        stored negated like V1 (v = E[g²] is not).
+        """
+        self.state = {name: (np.zeros_like(self.V1), {b: (np.zeros_like(b.W), np.zeros_like(b.b))
+                                                      for b in self.deep}) for name in self.state_names}
+        self.t = np.zeros(self.n_nets)
+        key = self.optimizer.state_key()
+        fits = [state_fits(getattr(net, "optimizer_state", None), key, net.weights + net.biases) for net in self.nets]
+        for name in self.state_names:
+            for i, k, W, b, sign in self._views(*self.state[name]):
+                if fits[i]:
+                    sign = 1 if name == "v" else sign
+                    L = self.nets[i].n_layers
+                    np.multiply(self.nets[i].optimizer_state[name][k], sign, out=W)
+                    np.multiply(self.nets[i].optimizer_state[name][L + k], sign, out=b)
+        for i, net in enumerate(self.nets):
+            if fits[i] and "t" in net.optimizer_state:
+                self.t[self.slot[i]] = net.optimizer_state["t"]
+
+    def store_state(self):
+        """Every network's ``optimizer_state``: a fresh copy of its part of the packed state (None: plain SGD)."""
+        key = self.optimizer.state_key()
+        states = [None if key is None else {"key": key} for _ in self.nets]
+        for name in self.state_names:
+            arrays = [[None] * (2 * net.n_layers) for net in self.nets]
+            for i, k, W, b, sign in self._views(*self.state[name]):
+                sign = 1 if name == "v" else sign
+                L = self.nets[i].n_layers
+                arrays[i][k], arrays[i][L + k] = np.multiply(W, sign), np.multiply(b, sign)
+            for state, a in zip(states, arrays):
+                state[name] = a
+        if self.kind == "adam":
+            for i, state in enumerate(states):
+                state["t"] = int(self.t[self.slot[i]])
+        for net, state in zip(self.nets, states):
+            net.optimizer_state = state
+
+    def start_epoch(self, epoch, first, epochs, seed, buf):
+        """Set this epoch's rates ηₑ = schedule(η, epoch − first, epochs) and dropout generators.
+
+        Plain SGD folds ηₑ into ``buf.scale``; the other optimisers keep ∂L/∂Z⁽ᴸ⁾
+        unscaled and take ηₑ per packed array (``eta``: (1, H) for V1, (G, 1, 1) per bucket).
+        """
+        eta = np.array([self.schedule(float(lr), epoch - first, epochs) for lr in self.lr_out.ravel()])
+        factor = self.delta_factor / buf.n
+        if self.plain:
+            buf.scale[...] = (eta.reshape(-1, 1, 1) * factor).astype(self.dtype)
+        else:
+            buf.scale[...] = np.full((self.n_nets, 1, 1), factor).astype(self.dtype)
+            self.eta = eta
+            self.eta_first = eta[self.column_slots].reshape(1, -1).astype(self.dtype)
+            for bucket in self.deep:
+                bucket.eta = eta[bucket.slots].reshape(-1, 1, 1).astype(self.dtype)
+        if self.dropout:  # one generator per network, seeded as train_reference seeds its own
+            self.drop_rngs = {i: np.random.default_rng(None if seed is None else [seed, epoch, 1])
+                              for i in range(self.n_nets)}
 
     def finite_networks(self):
         """A boolean per network (order of ``nets``): are all its packed parameters finite?"""
@@ -351,12 +480,7 @@ class _Engine:
         a sigmoid keep −Z (the first layer's product gives it) and take σ(−·)
         directly; other activations negate it back first.
         """
-        # −Z⁽¹⁾ = [X | 1] · V: one matrix product for the first layer of every network.
-        if self.first is None:
-            np.matmul(buf.X1, self.V1, out=buf.A1)
-        else:
-            b = buf.batch
-            self.first.forward(*(sparse_rows or (b.indptr, b.indices, b.data, b.r)), buf.A1)
+        self._first_forward(buf, sparse_rows)
         for bucket in self.first_outputs:  # no hidden layer: Z⁽¹⁾ is the output's net input
             out = buf.Aout[bucket.out_slot : bucket.out_slot + bucket.count]
             if self.output_negated:
@@ -369,6 +493,9 @@ class _Engine:
             self.hidden_(np.negative(buf.A1, out=buf.A1))
         for bucket in self.deep:  # built stage by stage, so parents come first
             a_in = buf.A[bucket.parent][bucket.offset : bucket.offset + bucket.count]
+            if buf.M is not None:  # dropout (training): the layer sees A⁽ˢ⁻¹⁾ ⊙ M⁽ˢ⁻¹⁾
+                a_in = np.multiply(a_in, buf.M[bucket.parent][bucket.offset : bucket.offset + bucket.count],
+                                   out=buf.Ain[bucket])
             a = buf.A[bucket]
             np.matmul(a_in, bucket.W, out=a)  # Z⁽ˢ⁾ = A⁽ˢ⁻¹⁾ · W⁽ˢ⁾ + b⁽ˢ⁾, stacked
             negated = self.output_negated if bucket.is_output else self.hidden_negated
@@ -410,13 +537,114 @@ class _Engine:
         np.log(scratch, out=scratch)
         return -scratch.sum(axis=(1, 2), dtype=np.float64)
 
-    def step(self, y, buf, loss_sum, correct):
-        """One SGD step of every network on the batch ``buf.X``, ``y``; adds to the loss sums and counts.
+    def _first_forward(self, buf, sparse_rows=None):
+        """−Z⁽¹⁾ = [X | 1] · V: one matrix product for the first layer of every network, into ``buf.A1``.
 
-        The learning rate η of each network multiplies its ∂L/∂Z⁽ᴸ⁾ once, so every
-        gradient below is already ``η·∂L/∂…`` and updates are plain subtractions.
+        With the sparse first layer: the same from the rows' non-zeros (``sparse_rows``, else ``buf.batch``).
+        """
+        if self.first is None:
+            np.matmul(buf.X1, self.V1, out=buf.A1)
+        else:
+            b = buf.batch
+            self.first.forward(*(sparse_rows or (b.indptr, b.indices, b.data, b.r)), buf.A1)
+
+    def _first_update(self, buf, dZ1):
+        """Plain SGD: V ← V + [X | 1]ᵀ · η∂L/∂Z⁽¹⁾, i.e. [W⁽¹⁾; b⁽¹⁾] −= η·∂L/∂[W⁽¹⁾; b⁽¹⁾]: one product."""
+        if self.first is None:
+            self.V1 += np.matmul(buf.X1.T, dZ1, out=buf.G1)
+        else:
+            self.first.update(buf.batch, dZ1)
+
+    def _first_gradient(self, buf, dZ1):
+        """∂L/∂V = −[X | 1]ᵀ · ∂L/∂Z⁽¹⁾ (dense, η not folded in), in ``buf.G1``."""
+        if self.first is None:
+            np.matmul(buf.X1.T, dZ1, out=buf.G1)
+        else:
+            self.first.gradient(buf.batch, dZ1, buf.G1)
+        return np.negative(buf.G1, out=buf.G1)
+
+    def _first_optimizer_update(self, buf, dZ1):
+        """Momentum, Nesterov, Adam or weight decay on V = −[W⁽¹⁾; b⁽¹⁾].
+
+        The update rules are odd in (θ, ∂L/∂θ, velocity, m), so applying them to V with
+        ∂L/∂V = −∂L/∂θ gives exactly −(the update of θ); the bias row is not decayed.
+        """
+        state = [self.state[name][0] for name in self.state_names]
+        self._update(self.V1, self._first_gradient(buf, dZ1), state, self.eta_first, self._adam_first,
+                     decay_rows=self.n_in)
+        if self.first is not None:
+            self.first.fold()  # V changed as a whole: q = c·M anew
+
+    def _update(self, param, grad, state, eta, adam=None, decay_rows=None):
+        """One step of ``self.optimizer``'s rule on a packed array, per network (``grad`` is overwritten).
+
+        As ``optimizers.SGD.update``/``Adam.update`` with η = ``eta`` (broadcast per network),
+        the same operations in the same order, in place (``S``: a scratch array like ``param``):
+        weight decay ``g ← g + λ·θ`` (on ``param[:decay_rows]``; None: all, 0: none), then
+        SGD ``θ −= η·g``; momentum ``v ← μ·v − η·g``, ``θ += v`` (Nesterov ``θ += μ·v − η·g``);
+        Adam with ``adam`` = (η·√(1−β₂ᵗ)/(1−β₁ᵗ), ε·√(1−β₂ᵗ)) per network.
+        """
+        S = self._scratch.get(param.shape)
+        if S is None:
+            S = self._scratch[param.shape] = np.empty_like(param)
+        if self.weight_decay and decay_rows != 0:
+            rows = slice(decay_rows)
+            grad[rows] += np.multiply(param[rows], self.weight_decay, out=S[rows])
+        if self.kind == "adam":
+            b1, b2 = self.optimizer.beta1, self.optimizer.beta2
+            m, v = state
+            v *= b2
+            v += np.multiply(np.multiply(grad, 1 - b2, out=S), grad, out=S)  # v ← β₂·v + (1−β₂)·g²
+            m *= b1
+            m += np.multiply(grad, 1 - b1, out=grad)  # m ← β₁·m + (1−β₁)·g
+            np.sqrt(v, out=S)
+            S += adam[1]
+            step = np.multiply(m, adam[0], out=grad)
+            step /= S
+            param -= step  # θ ← θ − η·m̂/(√v̂ + ε)
+            return
+        grad *= eta  # η·g
+        if self.kind == "sgd":
+            param -= grad
+            return
+        mu = self.optimizer.momentum
+        (velocity,) = state
+        velocity *= mu
+        velocity -= grad  # v ← μ·v − η·g
+        if self.kind == "nesterov":
+            np.multiply(velocity, mu, out=S)
+            S -= grad
+            param += S  # θ ← θ + μ·v − η·g
+        else:
+            param += velocity
+
+    def _adam_step(self):
+        """t ← t + 1 per network; Adam's step factors (η·√(1−β₂ᵗ)/(1−β₁ᵗ), ε·√(1−β₂ᵗ)) for V1 and each bucket."""
+        opt = self.optimizer
+        self.t += 1
+        c1 = 1 - opt.beta1 ** self.t
+        c2 = np.sqrt(1 - opt.beta2 ** self.t)
+        step, eps = self.eta * c2 / c1, opt.epsilon * c2
+
+        def shaped(idx, shape):
+            return step[idx].reshape(shape).astype(self.dtype), eps[idx].reshape(shape).astype(self.dtype)
+
+        self._adam_first = shaped(self.column_slots, (1, -1))
+        for bucket in self.deep:
+            bucket.adam = shaped(bucket.slots, (-1, 1, 1))
+
+    def step(self, y, buf, loss_sum, correct):
+        """One training step of every network on the batch ``buf.X``, ``y``; adds to the loss sums and counts.
+
+        Plain SGD: the learning rate η of each network multiplies its ∂L/∂Z⁽ᴸ⁾ once,
+        so every gradient below is already ``η·∂L/∂…`` and updates are plain
+        subtractions. Other optimisers get the true gradients and ``_update``.
         """
         n = y.shape[0]
+        if self.dropout:
+            buf.draw_masks(self)
+        if self.kind == "adam":
+            self._adam_step()
         self.forward(buf)
         Aout, D, dZout, Y = buf.Aout, buf.D, buf.dZout, buf.Y
         rows = np.arange(n)
@@ -440,22 +668,32 @@ class _Engine:
             if bucket.is_output:
                 dZ = dZout[bucket.out_slot : bucket.out_slot + bucket.count]
             else:
+                if buf.M is not None:
+                    buf.dA[bucket] *= buf.M[bucket]  # through the dropout: ⊙ M⁽ˢ⁾
                 dZ = self.hidden_backward(buf.dA[bucket], buf.A[bucket], buf.dZ[bucket])
             lo, hi = bucket.offset, bucket.offset + bucket.count
             # ∂L/∂A⁽ˢ⁻¹⁾ = ∂L/∂Z⁽ˢ⁾ · W⁽ˢ⁾ᵀ, before W⁽ˢ⁾ changes
             np.matmul(dZ, bucket.W.transpose(0, 2, 1), out=buf.dA[bucket.parent][lo:hi])
-            a_in = buf.A[bucket.parent][lo:hi]
-            gW = np.matmul(a_in.transpose(0, 2, 1), dZ, out=buf.gW[bucket])  # η·∂L/∂W⁽ˢ⁾ = A⁽ˢ⁻¹⁾ᵀ·η∂L/∂Z⁽ˢ⁾
-            bucket.W -= gW
-            bucket.b -= dZ.sum(axis=1, keepdims=True)
+            a_in = buf.A[bucket.parent][lo:hi] if buf.M is None else buf.Ain[bucket]
+            gW = np.matmul(a_in.transpose(0, 2, 1), dZ, out=buf.gW[bucket])  # (η)∂L/∂W⁽ˢ⁾ = A⁽ˢ⁻¹⁾ᵀ·(η)∂L/∂Z⁽ˢ⁾
+            if self.plain:
+                bucket.W -= gW
+                bucket.b -= dZ.sum(axis=1, keepdims=True)
+            else:
+                W_state = [self.state[name][1][bucket][0] for name in self.state_names]
+                b_state = [self.state[name][1][bucket][1] for name in self.state_names]
+                adam = getattr(bucket, "adam", None)
+                self._update(bucket.W, gW, W_state, bucket.eta, adam)
+                self._update(bucket.b, dZ.sum(axis=1, keepdims=True), b_state, bucket.eta, adam, decay_rows=0)
+        if buf.M1 is not None:
+            buf.dA1 *= buf.M1
         dZ1 = self.hidden_backward(buf.dA1, buf.A1, buf.dZ1)
         for bucket in self.first_outputs:
             np.copyto(buf.dZ1_view[bucket], dZout[bucket.out_slot : bucket.out_slot + bucket.count])
-        # V ← V + [X | 1]ᵀ · η∂L/∂Z⁽¹⁾, i.e. [W⁽¹⁾; b⁽¹⁾] −= η·∂L/∂[W⁽¹⁾; b⁽¹⁾]: one product
-        if self.first is None:
-            self.V1 += np.matmul(buf.X1.T, dZ1, out=buf.G1)
+        if self.plain:
+            self._first_update(buf, dZ1)
         else:
-            self.first.update(buf.batch, dZ1)
+            self._first_optimizer_update(buf, dZ1)
 
     def evaluate(self, X, y, buffers, sparse_rows=None):
         """Per network (rows of ``Aout``): the summed loss (see ``loss_sums``) and the correct count on ``X``/``y``.
@@ -523,6 +761,43 @@ def _recipe(net):
     return net.activation, net.output, net.loss_function.name
 
 
+def _check_options(options, n):
+    """``None``, one dict or one dict per network → one checked options dict per network (see ``ENGINE_DEFAULTS``).
+
+    Checked as ``train_reference`` checks them (same messages).
+    """
+    if options is None or isinstance(options, dict):
+        options = [options or {}] * n
+    elif isinstance(options, (str, bytes)) or not hasattr(options, "__iter__"):
+        raise TypeError(f"options must be None, a dict or one dict per network, got {options!r}")
+    options = list(options)
+    if len(options) != n:
+        raise ValueError(f"{len(options)} option dicts for {n} networks; give one dict or one per network")
+    return [_check_one(o, f"options[{i}]") for i, o in enumerate(options)]
+
+
+def _check_one(options, name):
+    """One options dict → all of ``ENGINE_DEFAULTS``' keys, checked and normalised."""
+    options = {} if options is None else options
+    if not isinstance(options, dict):
+        raise TypeError(f"{name} must be a dict such as {{'optimizer': 'adam'}}, got {options!r}")
+    unknown = sorted(set(options) - set(ENGINE_DEFAULTS))
+    if unknown:
+        hint = (" (early stopping is done by training.train around train_many)"
+                if set(unknown) & {"early_stopping", "patience", "validation_fraction"} else "")
+        raise TypeError(f"{name} has unknown option(s) {unknown}; known: {', '.join(ENGINE_DEFAULTS)}{hint}")
+    o = {**ENGINE_DEFAULTS, **options}
+    optimizer = make_optimizer(o["optimizer"], 1.0, momentum=o["momentum"], weight_decay=o["weight_decay"])
+    kind = o["optimizer"].lower()
+    return {
+        "optimizer": kind,
+        "momentum": optimizer.momentum if kind in ("momentum", "nesterov") else ENGINE_DEFAULTS["momentum"],
+        "weight_decay": optimizer.weight_decay,
+        "schedule": check_schedule(o["schedule"]),
+        "dropout": check_dropout(o["dropout"]),
+    }
+
+
 def _check_learning_rates(learning_rates, n):
     if isinstance(learning_rates, numbers.Real) and not isinstance(learning_rates, bool):
         return [check_positive_float(learning_rates, "learning_rates")] * n
@@ -548,6 +823,7 @@ def train_many(
     on_epoch=None,
     progress=False,
     blas_threads=None,
+    options=None,
     first_layer="auto",
 ):
     """Train every network of ``nets`` in place on the same shuffled minibatches.
@@ -555,14 +831,22 @@ def train_many(
     ``nets``: ``MultilayerNeuralNetClassifier`` objects with equal input width,
     classes and dtype, each already trained for the same number of epochs (0 or
     more: hot start); depths, widths, hidden activations, outputs and losses
-    may differ (networks of one recipe ``(activation, output, loss)`` share a
-    fused engine; the engines step on the same batches). ``learning_rates``: one
-    number for all or one per network. Epoch ``e`` is shuffled by
-    ``batching.epoch_rng(seed, e)``, exactly as ``train`` does, so each network
-    ends as if trained alone. ``on_epoch(epoch, records)`` is called after each
-    epoch (networks already updated) with one history record (dict) per
-    network, in the order of ``nets``; the same records are appended to each
-    ``net.history_records``. ``seconds`` is the wall time of the joint epoch.
+    may differ (networks of one recipe ``(activation, output, loss)`` and the
+    same ``options`` share a fused engine; the engines step on the same
+    batches). ``learning_rates``: one number for all or one per network.
+    ``options``: the training options of ``train_reference`` but early stopping
+    (``ENGINE_DEFAULTS``: optimizer, momentum, weight_decay, schedule,
+    dropout), as None (the article's plain SGD), one dict for all networks or
+    one dict per network; the optimiser state is resumed from and kept in each
+    ``net.optimizer_state``, the schedule runs over the epochs of this call,
+    dropout masks come from ``default_rng([seed, e, 1])`` per network.
+    Epoch ``e`` is shuffled by ``batching.epoch_rng(seed, e)``, exactly as
+    ``train`` does, so each network ends as if trained alone.
+    ``on_epoch(epoch, records)`` is called after each epoch (networks already
+    updated) with one history record (dict) per network, in the order of
+    ``nets``; the same records are appended to each ``net.history_records``;
+    if it returns True, training stops after that epoch. ``seconds`` is the
+    wall time of the joint epoch.
     ``progress`` shows a bar over epochs; ``blas_threads`` caps the BLAS threads
     (None: leave as is). ``first_layer``: ``"dense"`` (one GEMM), ``"sparse"``
     (only the non-background inputs, see ``scratchnet.sparse``) or ``"auto"``:
@@ -577,6 +861,7 @@ def train_many(
 
     nets = _check_nets(nets)
     lrs = _check_learning_rates(learning_rates, len(nets))
+    opts = _check_options(options, len(nets))
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
     if seed is not None:
@@ -614,10 +899,11 @@ def train_many(
         if first_layer == "sparse" or sparse.density(X_train, c) <= sparse.MAX_DENSITY:
             background, train_rows = c, sparse.SparseRows(X_train, c)
             val_rows = sparse.SparseRows(X_val, c) if X_val is not None else None
-    groups = {}  # recipe → indices into nets, in order of first appearance
+    groups = {}  # (recipe, options) → indices into nets, in order of first appearance
     for i, net in enumerate(nets):
-        groups.setdefault(_recipe(net), []).append(i)
-    engines = [(_Engine([nets[i] for i in idx], [lrs[i] for i in idx], background), idx) for idx in groups.values()]
+        groups.setdefault((_recipe(net), tuple(opts[i].items())), []).append(i)
+    engines = [(_Engine([nets[i] for i in idx], [lrs[i] for i in idx], opts[idx[0]], background), idx)
+               for idx in groups.values()]
     n_train = X_train.shape[0]
     start_epoch = first.epochs_trained
     frames = [[] for _ in nets]
@@ -636,6 +922,8 @@ def train_many(
         bar = tqdm(range(start_epoch, start_epoch + epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
         for epoch in bar:
             t0 = time.perf_counter()
+            for (engine, _), buf in zip(engines, bufs):
+                engine.start_epoch(epoch, start_epoch, epochs, seed, buf)
             sums = [(np.zeros(e.n_nets), np.zeros(e.n_nets, dtype=np.int64)) for e, _ in engines]
             batches = batch_indices(n_train, batch_size, epoch_rng(seed, epoch))
             for idx in batches:
@@ -677,6 +965,7 @@ def train_many(
                 raise error
             for engine, _ in engines:
                 engine.store_parameters()
+                engine.store_state()
             records = []
             for i, net in enumerate(nets):
                 record = {
@@ -690,10 +979,11 @@ def train_many(
                 net.history_records.append(record)
                 frames[i].append(record)
                 records.append(record)
-            if on_epoch is not None:
-                on_epoch(epoch, records)
+            stop = on_epoch(epoch, records) is True if on_epoch is not None else False
             if progress and X_val is not None:
                 best = max(r["accuracy_test"] for r in records)
                 bar.set_postfix({"acc_test" if len(nets) == 1 else "best_acc_test": f"{best:.3f}"})
+            if stop:
+                break
         bar.close()
     return [pd.DataFrame(f, columns=HISTORY_COLUMNS) for f in frames]

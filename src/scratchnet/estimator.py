@@ -87,8 +87,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Hold out this stratified fraction of ``fit``'s data to fill the
         ``loss_test``/``accuracy_test`` columns of ``history_`` (NaN without it).
 
-    Beyond the article (docs/beyond.md; the defaults are the article's, and any
-    other value trains through ``scratchnet.training.train_reference``):
+    Beyond the article (docs/beyond.md; the defaults are the article's; every
+    value trains through ``scratchnet.training.train``, i.e. the fused engine):
 
     activation : {"sigmoid", "tanh", "relu", "leaky_relu", "identity"}, default="sigmoid"
         Activation of the hidden layers.
@@ -100,7 +100,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Initial weights ``N(0, s²)``: s = 0.1, √(2/(nᵏ⁻¹+nᵏ)) or √(2/nᵏ⁻¹).
     optimizer : {"sgd", "momentum", "nesterov", "adam"}, default="sgd"
         ``learning_rate`` is the optimiser's η (Adam's usual one is 0.001).
-        Optimiser state starts afresh on every ``fit``/``partial_fit`` call.
+        Optimiser state starts afresh on every ``fit``; ``partial_fit`` continues it
+        (it lives on ``network_`` and in pickles, not in model files).
     momentum : float in [0, 1), default=0.9
         μ of "momentum" and "nesterov".
     weight_decay : float ≥ 0, default=0.0

@@ -107,6 +107,9 @@ class MultilayerNeuralNetClassifier:
         ]
         self.biases = [np.zeros(n_out, dtype=self.dtype) for n_out in self.layers[1:]]
         self.history_records = []
+        # The optimiser's state between training calls (velocities, Adam's moments; see
+        # ``optimizers``): kept in memory and by pickle, not in model files.
+        self.optimizer_state = None
 
     # ------------------------------------------------------------------ sizes
     @property

@@ -223,6 +223,15 @@ class SparseFirstLayer:
         self.kernels["spmm_init"](indptr, indices, data, self.M, r, self.u, self.w, out)
         return out
 
+    def gradient(self, batch, D, out):
+        """``out ← [X | 1]ᵀ·D`` (n⁰ + 1, H) for the batch's rows: ``Pᵀ·D + cᵀ(1ᵀD)`` and the bias row ``1ᵀD``."""
+        g = D.sum(axis=0)
+        G = out[: self.n_in]
+        np.multiply(self.c[:, None], g, out=G)
+        self.kernels["spmm_t_add"](batch.t_indptr, batch.t_indices, batch.t_data, D, G)
+        out[self.n_in] = g
+        return out
+
     def update(self, batch, D):
         """``V += Xᵀ·D`` and ``v_b += 1ᵀ·D`` for the batch's rows (``D`` = η∂L/∂Z⁽¹⁾ in the engine's sign)."""
         g = D.sum(axis=0)

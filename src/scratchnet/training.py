@@ -1,4 +1,10 @@
-"""Minibatch gradient descent with per-epoch history (article, section 6)."""
+"""Minibatch gradient descent with per-epoch history (article, section 6).
+
+``train_reference`` is the readable loop, one network, step by step, with every
+option beyond the article (optimisers, weight decay, schedules, dropout, early
+stopping). ``train`` gives the same results through the fused engine
+(``scratchnet.engine.train_many`` with one network), faster; the tests compare them.
+"""
 
 from __future__ import annotations
 
@@ -64,7 +70,7 @@ def train(
     progress=True,
     **options,
 ):
-    """Train ``net`` in place by minibatch SGD; return this call's epochs as a DataFrame.
+    """Train ``net`` in place by minibatch gradient descent; return this call's epochs as a DataFrame.
 
     The same maths, batches and history as ``train_reference`` (the readable
     loop below), computed by the fused engine (``scratchnet.engine.train_many``
@@ -75,10 +81,9 @@ def train(
 
     ``options`` are those of ``train_reference`` beyond the article
     (``optimizer``, ``momentum``, ``weight_decay``, ``schedule``, ``dropout``,
-    ``early_stopping``, ``patience``, ``validation_fraction``). The engine runs
-    every network (any hidden activation, output and loss) with plain SGD at a
-    constant rate, no weight decay, dropout or early stopping; any other option
-    is trained by ``train_reference``.
+    ``early_stopping``, ``patience``, ``validation_fraction``), all run by the
+    engine: early stopping holds out the same stratified validation split as
+    ``train_reference`` and watches it after each engine epoch.
     """
     from .engine import train_many
     from .network import MultilayerNeuralNetClassifier
@@ -88,20 +93,38 @@ def train(
     unknown = sorted(set(options) - set(REFERENCE_DEFAULTS))
     if unknown:
         raise TypeError(f"train() got unknown option(s) {unknown}; known: {', '.join(REFERENCE_DEFAULTS)}")
-    if not engine_supports(net, options):
-        return train_reference(net, X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
-                               learning_rate=learning_rate, seed=seed, verbose=verbose, progress=progress, **options)
+    o = {**REFERENCE_DEFAULTS, **options}
+    early_stopping, patience, fraction = o.pop("early_stopping"), o.pop("patience"), o.pop("validation_fraction")
     epochs = check_int(epochs, "epochs")
     learning_rate = check_positive_float(learning_rate, "learning_rate")
     X_test, y_test = _check_test_set(net, X_test, y_test)
+    patience = check_int(patience, "patience")
+    if early_stopping:
+        if seed is not None:
+            seed = check_int(seed, "seed", minimum=0)
+        X_train = check_features(X_train, net.layers[0], net.dtype, name="X_train")
+        y_train = check_labels(y_train, net.n_classes, X_train.shape[0], name="y_train")
+        _check_fraction(validation_fraction=fraction)
+        X_train, X_val, y_train, y_val = _validation_split(X_train, y_train, fraction, seed)
+    validation_loss, best = [], (np.inf, None, None, None)  # (validation loss, epoch, parameters, optimiser state)
 
-    def report(epoch, records):
+    def on_epoch(epoch, records):
+        nonlocal best
         if verbose:
             tqdm.write(format_epoch(records[0])) if progress else print(format_epoch(records[0]), flush=True)
+        if not early_stopping:
+            return False
+        loss_val = evaluate(net, X_val, y_val)[0]
+        validation_loss.append(loss_val)
+        if loss_val < best[0]:
+            best = (loss_val, epoch, [p.copy() for p in net.weights + net.biases], net.optimizer_state)
+            return False
+        return epoch - best[1] >= patience
 
     try:
         (history,) = train_many([net], X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
-                                learning_rates=learning_rate, seed=seed, on_epoch=report, progress=progress)
+                                learning_rates=learning_rate, seed=seed, on_epoch=on_epoch, progress=progress,
+                                options=o)
     except TrainingDivergedError as exc:
         error = TrainingDivergedError(
             f"training diverged in epoch {exc.epoch}: the loss or the weights became NaN/infinite; the network "
@@ -109,7 +132,30 @@ def train(
         )
         error.epoch = exc.epoch
         raise error from None
+    if early_stopping and best[2] is not None:
+        _restore_best(net, history, best, validation_loss, epochs, verbose, progress)
     return history
+
+
+def _check_fraction(validation_fraction):
+    if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)) or not (
+        0 < validation_fraction < 1
+    ):
+        raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction!r}")
+
+
+def _restore_best(net, history, best, validation_loss, epochs, verbose, progress):
+    """Early stopping's end: the best epoch's weights and optimiser state back into ``net``; ``history.attrs``."""
+    loss, epoch, params, state = best
+    for p, kept in zip(net.weights + net.biases, params):
+        p[...] = kept
+    net.optimizer_state = state
+    history.attrs.update(best_epoch=epoch, validation_loss=validation_loss)
+    if verbose:
+        stopped = "stopped early" if len(history) < epochs else "finished"
+        message = (f"early stopping: {stopped} after epoch {history.epoch.iloc[-1]}; restored the weights of "
+                   f"epoch {epoch} (validation loss {loss:.4f})")
+        tqdm.write(message) if progress else print(message, flush=True)
 
 
 REFERENCE_DEFAULTS = {
@@ -126,12 +172,9 @@ REFERENCE_DEFAULTS = {
 
 
 def engine_supports(net, options):
-    """Can the fused engine train ``net`` with these ``train_reference`` options? (Plain SGD, any network.)"""
-    o = {**REFERENCE_DEFAULTS, **options}
-    return (
-        o["optimizer"] == "sgd" and o["weight_decay"] == 0 and o["schedule"] == "constant"
-        and o["dropout"] == 0 and not o["early_stopping"]
-    )
+    """Can the fused engine train ``net`` with these ``train_reference`` options? Yes, every one of them
+    (any network, optimiser, weight decay, schedule, dropout; early stopping around it in ``train``)."""
+    return set(options) <= set(REFERENCE_DEFAULTS)
 
 
 def _validation_split(X, y, fraction, seed):
@@ -178,7 +221,11 @@ def train_reference(
     NaN. Calling ``train`` again continues where the last call stopped (hot
     start): epoch numbers go on and ``net.history`` holds them all.
     Epoch ``e`` is shuffled by ``default_rng([seed, e])``, so 10 + 5 epochs equal 15
-    (with plain SGD at a constant rate: other optimisers and schedules start afresh each call).
+    at a constant rate: the optimiser's state (velocities, Adam's moments and
+    step count) is kept on the network (``net.optimizer_state``, in memory and
+    by pickle, not in model files) and resumed by the next call with the same
+    optimiser (another optimiser starts afresh). A schedule runs over the
+    epochs of each call.
 
     Beyond the article (defaults = the article's recipe):
 
@@ -192,8 +239,9 @@ def train_reference(
       figures of the history are measured with dropout, the test ones without.
     * ``early_stopping``: hold out a stratified ``validation_fraction`` of the
       training data, stop when its loss has not improved for ``patience``
-      epochs and restore the weights of the best epoch. The history keeps every
-      epoch trained; its ``attrs`` hold ``best_epoch`` and ``validation_loss``.
+      epochs and restore the weights (and optimiser state) of the best epoch.
+      The history keeps every epoch trained; its ``attrs`` hold ``best_epoch``
+      and ``validation_loss``.
     """
     from .network import MultilayerNeuralNetClassifier
 
@@ -212,15 +260,13 @@ def train_reference(
     if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     optimizer = make_optimizer(optimizer, learning_rate, momentum=momentum, weight_decay=weight_decay)
+    optimizer.set_state(getattr(net, "optimizer_state", None), net.weights + net.biases)
     schedule = SCHEDULES[check_schedule(schedule)]
     dropout = check_dropout(dropout)
     patience = check_int(patience, "patience")
     X_val = y_val = None
     if early_stopping:
-        if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)) or not (
-            0 < validation_fraction < 1
-        ):
-            raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction!r}")
+        _check_fraction(validation_fraction)
         X_train, X_val, y_train, y_val = _validation_split(X_train, y_train, validation_fraction, seed)
     if batch_size > X_train.shape[0]:
         raise ValueError(
@@ -229,7 +275,7 @@ def train_reference(
 
     first = net.epochs_trained
     records, validation_loss = [], []
-    best = (np.inf, None, None)  # (validation loss, epoch, parameters)
+    best = (np.inf, None, None, None)  # (validation loss, epoch, parameters, optimiser state)
     bar = tqdm(range(first, first + epochs), desc="training", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         start = time.perf_counter()
@@ -272,6 +318,7 @@ def train_reference(
                 f"than {learning_rate}."
             )
         net.history_records.append(record)
+        net.optimizer_state = optimizer.get_state()
         records.append(record)
         if verbose:
             tqdm.write(format_epoch(record)) if progress else print(format_epoch(record), flush=True)
@@ -281,18 +328,11 @@ def train_reference(
             loss_val = evaluate(net, X_val, y_val)[0]
             validation_loss.append(loss_val)
             if loss_val < best[0]:
-                best = (loss_val, epoch, [p.copy() for p in net.weights + net.biases])
+                best = (loss_val, epoch, [p.copy() for p in net.weights + net.biases], net.optimizer_state)
             elif epoch - best[1] >= patience:
                 break
     bar.close()
     history = pd.DataFrame(records, columns=HISTORY_COLUMNS)
     if early_stopping and best[2] is not None:
-        for p, kept in zip(net.weights + net.biases, best[2]):
-            p[...] = kept
-        history.attrs.update(best_epoch=best[1], validation_loss=validation_loss)
-        if verbose:
-            stopped = "stopped early" if len(records) < epochs else "finished"
-            message = (f"early stopping: {stopped} after epoch {records[-1]['epoch']}; restored the weights of "
-                       f"epoch {best[1]} (validation loss {best[0]:.4f})")
-            tqdm.write(message) if progress else print(message, flush=True)
+        _restore_best(net, history, best, validation_loss, epochs, verbose, progress)
     return history

@@ -157,28 +157,6 @@ def network_recipe(config):
     return {k: getattr(config, k) for k in ARTICLE_NETWORK}
 
 
-def engine_takes_options():
-    """Whether ``engine.train_many`` trains per-network options (optimizer, momentum, …)."""
-    import inspect
-
-    from .engine import train_many
-
-    return "options" in inspect.signature(train_many).parameters
-
-
-def check_trainable(configs):
-    """Refuse configurations this scratchnet cannot train in a grid (options beyond plain SGD without engine support)."""
-    beyond = sorted({f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                     for c in configs for k, v in options_of(c).items()
-                     if v != ARTICLE_OPTIONS[k] and not (k == "momentum" and c.optimizer not in MOMENTUM_OPTIMIZERS)})
-    if beyond and not engine_takes_options():
-        raise ValueError(
-            f"the grid asks for training options beyond plain SGD ({', '.join(beyond)}), but this scratchnet's "
-            "engine.train_many cannot train them yet; vary only the layers, nodes, learning rates, activations, "
-            "heads and inits, or upgrade scratchnet"
-        )
-
-
 def layer_widths(config, n_features, n_classes):
     """``[n⁰, n¹, …, nᴸ]`` of a configuration: equal-width hidden layers."""
     return [n_features, *[config.hidden_nodes] * config.hidden_layers, n_classes]
@@ -591,7 +569,6 @@ def run_tune(store, X_train, y_train, configs, *, folds, epochs, batch_size, see
     if executor not in ("local", "dask"):
         raise ValueError(f"executor must be 'local' or 'dask', got {executor!r}")
     configs = with_network(configs, network)
-    check_trainable(configs)
     split = make_folds(y_train, folds, seed)
     done = store.finished()
     everything = [(c, f) for f in range(len(split)) for c in configs]
