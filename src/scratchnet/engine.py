@@ -206,7 +206,8 @@ class _Buffers:
         self.G1 = np.empty((engine.n_in + 1, engine.H), dtype=dt)
         if engine.dropout:
             self._dropout_buffers(engine, n)
-        self.dA, self.dZ, self.dZ1_view, self.gW = {}, {}, {}, {}
+        self.dA, self.dZ, self.dZ1_view, self.gW, self.gb = {}, {}, {}, {}, {}
+        self.ones = np.ones((1, n), dtype=dt)  # 1ᵀ: bias gradients Σ_rows ∂L/∂Z as one stacked product
         for bucket in engine.buckets:
             if bucket.stage == 1:
                 c = bucket.column
@@ -219,6 +220,7 @@ class _Buffers:
                     self.dA[bucket] = np.empty((bucket.count, n, bucket.n_out), dtype=dt)
                     self.dZ[bucket] = np.empty((bucket.count, n, bucket.n_out), dtype=dt)
                 self.gW[bucket] = np.empty((bucket.count, bucket.n_in, bucket.n_out), dtype=dt)
+                self.gb[bucket] = np.empty((bucket.count, 1, bucket.n_out), dtype=dt)
 
     def _dropout_buffers(self, engine, n):
         """Masks M⁽ᵏ⁾ laid out as the activations (``M1`` as ``A1``, ``M[bucket]`` as ``A[bucket]``),
@@ -678,13 +680,14 @@ class _Engine:
             gW = np.matmul(a_in.transpose(0, 2, 1), dZ, out=buf.gW[bucket])  # (η)∂L/∂W⁽ˢ⁾ = A⁽ˢ⁻¹⁾ᵀ·(η)∂L/∂Z⁽ˢ⁾
             if self.plain:
                 bucket.W -= gW
-                bucket.b -= dZ.sum(axis=1, keepdims=True)
+                bucket.b -= np.matmul(buf.ones, dZ, out=buf.gb[bucket])
             else:
                 W_state = [self.state[name][1][bucket][0] for name in self.state_names]
                 b_state = [self.state[name][1][bucket][1] for name in self.state_names]
                 adam = getattr(bucket, "adam", None)
                 self._update(bucket.W, gW, W_state, bucket.eta, adam)
-                self._update(bucket.b, dZ.sum(axis=1, keepdims=True), b_state, bucket.eta, adam, decay_rows=0)
+                self._update(bucket.b, np.matmul(buf.ones, dZ, out=buf.gb[bucket]), b_state, bucket.eta, adam,
+                             decay_rows=0)
         if buf.M1 is not None:
             buf.dA1 *= buf.M1
         dZ1 = self.hidden_backward(buf.dA1, buf.A1, buf.dZ1)
