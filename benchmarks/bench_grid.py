@@ -17,8 +17,9 @@ Measured, each on the same rows and batch order:
                   layer dense (one GEMM for all networks)
   (d′) engine     the same with the sparse first layer (scratchnet.sparse: only the
                   pixels off their background, 19 % on MNIST) — what tune runs on MNIST
-  (e) engine ×P   (d′) in P processes × 1 BLAS thread, each training a fold-epoch at once
-                  (throughput per fold-epoch = epoch time / P; --processes, 0 to skip)
+  (e) engine ×P   (d) and (d′) in P processes × 1 BLAS thread, each training a fold-epoch at
+                  once, as tune runs them (throughput per fold-epoch = epoch time / P;
+                  --processes, 0 to skip)
 
 The engine's rows are the steady epoch time (train_many's history ``seconds``,
 validation pass included) after a warm-up call; its one-off set-up per fold
@@ -191,14 +192,14 @@ _SHARED = {}
 
 
 def _engine_child(seed):
-    configs, data, dtype, batch = _SHARED["job"]
+    configs, data, dtype, batch, first_layer = _SHARED["job"]
     with threadpool_limits(1, user_api="blas"):
-        return run_engine(configs, data, dtype, batch, seed)
+        return run_engine(configs, data, dtype, batch, seed, first_layer)
 
 
-def run_engine_processes(configs, data, dtype, batch, seed, processes):
+def run_engine_processes(configs, data, dtype, batch, seed, processes, first_layer="auto"):
     """``(set-up, epoch)`` seconds, the slowest of ``processes`` fold-epochs trained at once, 1 BLAS thread each."""
-    _SHARED["job"] = (configs, data, dtype, batch)
+    _SHARED["job"] = (configs, data, dtype, batch, first_layer)
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(processes) as pool:
         pool.map(_engine_child, range(processes))  # start-up and compilation outside the timing
@@ -321,10 +322,14 @@ def main(argv=None):
                 setups.append(f"{label[:4].strip()} {setup:.2f} s")
                 report(label, epoch, done=sparse_work if first_layer == "sparse" else work, setup=setup)
     if args.processes and "engine" not in skip:
-        setup, epoch = run_engine_processes(configs, data, dtype, args.batch_size, args.seed, args.processes)
-        setups.append(f"(e) {setup:.2f} s")
-        report(f"(e) engine (d′), {args.processes} processes × 1 BLAS thread", epoch / args.processes,
-               peak=max(peak, args.processes * peak1), done=sparse_work, setup=setup / args.processes)
+        for label, first_layer in engines:
+            setup, epoch = run_engine_processes(configs, data, dtype, args.batch_size, args.seed, args.processes,
+                                                first_layer)
+            name = f"(e{label[2:label.index(')')]})"
+            setups.append(f"{name} {setup:.2f} s")
+            report(f"{name} engine {label[:label.index(')') + 1]}, {args.processes} processes × 1 BLAS thread",
+                   epoch / args.processes, peak=max(peak, args.processes * peak1),
+                   done=sparse_work if first_layer == "sparse" else work, setup=setup / args.processes)
         print(f"\n(e) is throughput: the slowest of {args.processes} simultaneous fold-epochs / {args.processes}; "
               f"its % peak is of max(peak above, {args.processes} × the 1-thread peak).")
     if "engine" not in skip:
