@@ -486,3 +486,24 @@ def test_bad_tune_options_are_one_line_errors(tmp_path, capsys, extra, message):
     code, out, err = run_cli(["tune", *GRID, "--store", str(tmp_path / "s.sqlite"), *extra], capsys)
     assert code != 0 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_progress_poll_skips_temporary_and_vanished_count_files(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from scratchnet.tuning import _reported_epochs
+
+    (tmp_path / "101").write_text("40")
+    (tmp_path / "102").write_text("5")
+    (tmp_path / "102.tmp").write_text("7")  # being written: renamed to 102 next
+    (tmp_path / "103").write_text("")
+    assert _reported_epochs(tmp_path) == 45
+    real = Path.read_text
+
+    def vanished(self, *args, **kwargs):  # 101 is replaced between the listing and the read
+        if self.name == "101":
+            raise FileNotFoundError(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", vanished)
+    assert _reported_epochs(tmp_path) == 5

@@ -394,6 +394,23 @@ def _epoch_done(progress, n):
 _EPOCH_COUNTS = {}
 
 
+def _reported_epochs(folder):
+    """The sum of the running counts the local workers keep in ``folder`` (see ``_epoch_done``).
+
+    A worker writes ``PID.tmp`` and renames it to ``PID``: the ``.tmp`` files are
+    skipped, and one that vanishes between listing and reading counts at the next poll.
+    """
+    total = 0
+    for path in Path(folder).glob("[0-9]*"):
+        if path.suffix:
+            continue
+        try:
+            total += int(path.read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            continue
+    return total
+
+
 def run_group(data, fold, configs, settings, progress=None):
     """Train the ``configs`` of fold ``fold`` together; return one result dict per configuration.
 
@@ -478,7 +495,7 @@ def _run_local(payload, groups, settings, workers, tick):
         def poll():
             seen = 0
             while not stop.wait(0.5):
-                total = sum(int(f.read_text() or 0) for f in counts.glob("[0-9]*"))
+                total = _reported_epochs(counts)
                 if total > seen:
                     tick(total - seen)
                     seen = total
