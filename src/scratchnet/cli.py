@@ -39,7 +39,13 @@ class IntList(click.ParamType):
 
 
 class FloatList(click.ParamType):
+    """``0.1,0.2,0.3`` → ``[0.1, 0.2, 0.3]``: finite numbers > 0, or with ``positive=False`` any numbers
+    (their ranges are then checked by ``tuning.make_grid``)."""
+
     name = "X[,X…]"
+
+    def __init__(self, positive=True, example="0.1,0.2,0.3"):
+        self.positive, self.example = positive, example
 
     def convert(self, value, param, ctx):
         if isinstance(value, list):
@@ -47,9 +53,11 @@ class FloatList(click.ParamType):
         try:
             items = [float(v) for v in str(value).split(",") if v.strip()]
         except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of numbers (e.g. 0.1,0.2,0.3)", param, ctx)
-        if not items or any(not np.isfinite(v) or v <= 0 for v in items):
+            self.fail(f"{value!r} is not a comma-separated list of numbers (e.g. {self.example})", param, ctx)
+        if self.positive and (not items or any(not np.isfinite(v) or v <= 0 for v in items)):
             self.fail(f"{value!r} must list one or more finite numbers > 0", param, ctx)
+        if not items:
+            self.fail(f"{value!r} must list one or more numbers", param, ctx)
         return items
 
 
@@ -68,23 +76,6 @@ class NameList(click.ParamType):
         if not items or bad:
             self.fail(f"{value!r}: choose one or more of {', '.join(self.choices)}, separated by commas", param, ctx)
         return [v.lower() for v in items]
-
-
-class NumberList(click.ParamType):
-    """``0,0.5`` → ``[0.0, 0.5]``: numbers ≥ 0 (their ranges are checked by ``tuning.make_grid``)."""
-
-    name = "X[,X…]"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, list):
-            return value
-        try:
-            items = [float(v) for v in str(value).split(",") if v.strip()]
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of numbers (e.g. 0,0.5)", param, ctx)
-        if not items:
-            self.fail(f"{value!r} must list one or more numbers", param, ctx)
-        return items
 
 
 class TestSize(click.ParamType):
@@ -298,13 +289,13 @@ SCHEDULE_NAMES = ["constant", "step", "cosine"]
 
 def grid_options(f):
     """The recipe dimensions of ``tune``: each a comma-separated list (the singular spelling works too)."""
-    f = click.option("--dropouts", "--dropout", "dropouts", type=NumberList(), default="0", show_default=True,
+    f = click.option("--dropouts", "--dropout", "dropouts", type=FloatList(positive=False, example="0,0.5"), default="0", show_default=True,
                      help="Inverted dropout rates p ∈ [0, 1) on the hidden layers.")(f)
     f = click.option("--schedules", "--schedule", "schedules", type=NameList(SCHEDULE_NAMES), default="constant",
                      show_default=True, help="Learning rate schedules.")(f)
-    f = click.option("--weight-decays", "--weight-decay", "weight_decays", type=NumberList(), default="0",
+    f = click.option("--weight-decays", "--weight-decay", "weight_decays", type=FloatList(positive=False, example="0,0.5"), default="0",
                      show_default=True, help="L2 penalties λ ≥ 0 on the weights.")(f)
-    f = click.option("--momentums", "--momentum", "momentums", type=NumberList(), default="0.9", show_default=True,
+    f = click.option("--momentums", "--momentum", "momentums", type=FloatList(positive=False, example="0,0.5"), default="0.9", show_default=True,
                      help="μ ∈ [0, 1) of the momentum and nesterov optimizers (the others ignore it).")(f)
     f = click.option("--optimizers", "--optimizer", "optimizers", type=NameList(OPTIMIZER_NAMES), default="sgd",
                      show_default=True, help="Plain SGD (the article), momentum, nesterov, adam.")(f)

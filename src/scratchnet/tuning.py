@@ -82,15 +82,10 @@ def check_head(head):
 
 
 def _rate(name, upper=None):
-    def check(value):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name} must be a number, got {value!r}")
-        value = float(value)
-        if not np.isfinite(value) or value < 0 or (upper is not None and value >= upper):
-            bound = f"in [0, {upper:g})" if upper is not None else "≥ 0"
-            raise ValueError(f"{name} must be a finite number {bound}, got {value}")
-        return value
-    return check
+    """A checker of one grid value: a finite number ≥ 0 (and < ``upper``), as the optimisers check it."""
+    from .optimizers import _check_rate
+
+    return lambda value: _check_rate(value, name, upper)
 
 
 def make_grid(hidden_layers, hidden_nodes, learning_rates, *, activations=None, heads=None, inits=None,
