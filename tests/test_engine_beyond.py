@@ -14,7 +14,7 @@ from scratchnet.activations import ACTIVATIONS
 from scratchnet.engine import train_many
 from scratchnet.losses import PAIRS
 from scratchnet.network import MultilayerNeuralNetClassifier
-from scratchnet.training import engine_supports, train, train_reference
+from scratchnet.training import train, train_reference
 
 METRICS = ["loss_training", "accuracy_training", "loss_test", "accuracy_test"]
 TOL = 1e-10
@@ -148,14 +148,9 @@ def test_train_routes_plain_sgd_through_the_engine(digits, monkeypatch, activati
     train(net, *digits, dropout=0.1, optimizer="adam", schedule="cosine", **kw)  # every option: the engine too
 
 
-@pytest.mark.parametrize("options, engine", [
-    ({}, True), ({"optimizer": "sgd", "momentum": 0.5}, True), ({"optimizer": "adam"}, True),
-    ({"weight_decay": 1e-4}, True), ({"schedule": "cosine"}, True), ({"dropout": 0.2}, True),
-    ({"early_stopping": True}, True), ({"nesterov": True}, False),
-])
-def test_engine_supports_every_option_of_any_network(options, engine):
-    for activation, (output, loss) in itertools.product(sorted(ACTIVATIONS), PAIR_LIST):
-        assert engine_supports(_net([4, 3, 2], 0, activation, output, loss), options) is engine
+def test_train_refuses_an_option_the_engine_does_not_know(digits):
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['nesterov'\]"):
+        train(_net([64, 3, 10], 0, "sigmoid", "sigmoid", "mse"), *digits, epochs=1, nesterov=True)
 
 
 def test_divergence_in_one_recipe_restores_the_networks_of_every_recipe(digits):

@@ -171,12 +171,6 @@ REFERENCE_DEFAULTS = {
 """The options of ``train_reference`` beyond the article, at their defaults (the article's recipe)."""
 
 
-def engine_supports(net, options):
-    """Can the fused engine train ``net`` with these ``train_reference`` options? Yes, every one of them
-    (any network, optimiser, weight decay, schedule, dropout; early stopping around it in ``train``)."""
-    return set(options) <= set(REFERENCE_DEFAULTS)
-
-
 def _validation_split(X, y, fraction, seed):
     """A stratified ``fraction`` of the training data held out to watch for early stopping."""
     from sklearn.model_selection import train_test_split
