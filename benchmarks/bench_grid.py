@@ -50,12 +50,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+import itertools
 
-from scratchnet.batching import batch_indices, epoch_rng  # noqa: E402
-from scratchnet.engine import train_many  # noqa: E402
-from scratchnet.network import MultilayerNeuralNetClassifier  # noqa: E402
-from scratchnet.training import train_reference  # noqa: E402
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from scratchnet.batching import batch_indices, epoch_rng
+from scratchnet.engine import train_many
+from scratchnet.network import MultilayerNeuralNetClassifier
+from scratchnet.training import train_reference
 
 GRID = [(depth, width, lr) for depth in (1, 2, 3) for width in (10, 20, 30, 40, 50) for lr in (0.1, 0.2, 0.3)]
 FULL = dict(configs=len(GRID), rows=50000, val_rows=10000, folds=6, epochs=250)
@@ -80,7 +82,7 @@ def flops(configs, rows, val_rows, batch=200):
     total = 0.0
     for c in configs:
         L = layers_of(c)
-        macs = [a * b for a, b in zip(L[:-1], L[1:])]
+        macs = [a * b for a, b in itertools.pairwise(L)]
         total += seen * (2 * sum(macs) + 2 * sum(macs) + 2 * sum(macs[1:])) + val_rows * 2 * sum(macs)
     return total
 
@@ -125,8 +127,9 @@ def load_data(args, dtype):
 def run_reference(configs, data, dtype, batch, seed):
     for i, c in enumerate(configs):
         net = MultilayerNeuralNetClassifier(layers_of(c), random_seed=i, dtype=dtype)
-        train_reference(net, *data, epochs=1, batch_size=batch, learning_rate=c[2], seed=seed,
-                        verbose=False, progress=False)
+        train_reference(
+            net, *data, epochs=1, batch_size=batch, learning_rate=c[2], seed=seed, verbose=False, progress=False
+        )
 
 
 def run_sklearn(configs, data, dtype, batch, seed):
@@ -135,15 +138,27 @@ def run_sklearn(configs, data, dtype, batch, seed):
 
     X, y, Xv, yv = data
     for i, c in enumerate(configs):
-        clf = MLPClassifier(hidden_layer_sizes=[c[1]] * c[0], activation="logistic", solver="sgd",
-                            learning_rate="constant", learning_rate_init=c[2], momentum=0.0,
-                            nesterovs_momentum=False, alpha=0.0, batch_size=batch, max_iter=1,
-                            shuffle=True, random_state=i, tol=0, n_iter_no_change=10**9)
+        clf = MLPClassifier(
+            hidden_layer_sizes=[c[1]] * c[0],
+            activation="logistic",
+            solver="sgd",
+            learning_rate="constant",
+            learning_rate_init=c[2],
+            momentum=0.0,
+            nesterovs_momentum=False,
+            alpha=0.0,
+            batch_size=batch,
+            max_iter=1,
+            shuffle=True,
+            random_state=i,
+            tol=0,
+            n_iter_no_change=10**9,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(X, y)
         p = clf.predict_proba(Xv)
-        float(np.mean((p.argmax(axis=1) == yv)))
+        float(np.mean(p.argmax(axis=1) == yv))
 
 
 def run_torch(configs, data, dtype, batch, seed):
@@ -156,7 +171,7 @@ def run_torch(configs, data, dtype, batch, seed):
         torch.manual_seed(i)
         L = layers_of(c)
         mods = []
-        for a, b in zip(L[:-1], L[1:]):
+        for a, b in itertools.pairwise(L):
             mods += [torch.nn.Linear(a, b, dtype=tdt), torch.nn.Sigmoid()]
         model = torch.nn.Sequential(*mods)
         opt = torch.optim.SGD(model.parameters(), lr=c[2])
@@ -182,8 +197,9 @@ def run_engine(configs, data, dtype, batch, seed, first_layer="auto"):
     """``(set-up seconds, epoch seconds)`` of one fold-epoch of the engine."""
     nets, lrs = _nets_lrs(configs, dtype)
     t = time.perf_counter()
-    (history, *_) = train_many(nets, *data, epochs=1, batch_size=batch, learning_rates=lrs, seed=seed,
-                               first_layer=first_layer)
+    (history, *_) = train_many(
+        nets, *data, epochs=1, batch_size=batch, learning_rates=lrs, seed=seed, first_layer=first_layer
+    )
     epoch = float(history["seconds"].iloc[0])
     return time.perf_counter() - t - epoch, epoch
 
@@ -259,26 +275,38 @@ def main(argv=None):
     peak = peaks[args.dtype]
     peak1 = gemm_peak(dtype, 1) if args.processes else None
 
-    print(f"bench_grid: one fold-epoch of {len(configs)} configurations, {args.rows} training + "
-          f"{args.val_rows} validation rows, batch {args.batch_size}, {args.dtype}")
+    print(
+        f"bench_grid: one fold-epoch of {len(configs)} configurations, {args.rows} training + "
+        f"{args.val_rows} validation rows, batch {args.batch_size}, {args.dtype}"
+    )
     print(f"data: {source}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}, numpy {np.__version__}; load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at start")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}, numpy {np.__version__}; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at start"
+    )
     print(f"BLAS (threadpoolctl; this run limits it to {threads} thread(s) per process):")
     print("\n".join(blas_report()))
     one = f"; {args.dtype} with 1 thread {peak1:.1f} GFLOP/s" if peak1 else ""
-    print(f"GEMM peak (2000×2000, {threads} thread(s)): float32 {peaks['float32']:.1f} GFLOP/s, "
-          f"float64 {peaks['float64']:.1f} GFLOP/s{one}")
-    print(f"work: {work / 1e9:.1f} GFLOP per fold-epoch; full grid (45 configs × 6 folds × 250 epochs, "
-          f"50,000 + 10,000 rows) {full_work / 1e12:.1f} TFLOP")
-    print("sklearn: MLPClassifier has no MSE loss; it minimises log-loss (same layers, logistic, sgd, "
-          "momentum 0, alpha 0, batch 200)")
+    print(
+        f"GEMM peak (2000×2000, {threads} thread(s)): float32 {peaks['float32']:.1f} GFLOP/s, "
+        f"float64 {peaks['float64']:.1f} GFLOP/s{one}"
+    )
+    print(
+        f"work: {work / 1e9:.1f} GFLOP per fold-epoch; full grid (45 configs × 6 folds × 250 epochs, "
+        f"50,000 + 10,000 rows) {full_work / 1e12:.1f} TFLOP"
+    )
+    print(
+        "sklearn: MLPClassifier has no MSE loss; it minimises log-loss (same layers, logistic, sgd, "
+        "momentum 0, alpha 0, batch 200)"
+    )
 
     first_dense, nonzero = first_layer_share(configs, data, args.batch_size)
     sparse_work = work - first_dense * (1 - nonzero)
-    print(f"sparse first layer: {100 * nonzero:.1f} % of the inputs differ from their background, so it does "
-          f"{sparse_work / 1e9:.1f} of the {work / 1e9:.1f} GFLOP ({100 * sparse_work / work:.0f} %)")
+    print(
+        f"sparse first layer: {100 * nonzero:.1f} % of the inputs differ from their background, so it does "
+        f"{sparse_work / 1e9:.1f} of the {work / 1e9:.1f} GFLOP ({100 * sparse_work / work:.0f} %)"
+    )
     methods = [
         ("(a) reference, one at a time", "reference", run_reference),
         ("(b) sklearn MLPClassifier, one at a time", "sklearn", run_sklearn),
@@ -298,8 +326,11 @@ def main(argv=None):
         gflops = work / seconds / 1e9
         full = seconds * full_work / work + FULL["folds"] * setup
         speed = f"{ref / seconds:6.2f}×" if ref else "      -"
-        print(f"{label:52s} {seconds:12.3f} {gflops:9.1f} {100 * done / seconds / 1e9 / peak:6.1f}% "
-              f"{full / 60:8.1f} min {speed}", flush=True)
+        print(
+            f"{label:52s} {seconds:12.3f} {gflops:9.1f} {100 * done / seconds / 1e9 / peak:6.1f}% "
+            f"{full / 60:8.1f} min {speed}",
+            flush=True,
+        )
 
     with threadpool_limits(threads, user_api="blas"):
         for label, key, fn in methods:
@@ -313,7 +344,7 @@ def main(argv=None):
                     continue
                 torch.set_num_threads(threads)
                 label = f"(c) PyTorch {torch.__version__} CPU, one at a time"
-            report(label, _time(lambda: fn(configs, data, dtype, args.batch_size, args.seed)))
+            report(label, _time(lambda fn=fn: fn(configs, data, dtype, args.batch_size, args.seed)))
         if "engine" not in skip:
             setups = []
             for label, first_layer in engines:
@@ -323,19 +354,28 @@ def main(argv=None):
                 report(label, epoch, done=sparse_work if first_layer == "sparse" else work, setup=setup)
     if args.processes and "engine" not in skip:
         for label, first_layer in engines:
-            setup, epoch = run_engine_processes(configs, data, dtype, args.batch_size, args.seed, args.processes,
-                                                first_layer)
-            name = f"(e{label[2:label.index(')')]})"
+            setup, epoch = run_engine_processes(
+                configs, data, dtype, args.batch_size, args.seed, args.processes, first_layer
+            )
+            name = f"(e{label[2 : label.index(')')]})"
             setups.append(f"{name} {setup:.2f} s")
-            report(f"{name} engine {label[:label.index(')') + 1]}, {args.processes} processes × 1 BLAS thread",
-                   epoch / args.processes, peak=max(peak, args.processes * peak1),
-                   done=sparse_work if first_layer == "sparse" else work, setup=setup / args.processes)
-        print(f"\n(e) is throughput: the slowest of {args.processes} simultaneous fold-epochs / {args.processes}; "
-              f"its % peak is of max(peak above, {args.processes} × the 1-thread peak).")
+            report(
+                f"{name} engine {label[: label.index(')') + 1]}, {args.processes} processes × 1 BLAS thread",
+                epoch / args.processes,
+                peak=max(peak, args.processes * peak1),
+                done=sparse_work if first_layer == "sparse" else work,
+                setup=setup / args.processes,
+            )
+        print(
+            f"\n(e) is throughput: the slowest of {args.processes} simultaneous fold-epochs / {args.processes}; "
+            f"its % peak is of max(peak above, {args.processes} × the 1-thread peak)."
+        )
     if "engine" not in skip:
         print(f"engine set-up per fold (once per 250 epochs; in the full-grid column): {', '.join(setups)}")
-    print(f"% peak: of the {args.dtype} GEMM peak with {threads} thread(s). full grid: extrapolated in proportion "
-          "to the FLOPs. vs (a): speed-up over the reference.")
+    print(
+        f"% peak: of the {args.dtype} GEMM peak with {threads} thread(s). full grid: extrapolated in proportion "
+        "to the FLOPs. vs (a): speed-up over the reference."
+    )
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -46,12 +46,24 @@ def main():
     for fold, (tr, va) in enumerate(make_folds(y_train, args.folds, args.seed)):
         if fold in done:
             continue
-        net = MultilayerNeuralNetClassifier([784, 10, 10, 10, 10], random_seed=init_seed(args.seed, config, fold),
-                                            **RECIPE)
+        net = MultilayerNeuralNetClassifier(
+            [784, 10, 10, 10, 10], random_seed=init_seed(args.seed, config, fold), **RECIPE
+        )
         t0 = time.perf_counter()
-        hist = train(net, X_train[tr], y_train[tr], X_train[va], y_train[va], epochs=args.epochs, batch_size=200,
-                     learning_rate=args.learning_rate, seed=batch_seed(args.seed, fold), optimizer="adam",
-                     verbose=False, progress=False)
+        hist = train(
+            net,
+            X_train[tr],
+            y_train[tr],
+            X_train[va],
+            y_train[va],
+            epochs=args.epochs,
+            batch_size=200,
+            learning_rate=args.learning_rate,
+            seed=batch_seed(args.seed, fold),
+            optimizer="adam",
+            verbose=False,
+            progress=False,
+        )
         done[fold] = float(hist.accuracy_test.iloc[-1])
         new = not out.is_file()
         with out.open("a", newline="") as fh:
@@ -60,8 +72,10 @@ def main():
                 writer.writerow(["fold", "accuracy", "epochs", "seconds"])
             writer.writerow([fold, done[fold], args.epochs, round(time.perf_counter() - t0, 1)])
         print(f"fold {fold}: validation accuracy {done[fold]:.4f} ({time.perf_counter() - t0:.1f} s)", flush=True)
-    print(f"mean {args.folds}-fold CV accuracy of 3 × 10 with {RECIPE}, Adam η={args.learning_rate}, "
-          f"{args.epochs} epochs: {np.mean(list(done.values())):.6f}")
+    print(
+        f"mean {args.folds}-fold CV accuracy of 3 × 10 with {RECIPE}, Adam η={args.learning_rate}, "
+        f"{args.epochs} epochs: {np.mean(list(done.values())):.6f}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,14 +20,26 @@ from scratchnet.data import load_mnist, split
 ROWS = [
     ("article: sigmoid, MSE, normal init, SGD η = 0.3", {}, {"learning_rate": 0.3}),
     ("+ softmax output, cross-entropy", {"output": "softmax", "loss": "cross_entropy"}, {"learning_rate": 0.3}),
-    ("+ ReLU hidden layer, He init (η = 0.3)",
-     {"output": "softmax", "loss": "cross_entropy", "activation": "relu", "init": "he"}, {"learning_rate": 0.3}),
-    ("  the same with η = 0.05", {"output": "softmax", "loss": "cross_entropy", "activation": "relu", "init": "he"},
-     {"learning_rate": 0.05}),
-    ("+ Adam (η = 0.001)", {"output": "softmax", "loss": "cross_entropy", "activation": "relu", "init": "he"},
-     {"learning_rate": 0.001, "optimizer": "adam"}),
-    ("+ cosine schedule", {"output": "softmax", "loss": "cross_entropy", "activation": "relu", "init": "he"},
-     {"learning_rate": 0.001, "optimizer": "adam", "schedule": "cosine"}),
+    (
+        "+ ReLU hidden layer, He init (η = 0.3)",
+        {"output": "softmax", "loss": "cross_entropy", "activation": "relu", "init": "he"},
+        {"learning_rate": 0.3},
+    ),
+    (
+        "  the same with η = 0.05",
+        {"output": "softmax", "loss": "cross_entropy", "activation": "relu", "init": "he"},
+        {"learning_rate": 0.05},
+    ),
+    (
+        "+ Adam (η = 0.001)",
+        {"output": "softmax", "loss": "cross_entropy", "activation": "relu", "init": "he"},
+        {"learning_rate": 0.001, "optimizer": "adam"},
+    ),
+    (
+        "+ cosine schedule",
+        {"output": "softmax", "loss": "cross_entropy", "activation": "relu", "init": "he"},
+        {"learning_rate": 0.001, "optimizer": "adam", "schedule": "cosine"},
+    ),
 ]
 
 
@@ -46,11 +58,24 @@ def main():
     for name, net_options, train_options in ROWS:
         net = MultilayerNeuralNetClassifier([784, args.hidden, 10], random_seed=123, dtype=dtype, **net_options)
         start = time.perf_counter()
-        hist = train(net, X_train, y_train, X_test, y_test, epochs=args.epochs, batch_size=200, seed=123,
-                     verbose=False, progress=False, **train_options)
+        hist = train(
+            net,
+            X_train,
+            y_train,
+            X_test,
+            y_test,
+            epochs=args.epochs,
+            batch_size=200,
+            seed=123,
+            verbose=False,
+            progress=False,
+            **train_options,
+        )
         seconds = time.perf_counter() - start
-        print(f"| {name} | {hist.accuracy_test.iloc[-1]:.4f} | {hist.accuracy_test.max():.4f} | {seconds:.0f} s |",
-              flush=True)
+        print(
+            f"| {name} | {hist.accuracy_test.iloc[-1]:.4f} | {hist.accuracy_test.max():.4f} | {seconds:.0f} s |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -102,10 +102,22 @@ API = [
     ("MultilayerNeuralNetClassifier", "layers=[784] (no output layer)", lambda: MultilayerNeuralNetClassifier([784])),
     ("MultilayerNeuralNetClassifier", "layers=[784, 0, 10]", lambda: MultilayerNeuralNetClassifier([784, 0, 10])),
     ("MultilayerNeuralNetClassifier", "layers=[784, 50.5, 10]", lambda: MultilayerNeuralNetClassifier([784, 50.5, 10])),
-    ("MultilayerNeuralNetClassifier", "layers='784,50,10' (a string)", lambda: MultilayerNeuralNetClassifier("784,50,10")),
-    ("MultilayerNeuralNetClassifier", "dtype='float16'", lambda: MultilayerNeuralNetClassifier([4, 2], dtype="float16")),
+    (
+        "MultilayerNeuralNetClassifier",
+        "layers='784,50,10' (a string)",
+        lambda: MultilayerNeuralNetClassifier("784,50,10"),
+    ),
+    (
+        "MultilayerNeuralNetClassifier",
+        "dtype='float16'",
+        lambda: MultilayerNeuralNetClassifier([4, 2], dtype="float16"),
+    ),
     ("MultilayerNeuralNetClassifier", "random_seed=-1", lambda: MultilayerNeuralNetClassifier([4, 2], random_seed=-1)),
-    ("MultilayerNeuralNetClassifier", "random_seed='abc'", lambda: MultilayerNeuralNetClassifier([4, 2], random_seed="abc")),
+    (
+        "MultilayerNeuralNetClassifier",
+        "random_seed='abc'",
+        lambda: MultilayerNeuralNetClassifier([4, 2], random_seed="abc"),
+    ),
     ("forward / predict", "x with a NaN", lambda: NET.forward(np.array([[0, np.nan, 0, 0]]))),
     ("forward / predict", "x with an infinity", lambda: NET.predict(np.array([[0, np.inf, 0, 0]]))),
     ("forward / predict", "x with 5 features for a 4-input network", lambda: NET.predict(np.ones((2, 5)))),
@@ -167,7 +179,11 @@ API = [
     ("data.load_mnist", ".npz holding object arrays", lambda: load_mnist("object_data.npz")),
     ("data.load_mnist", "pixels of 300", lambda: load_mnist("bad_pixels.npz")),
     ("data.load_mnist", "labels 'one', 'two'", lambda: load_mnist("bad_labels.npz")),
-    ("plots", "plot_loss of an empty history", lambda: plot_loss(MultilayerNeuralNetClassifier([4, 2]).history, "loss.png")),
+    (
+        "plots",
+        "plot_loss of an empty history",
+        lambda: plot_loss(MultilayerNeuralNetClassifier([4, 2]).history, "loss.png"),
+    ),
     ("plots", "plot_accuracy of a table without accuracy columns", lambda: plot_accuracy({"epoch": [0]}, "acc.png")),
     ("plots", "plot_digits with 3 labels for 5 images", lambda: plot_digits(np.zeros((5, 784)), [0, 1, 2], "d.png")),
     ("model files", "a file that does not exist", lambda: load_network("missing_model.npz")),
@@ -194,7 +210,11 @@ API = [
     ("NeuralNetClassifier", "fit: X of shape (0, 4)", lambda: _fit()(X=np.ones((0, 4)), y=[])),
     ("NeuralNetClassifier", "fit: 1-D X", lambda: _fit()(X=np.ones(20))),
     ("NeuralNetClassifier", "fit: X of strings", lambda: _fit()(X=[["a", "b"]] * 4, y=[0, 1, 0, 1])),
-    ("NeuralNetClassifier", "fit: a learning rate that diverges (float32, 1e50)", _fit(dtype="float32", learning_rate=1e50)),
+    (
+        "NeuralNetClassifier",
+        "fit: a learning rate that diverges (float32, 1e50)",
+        _fit(dtype="float32", learning_rate=1e50),
+    ),
     ("NeuralNetClassifier", "predict before fit", lambda: NeuralNetClassifier().predict(IRIS_X)),
     ("NeuralNetClassifier", "predict: 3 features after fitting 4", lambda: _fitted().predict(IRIS_X[:, :3])),
     ("NeuralNetClassifier", "partial_fit without classes", lambda: NeuralNetClassifier().partial_fit(IRIS_X, IRIS_Y)),
@@ -249,7 +269,7 @@ def run_api(func):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = func()
-    except Exception as exc:  # noqa: BLE001 - we report whatever comes out
+    except Exception as exc:
         return exc, f"{type(exc).__name__}: {exc}"
     return None, f"no error: {result!r}"
 

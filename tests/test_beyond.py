@@ -7,6 +7,7 @@ within 1e-3 of the kink (``kink_distance``), far beyond the ε = 1e-5 of the
 differences, so a mismatch can only be a wrong ``backward``.
 """
 
+import itertools
 import warnings
 
 import numpy as np
@@ -16,7 +17,7 @@ from scratchnet.activations import ACTIVATIONS, DERIVATIVES, OUTPUT_BACKWARD, so
 from scratchnet.gradcheck import check_gradients, kink_distance, random_problem
 from scratchnet.losses import LOSSES, PAIRS, int_to_onehot
 from scratchnet.network import INITS, MultilayerNeuralNetClassifier
-from scratchnet.optimizers import SGD, Adam, cosine, constant, make_optimizer, step
+from scratchnet.optimizers import SGD, Adam, constant, cosine, make_optimizer, step
 from scratchnet.training import _validation_split, evaluate, train, train_reference
 
 HIDDEN = sorted(ACTIVATIONS)
@@ -24,8 +25,9 @@ ARCHITECTURES = [[4, 3], [4, 5, 3], [3, 6, 4, 5, 2]]
 
 
 def _problem(layers, activation, output, loss, seed, init="normal", n=6, scale=5.0):
-    net = MultilayerNeuralNetClassifier(layers, random_seed=seed, activation=activation, output=output, loss=loss,
-                                        init=init)
+    net = MultilayerNeuralNetClassifier(
+        layers, random_seed=seed, activation=activation, output=output, loss=loss, init=init
+    )
     rng = np.random.default_rng(seed + 1000)
     for b in net.biases:
         b[...] = rng.normal(0, 0.3, size=b.shape)  # non-zero biases: a stronger check
@@ -158,7 +160,8 @@ def test_names_with_dashes_and_aliases():
     assert net.options == {"activation": "leaky_relu", "output": "softmax", "loss": "cross_entropy", "init": "glorot"}
     assert "activation='leaky_relu'" in repr(net)
     assert repr(MultilayerNeuralNetClassifier([4, 3, 2], random_seed=1)) == (
-        "MultilayerNeuralNetClassifier(layers=[4, 3, 2], random_seed=1, dtype=np.float64)")
+        "MultilayerNeuralNetClassifier(layers=[4, 3, 2], random_seed=1, dtype=np.float64)"
+    )
 
 
 # ---------------------------------------------------------------- initialisation
@@ -169,8 +172,10 @@ def test_default_init_is_the_articles_draw():
         np.testing.assert_array_equal(W, rng.normal(0.0, 0.1, size=W.shape))
 
 
-@pytest.mark.parametrize("init, std", [("normal", lambda i, o: 0.1), ("glorot", lambda i, o: np.sqrt(2 / (i + o))),
-                                       ("he", lambda i, o: np.sqrt(2 / i))])
+@pytest.mark.parametrize(
+    "init, std",
+    [("normal", lambda i, o: 0.1), ("glorot", lambda i, o: np.sqrt(2 / (i + o))), ("he", lambda i, o: np.sqrt(2 / i))],
+)
 def test_init_scales(init, std):
     net = MultilayerNeuralNetClassifier([400, 300, 10], random_seed=0, init=init)
     for W in net.weights:
@@ -252,19 +257,22 @@ def test_schedules():
     assert cosine(1.0, 0, 10) == 1.0 and cosine(1.0, 5, 10) == pytest.approx(0.5)
     assert 0 < cosine(1.0, 9, 10) < 0.03
     lrs = [cosine(1.0, e, 20) for e in range(20)]
-    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert all(a > b for a, b in itertools.pairwise(lrs))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop'"),
-    (dict(schedule="linear"), "unknown schedule 'linear'"),
-    (dict(momentum=1.0, optimizer="momentum"), "momentum must be"),
-    (dict(weight_decay=-1.0), "weight_decay must be"),
-    (dict(dropout=-0.1), "dropout must lie"),
-    (dict(early_stopping=True, validation_fraction=1.5), "validation_fraction"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop'"),
+        (dict(schedule="linear"), "unknown schedule 'linear'"),
+        (dict(momentum=1.0, optimizer="momentum"), "momentum must be"),
+        (dict(weight_decay=-1.0), "weight_decay must be"),
+        (dict(dropout=-0.1), "dropout must lie"),
+        (dict(early_stopping=True, validation_fraction=1.5), "validation_fraction"),
+    ],
+)
 def test_bad_training_options(digits_split, kwargs, match):
-    X_train, X_test, y_train, y_test = digits_split
+    X_train, _X_test, y_train, _y_test = digits_split
     net = MultilayerNeuralNetClassifier([64, 10, 10], random_seed=0)
     with pytest.raises(ValueError, match=match):
         train(net, X_train, y_train, epochs=1, batch_size=20, progress=False, verbose=False, **kwargs)
@@ -281,8 +289,7 @@ def test_train_runs_beyond_the_article_as_the_reference_loop(digits_split):
     hb = train_reference(b, X_train, y_train, X_test, y_test, optimizer="adam", dropout=0.2, schedule="cosine", **kw)
     for wa, wb in zip(a.weights, b.weights):  # the engine, up to rounding
         np.testing.assert_allclose(wa, wb, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(ha.drop(columns="seconds").to_numpy(), hb.drop(columns="seconds").to_numpy(),
-                               rtol=1e-10)
+    np.testing.assert_allclose(ha.drop(columns="seconds").to_numpy(), hb.drop(columns="seconds").to_numpy(), rtol=1e-10)
     with pytest.raises(TypeError, match="unknown option"):
         train(a, X_train, y_train, epochs=1, progress=False, nesterov=True)
 
@@ -291,12 +298,15 @@ def test_the_engine_trains_softmax_cross_entropy_as_the_reference(digits_split):
     """Beyond-the-article networks run in the fused engine too (more in tests/test_engine_beyond.py)."""
     from scratchnet.engine import train_many
 
-    X_train, X_test, y_train, y_test = digits_split
-    a, b = (MultilayerNeuralNetClassifier([64, 16, 10], random_seed=0, activation="relu", output="softmax",
-                                          loss="ce") for _ in range(2))
+    X_train, _X_test, y_train, _y_test = digits_split
+    a, b = (
+        MultilayerNeuralNetClassifier([64, 16, 10], random_seed=0, activation="relu", output="softmax", loss="ce")
+        for _ in range(2)
+    )
     (ha,) = train_many([a], X_train, y_train, None, None, epochs=2, batch_size=20, learning_rates=0.1, seed=1)
-    hb = train_reference(b, X_train, y_train, epochs=2, batch_size=20, learning_rate=0.1, seed=1, verbose=False,
-                         progress=False)
+    hb = train_reference(
+        b, X_train, y_train, epochs=2, batch_size=20, learning_rate=0.1, seed=1, verbose=False, progress=False
+    )
     for wa, wb in zip(a.weights, b.weights):
         np.testing.assert_allclose(wa, wb, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ha.loss_training, hb.loss_training, rtol=1e-10)
@@ -304,7 +314,7 @@ def test_the_engine_trains_softmax_cross_entropy_as_the_reference(digits_split):
 
 def test_article_defaults_through_the_reference_loop_are_unchanged(digits_split):
     """All new options at their defaults = plain SGD: equal to the engine's article path (up to rounding)."""
-    X_train, X_test, y_train, y_test = digits_split
+    X_train, _X_test, y_train, _y_test = digits_split
     kw = dict(epochs=2, batch_size=20, learning_rate=1.0, seed=3, verbose=False, progress=False)
     a, b = (MultilayerNeuralNetClassifier([64, 12, 10], random_seed=2) for _ in range(2))
     train(a, X_train, y_train, **kw)
@@ -316,11 +326,25 @@ def test_article_defaults_through_the_reference_loop_are_unchanged(digits_split)
 @pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "adam"])
 def test_modern_recipes_learn_digits(digits_split, optimizer):
     X_train, X_test, y_train, y_test = digits_split
-    net = MultilayerNeuralNetClassifier([64, 32, 10], random_seed=0, activation="relu", output="softmax",
-                                        loss="cross_entropy", init="he")
+    net = MultilayerNeuralNetClassifier(
+        [64, 32, 10], random_seed=0, activation="relu", output="softmax", loss="cross_entropy", init="he"
+    )
     lr = 0.005 if optimizer == "adam" else 0.05
-    hist = train(net, X_train, y_train, X_test, y_test, epochs=10, batch_size=32, learning_rate=lr, seed=0,
-                 optimizer=optimizer, weight_decay=1e-4, verbose=False, progress=False)
+    hist = train(
+        net,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        epochs=10,
+        batch_size=32,
+        learning_rate=lr,
+        seed=0,
+        optimizer=optimizer,
+        weight_decay=1e-4,
+        verbose=False,
+        progress=False,
+    )
     assert hist.accuracy_test.iloc[-1] > 0.93
 
 
@@ -330,22 +354,39 @@ def test_deep_narrow_net_learns_with_relu_he_adam(digits_split):
     layers = [64, 10, 10, 10, 10]
     kw = dict(epochs=15, batch_size=20, seed=0, verbose=False, progress=False)
     article = MultilayerNeuralNetClassifier(layers, random_seed=0)
-    modern = MultilayerNeuralNetClassifier(layers, random_seed=0, activation="relu", output="softmax", loss="ce",
-                                           init="he")
+    modern = MultilayerNeuralNetClassifier(
+        layers, random_seed=0, activation="relu", output="softmax", loss="ce", init="he"
+    )
     acc_article = train(article, X_train, y_train, X_test, y_test, learning_rate=0.1, **kw).accuracy_test.iloc[-1]
-    acc_modern = train(modern, X_train, y_train, X_test, y_test, learning_rate=0.01, optimizer="adam",
-                       **kw).accuracy_test.iloc[-1]
+    acc_modern = train(
+        modern, X_train, y_train, X_test, y_test, learning_rate=0.01, optimizer="adam", **kw
+    ).accuracy_test.iloc[-1]
     assert acc_article < 0.3 and acc_modern > 0.85
 
 
 def test_early_stopping_restores_the_best_weights(digits_split):
     X_train, X_test, y_train, y_test = digits_split
-    net = MultilayerNeuralNetClassifier([64, 64, 10], random_seed=0, activation="relu", output="softmax",
-                                        loss="ce", init="he")
+    net = MultilayerNeuralNetClassifier(
+        [64, 64, 10], random_seed=0, activation="relu", output="softmax", loss="ce", init="he"
+    )
     # A step far too large for Adam: the validation loss soon stops improving.
-    hist = train(net, X_train, y_train, X_test, y_test, epochs=60, batch_size=20, learning_rate=0.05, seed=4,
-                 optimizer="adam", early_stopping=True, patience=3, validation_fraction=0.2, verbose=False,
-                 progress=False)
+    hist = train(
+        net,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        epochs=60,
+        batch_size=20,
+        learning_rate=0.05,
+        seed=4,
+        optimizer="adam",
+        early_stopping=True,
+        patience=3,
+        validation_fraction=0.2,
+        verbose=False,
+        progress=False,
+    )
     best, losses = hist.attrs["best_epoch"], hist.attrs["validation_loss"]
     assert len(hist) < 60 and len(hist) == best + 3 + 1  # stopped 3 epochs after the best
     assert losses[best] == min(losses) and losses[-1] > losses[best]
@@ -355,8 +396,9 @@ def test_early_stopping_restores_the_best_weights(digits_split):
 
 
 def test_model_files_keep_the_options(tmp_path):
-    net = MultilayerNeuralNetClassifier([5, 4, 3], random_seed=0, activation="tanh", output="softmax",
-                                        loss="cross_entropy", init="he")
+    net = MultilayerNeuralNetClassifier(
+        [5, 4, 3], random_seed=0, activation="tanh", output="softmax", loss="cross_entropy", init="he"
+    )
     path = net.save(tmp_path / "m.npz")
     again = MultilayerNeuralNetClassifier.load(path)
     assert again.options == net.options
@@ -389,8 +431,21 @@ def test_format_1_files_without_output_and_init_are_read_as_the_article(tmp_path
 def test_mnist_3_by_10_learns_with_relu_he_adam(mnist_split):
     """The article's failing cell (3 hidden × 10, 0.11 mean CV accuracy) learns in a few epochs (0.857 measured)."""
     X_train, X_test, y_train, y_test = mnist_split
-    net = MultilayerNeuralNetClassifier([784, 10, 10, 10, 10], random_seed=123, activation="relu", output="softmax",
-                                        loss="cross_entropy", init="he")
-    hist = train(net, X_train, y_train, X_test, y_test, epochs=4, batch_size=200, learning_rate=0.001, seed=123,
-                 optimizer="adam", verbose=False, progress=False)
+    net = MultilayerNeuralNetClassifier(
+        [784, 10, 10, 10, 10], random_seed=123, activation="relu", output="softmax", loss="cross_entropy", init="he"
+    )
+    hist = train(
+        net,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        epochs=4,
+        batch_size=200,
+        learning_rate=0.001,
+        seed=123,
+        optimizer="adam",
+        verbose=False,
+        progress=False,
+    )
     assert hist.accuracy_test.iloc[-1] > 0.8

@@ -9,8 +9,18 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from scratchnet.estimator import NeuralNetClassifier
 
-MODERN = dict(hidden_layer_sizes=(16,), epochs=30, batch_size=16, learning_rate=0.01, activation="relu",
-              output="softmax", loss="cross_entropy", init="he", optimizer="adam", random_state=0)
+MODERN = dict(
+    hidden_layer_sizes=(16,),
+    epochs=30,
+    batch_size=16,
+    learning_rate=0.01,
+    activation="relu",
+    output="softmax",
+    loss="cross_entropy",
+    init="he",
+    optimizer="adam",
+    random_state=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +32,13 @@ def iris():
 def test_defaults_are_the_articles():
     params = NeuralNetClassifier().get_params()
     assert {k: params[k] for k in ("activation", "output", "loss", "init", "optimizer", "schedule")} == {
-        "activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal", "optimizer": "sgd",
-        "schedule": "constant"}
+        "activation": "sigmoid",
+        "output": "sigmoid",
+        "loss": "mse",
+        "init": "normal",
+        "optimizer": "sgd",
+        "schedule": "constant",
+    }
     assert (params["weight_decay"], params["dropout"], params["early_stopping"]) == (0.0, 0.0, False)
 
 
@@ -41,8 +56,9 @@ def test_a_modern_recipe_fits_and_gives_softmax_probabilities(iris, tmp_path):
 
 def test_early_stopping_through_the_estimator(iris):
     X, y = iris
-    est = NeuralNetClassifier(**{**MODERN, "epochs": 200, "learning_rate": 0.05}, early_stopping=True,
-                              patience=3).fit(X, y)
+    est = NeuralNetClassifier(**{**MODERN, "epochs": 200, "learning_rate": 0.05}, early_stopping=True, patience=3).fit(
+        X, y
+    )
     assert len(est.history_) < 200
 
 
@@ -52,13 +68,16 @@ def test_grid_search_can_vary_the_activation(iris):
     assert grid.best_params_["activation"] in ("relu", "tanh")
 
 
-@pytest.mark.parametrize("params, match", [
-    (dict(output="softmax", loss="mse", activation="relu"), None),
-    (dict(output="sigmoid", loss="cross_entropy"), "sum to 1"),
-    (dict(activation="swish"), "activation"),
-    (dict(dropout=1.0), "dropout"),
-    (dict(optimizer="rmsprop"), "optimizer"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(output="softmax", loss="mse", activation="relu"), None),
+        (dict(output="sigmoid", loss="cross_entropy"), "sum to 1"),
+        (dict(activation="swish"), "activation"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(optimizer="rmsprop"), "optimizer"),
+    ],
+)
 def test_options_are_checked_by_fit(iris, params, match):
     X, y = iris
     est = NeuralNetClassifier(**{**MODERN, "epochs": 2, **params})

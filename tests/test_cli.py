@@ -1,4 +1,3 @@
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -47,28 +46,47 @@ def test_gradcheck_fails_loudly_on_wrong_gradients(capsys, monkeypatch):
 
 def test_train_digits_writes_model_history_and_figures(tmp_path, capsys):
     out_dir = tmp_path / "run"
-    code, out, _ = run(capsys, "train", "--dataset", "digits", "--hidden", "30", "--epochs", "4",
-                       "--out", str(out_dir))
+    code, out, _ = run(capsys, "train", "--dataset", "digits", "--hidden", "30", "--epochs", "4", "--out", str(out_dir))
     assert code == 0
     epoch_lines = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert len(epoch_lines) == 4 and epoch_lines[0].startswith("epoch 0: loss_training=")
     for name in ["model.npz", "history.csv", "loss.png", "accuracy.png", "digits.png"]:
         assert (out_dir / name).stat().st_size > 0, name
     hist = pd.read_csv(out_dir / "history.csv")
-    assert list(hist.columns) == ["epoch", "loss_training", "accuracy_training", "loss_test", "accuracy_test", "seconds"]
+    assert list(hist.columns) == [
+        "epoch",
+        "loss_training",
+        "accuracy_training",
+        "loss_test",
+        "accuracy_test",
+        "seconds",
+    ]
     net = MultilayerNeuralNetClassifier.load(out_dir / "model.npz")
     assert net.layers == [64, 30, 10] and net.epochs_trained == 4
     assert (out_dir / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    code, out, _ = run(capsys, "train", "--dataset", "digits", "--hidden", "30", "--epochs", "2",
-                       "--resume", str(out_dir / "model.npz"), "--out", str(out_dir))
+    code, out, _ = run(
+        capsys,
+        "train",
+        "--dataset",
+        "digits",
+        "--hidden",
+        "30",
+        "--epochs",
+        "2",
+        "--resume",
+        str(out_dir / "model.npz"),
+        "--out",
+        str(out_dir),
+    )
     assert code == 0 and "epoch 5:" in out
     assert MultilayerNeuralNetClassifier.load(out_dir / "model.npz").epochs_trained == 6
 
 
 def test_test_size_count_or_fraction(tmp_path, capsys):
-    code, out, _ = run(capsys, "train", "--hidden", "8", "--epochs", "1", "--test-size", "297",
-                       "--quiet", "--out", str(tmp_path))
+    code, out, _ = run(
+        capsys, "train", "--hidden", "8", "--epochs", "1", "--test-size", "297", "--quiet", "--out", str(tmp_path)
+    )
     assert code == 0 and "1500 training / 297 hold-out" in out
 
 
@@ -102,8 +120,24 @@ def test_resume_refuses_a_model_that_does_not_fit(tmp_path, capsys):
 @pytest.mark.mnist
 @pytest.mark.slow
 def test_train_on_mnist_through_the_cli(mnist_path, tmp_path, capsys):
-    code, out, _ = run(capsys, "train", "--dataset", "mnist", "--data", mnist_path, "--hidden", "50",
-                       "--epochs", "2", "--batch-size", "200", "--learning-rate", "0.3", "--quiet",
-                       "--out", str(tmp_path))
+    code, out, _ = run(
+        capsys,
+        "train",
+        "--dataset",
+        "mnist",
+        "--data",
+        mnist_path,
+        "--hidden",
+        "50",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "200",
+        "--learning-rate",
+        "0.3",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+    )
     assert code == 0 and "60000 training / 10000 hold-out" in out
     assert (tmp_path / "digits.png").is_file()

@@ -37,8 +37,12 @@ def test_scaling_maps_pixels_to_minus_one_one():
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_load_from_idx_folder(tmp_path, tiny_mnist, compress):
-    names = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
-             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+    names = {
+        "x_train": "train-images-idx3-ubyte",
+        "y_train": "train-labels-idx1-ubyte",
+        "x_test": "t10k-images-idx3-ubyte",
+        "y_test": "t10k-labels-idx1-ubyte",
+    }
     for key, name in names.items():
         _write_idx(tmp_path / (name + (".gz" if compress else "")), tiny_mnist[key], compress)
     X, y = load_mnist(tmp_path)
@@ -51,7 +55,7 @@ def test_load_from_idx_folder(tmp_path, tiny_mnist, compress):
 def test_load_from_npz_layouts(tmp_path, tiny_mnist):
     np.savez(tmp_path / "split.npz", **tiny_mnist)
     X_exp, y_exp = _expected(tiny_mnist)
-    X, y = load_mnist(tmp_path / "split.npz")
+    X, _y = load_mnist(tmp_path / "split.npz")
     np.testing.assert_allclose(X, X_exp)
     np.savez(tmp_path / "xy.npz", X=(X_exp / 2 + 0.5) * 255, y=y_exp.astype(str))
     X2, y2 = load_mnist(tmp_path / "xy.npz")
@@ -145,6 +149,6 @@ def test_real_mnist_matches_the_article(mnist_path):
     X, y = load_mnist(mnist_path)
     assert X.shape == (70000, 784) and X.min() == -1.0 and X.max() == 1.0
     assert np.bincount(y).tolist() == [6903, 7877, 6990, 7141, 6824, 6313, 6876, 7293, 6825, 6958]
-    X_train, X_test, y_train, y_test = split(X, y)
+    X_train, X_test, _y_train, y_test = split(X, y)
     assert X_train.shape == (60000, 784) and X_test.shape == (10000, 784)
     np.testing.assert_allclose(np.bincount(y_test) / 10000, np.bincount(y) / 70000, atol=2e-4)

@@ -66,8 +66,9 @@ def _assert_same(net, ref, hist, ref_hist, tol=TOL):
 def _reference(specs, data, *, epochs, batch_size, seed, dtype=np.float64, nets=None):
     refs = nets if nets is not None else _nets(specs, dtype)
     hists = [
-        train_reference(r, *data, epochs=epochs, batch_size=batch_size, learning_rate=lr, seed=seed,
-                        verbose=False, progress=False)
+        train_reference(
+            r, *data, epochs=epochs, batch_size=batch_size, learning_rate=lr, seed=seed, verbose=False, progress=False
+        )
         for r, (_, lr) in zip(refs, specs)
     ]
     return refs, hists
@@ -153,7 +154,7 @@ def test_float32_is_close_to_float64_with_exact_counts(digits):
     n32, n64 = _nets(specs, np.float32), _nets(specs)
     h32 = train_many(n32, *digits, epochs=3, batch_size=32, learning_rates=lrs, seed=2)
     h64 = train_many(n64, *digits, epochs=3, batch_size=32, learning_rates=lrs, seed=2)
-    X_train, y_train, X_val, y_val = digits
+    X_train, _y_train, X_val, y_val = digits
     n_seen = (X_train.shape[0] // 32) * 32
     for a, b, ha, hb in zip(n32, n64, h32, h64):
         assert all(w.dtype == np.float32 for w in a.weights + a.biases)
@@ -183,8 +184,9 @@ def test_train_uses_the_engine_and_equals_the_reference(digits, capsys):
     ref = copy.deepcopy(net)
     hist = train(net, *digits, epochs=3, batch_size=25, learning_rate=0.9, seed=6, progress=False)
     lines = capsys.readouterr().out.splitlines()
-    ref_hist = train_reference(ref, *digits, epochs=3, batch_size=25, learning_rate=0.9, seed=6,
-                               verbose=False, progress=False)
+    ref_hist = train_reference(
+        ref, *digits, epochs=3, batch_size=25, learning_rate=0.9, seed=6, verbose=False, progress=False
+    )
     _assert_same(net, ref, hist, ref_hist)
     assert len(lines) == 3 and lines[0].startswith("epoch 0: loss_training=")
 
@@ -194,13 +196,15 @@ def test_on_epoch_sees_one_record_per_network_after_the_update(digits):
     calls = []
 
     def on_epoch(epoch, records):
-        calls.append((epoch, [dict(r) for r in records], [n.weights[0].copy() for n in nets],
-                      [n.epochs_trained for n in nets]))
+        calls.append(
+            (epoch, [dict(r) for r in records], [n.weights[0].copy() for n in nets], [n.epochs_trained for n in nets])
+        )
 
-    hists = train_many(nets, *digits, epochs=3, batch_size=50, learning_rates=[0.1, 0.5, 1.0], seed=0,
-                       on_epoch=on_epoch)
+    hists = train_many(
+        nets, *digits, epochs=3, batch_size=50, learning_rates=[0.1, 0.5, 1.0], seed=0, on_epoch=on_epoch
+    )
     assert [c[0] for c in calls] == [0, 1, 2]
-    for e, (epoch, records, weights, trained) in enumerate(calls):
+    for e, (_epoch, records, weights, trained) in enumerate(calls):
         assert len(records) == 3 and trained == [e + 1] * 3
         for i, rec in enumerate(records):
             assert rec == hists[i].iloc[e].to_dict()
@@ -301,8 +305,11 @@ def test_sigmoid_in_place_matches_the_reference(values):
         (lambda n, d: dict(nets=[n[0], n[0]]), ValueError, "more than once"),
         (lambda n, d: dict(nets=[n[0], MultilayerNeuralNetClassifier([32, 5, 10])]), ValueError, "32 inputs"),
         (lambda n, d: dict(nets=[n[0], MultilayerNeuralNetClassifier([64, 5, 3])]), ValueError, "3 classes"),
-        (lambda n, d: dict(nets=[n[0], MultilayerNeuralNetClassifier([64, 5, 10], dtype=np.float32)]),
-         ValueError, "dtype float32"),
+        (
+            lambda n, d: dict(nets=[n[0], MultilayerNeuralNetClassifier([64, 5, 10], dtype=np.float32)]),
+            ValueError,
+            "dtype float32",
+        ),
         (lambda n, d: dict(learning_rates=[0.1]), ValueError, "1 learning rates for 2 networks"),
         (lambda n, d: dict(learning_rates=[0.1, -1]), ValueError, r"learning_rates\[1\]"),
         (lambda n, d: dict(learning_rates="fast"), TypeError, "learning_rates"),
@@ -319,8 +326,17 @@ def test_sigmoid_in_place_matches_the_reference(values):
 def test_bad_inputs_are_refused(digits, make, error, match):
     nets = _nets(SPECS[:2])
     X_train, y_train, X_val, y_val = digits
-    kwargs = dict(nets=nets, X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, epochs=1,
-                  batch_size=50, learning_rates=0.1, seed=0)
+    kwargs = dict(
+        nets=nets,
+        X_train=X_train,
+        y_train=y_train,
+        X_val=X_val,
+        y_val=y_val,
+        epochs=1,
+        batch_size=50,
+        learning_rates=0.1,
+        seed=0,
+    )
     kwargs.update(make(nets, digits))
     with pytest.raises(error, match=match):
         train_many(**kwargs)

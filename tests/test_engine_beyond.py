@@ -20,7 +20,13 @@ METRICS = ["loss_training", "accuracy_training", "loss_test", "accuracy_test"]
 TOL = 1e-10
 
 # Mixed depths (0–3 hidden layers, so the output may follow the first product), widths and learning rates.
-SHAPES = [([64, 20, 10], 0.5), ([64, 10], 0.3), ([64, 20, 15, 10], 0.2), ([64, 20, 10], 0.8), ([64, 12, 12, 12, 10], 0.4)]
+SHAPES = [
+    ([64, 20, 10], 0.5),
+    ([64, 10], 0.3),
+    ([64, 20, 15, 10], 0.2),
+    ([64, 20, 10], 0.8),
+    ([64, 12, 12, 12, 10], 0.4),
+]
 PAIR_LIST = sorted(PAIRS)
 
 
@@ -40,8 +46,9 @@ def _rel(a, b):
 
 
 def _net(layers, seed, activation, output, loss, dtype=np.float64):
-    return MultilayerNeuralNetClassifier(layers, random_seed=seed, dtype=dtype, activation=activation, output=output,
-                                         loss=loss, init="glorot")
+    return MultilayerNeuralNetClassifier(
+        layers, random_seed=seed, dtype=dtype, activation=activation, output=output, loss=loss, init="glorot"
+    )
 
 
 def _check(nets, lrs, data, *, epochs=2, batch_size=32, seed=4, tol=TOL):
@@ -50,8 +57,9 @@ def _check(nets, lrs, data, *, epochs=2, batch_size=32, seed=4, tol=TOL):
     hists = train_many(nets, *data, epochs=epochs, batch_size=batch_size, learning_rates=lrs, seed=seed)
     for net, ref, hist, lr in zip(nets, refs, hists, lrs):
         start = [w.copy() for w in ref.weights]
-        ref_hist = train_reference(ref, *data, epochs=epochs, batch_size=batch_size, learning_rate=lr, seed=seed,
-                                   verbose=False, progress=False)
+        ref_hist = train_reference(
+            ref, *data, epochs=epochs, batch_size=batch_size, learning_rate=lr, seed=seed, verbose=False, progress=False
+        )
         for a, b in zip(net.weights + net.biases, ref.weights + ref.biases):
             assert a.dtype == b.dtype and _rel(a, b) <= tol, net
         for col in METRICS:
@@ -92,16 +100,22 @@ def test_hot_start_and_no_validation_set(digits):
     hists = train_many(nets, X_train, y_train, None, None, epochs=2, batch_size=30, learning_rates=0.2, seed=2)
     assert hists[0].epoch.tolist() == [1, 2] and hists[0].loss_test.isna().all()
     for net, ref in zip(nets, refs):
-        train_reference(ref, X_train, y_train, epochs=3, batch_size=30, learning_rate=0.2, seed=2, verbose=False,
-                        progress=False)
+        train_reference(
+            ref, X_train, y_train, epochs=3, batch_size=30, learning_rate=0.2, seed=2, verbose=False, progress=False
+        )
         for a, b in zip(net.weights + net.biases, ref.weights + ref.biases):
             assert _rel(a, b) <= TOL
         assert _rel(net.history.loss_training, ref.history.loss_training) <= TOL
 
 
-@pytest.mark.parametrize("activation, output, loss", [("relu", "softmax", "cross_entropy"),
-                                                      ("leaky_relu", "sigmoid", "binary_cross_entropy"),
-                                                      ("tanh", "softmax", "mse")])
+@pytest.mark.parametrize(
+    "activation, output, loss",
+    [
+        ("relu", "softmax", "cross_entropy"),
+        ("leaky_relu", "sigmoid", "binary_cross_entropy"),
+        ("tanh", "softmax", "mse"),
+    ],
+)
 def test_float32_matches_float32_reference(digits, activation, output, loss):
     nets = [_net(layers, i, activation, output, loss, np.float32) for i, (layers, _) in enumerate(SHAPES[:3])]
     _check(nets, [lr for _, lr in SHAPES[:3]], digits, tol=1e-4)
@@ -118,16 +132,22 @@ def test_saturated_outputs_give_the_reference_clipped_losses(digits):
     refs = [copy.deepcopy(n) for n in nets]
     hists = train_many(nets, *digits, epochs=1, batch_size=50, learning_rates=1e-6, seed=0)
     for ref, hist in zip(refs, hists):
-        ref_hist = train_reference(ref, *digits, epochs=1, batch_size=50, learning_rate=1e-6, seed=0, verbose=False,
-                                   progress=False)
+        ref_hist = train_reference(
+            ref, *digits, epochs=1, batch_size=50, learning_rate=1e-6, seed=0, verbose=False, progress=False
+        )
         assert np.isfinite(hist.loss_training).all() and hist.loss_training.iloc[0] > 10
         for col in METRICS:
             assert _rel(hist[col], ref_hist[col]) <= TOL, col
 
 
-@pytest.mark.parametrize("activation, output, loss", [("relu", "softmax", "cross_entropy"),
-                                                      ("tanh", "sigmoid", "binary_cross_entropy"),
-                                                      ("leaky_relu", "softmax", "mse")])
+@pytest.mark.parametrize(
+    "activation, output, loss",
+    [
+        ("relu", "softmax", "cross_entropy"),
+        ("tanh", "sigmoid", "binary_cross_entropy"),
+        ("leaky_relu", "softmax", "mse"),
+    ],
+)
 def test_train_routes_plain_sgd_through_the_engine(digits, monkeypatch, activation, output, loss):
     from scratchnet import training
 
@@ -158,8 +178,11 @@ def test_divergence_in_one_recipe_restores_the_networks_of_every_recipe(digits):
 
     from scratchnet.training import TrainingDivergedError
 
-    nets = [_net([64, 16, 10], 0, "sigmoid", "sigmoid", "mse"), _net([64, 16, 16, 10], 1, "identity", "softmax", "cross_entropy"),
-            _net([64, 12, 10], 2, "relu", "softmax", "cross_entropy")]
+    nets = [
+        _net([64, 16, 10], 0, "sigmoid", "sigmoid", "mse"),
+        _net([64, 16, 16, 10], 1, "identity", "softmax", "cross_entropy"),
+        _net([64, 12, 10], 2, "relu", "softmax", "cross_entropy"),
+    ]
     train_many(nets, *digits, epochs=1, batch_size=30, learning_rates=0.1, seed=0)
     before = [[p.copy() for p in n.weights + n.biases] for n in nets]
     with warnings.catch_warnings():

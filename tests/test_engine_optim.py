@@ -41,8 +41,9 @@ def _rel(a, b):
 
 
 def _net(i, activation="sigmoid", dtype=np.float64, **kw):
-    return MultilayerNeuralNetClassifier(SHAPES[i % len(SHAPES)], random_seed=i, dtype=dtype, activation=activation,
-                                         **kw)
+    return MultilayerNeuralNetClassifier(
+        SHAPES[i % len(SHAPES)], random_seed=i, dtype=dtype, activation=activation, **kw
+    )
 
 
 def _rate(options, i):
@@ -64,15 +65,18 @@ def _check_many(nets, options, data, epochs=3, tol=TOL):
     hists = train_many(nets, *data, epochs=epochs, learning_rates=lrs, options=options, **KW)
     for i, (net, ref, hist, o, lr) in enumerate(zip(nets, refs, hists, options, lrs)):
         start = [w.copy() for w in ref.weights]
-        ref_hist = train_reference(ref, *data, epochs=epochs, learning_rate=lr, verbose=False, progress=False,
-                                   **o, **KW)
+        ref_hist = train_reference(
+            ref, *data, epochs=epochs, learning_rate=lr, verbose=False, progress=False, **o, **KW
+        )
         _assert_same(net, ref, hist, ref_hist, tol, what=(i, o))
         assert not np.allclose(net.weights[0], start[0])  # it learned
     return hists
 
 
-GRID = [dict(optimizer=o, weight_decay=wd, schedule=s)
-        for o, wd, s in itertools.product(OPTIMIZERS, [0.0, 1e-3], ["constant", "step", "cosine"])]
+GRID = [
+    dict(optimizer=o, weight_decay=wd, schedule=s)
+    for o, wd, s in itertools.product(OPTIMIZERS, [0.0, 1e-3], ["constant", "step", "cosine"])
+]
 
 
 def test_every_optimizer_decay_and_schedule_mixed_in_one_call(digits):
@@ -96,8 +100,13 @@ def test_the_options_really_change_the_training(digits):
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
 def test_dropout_equals_the_reference(digits, activation):
-    options = [dict(dropout=0.2), dict(dropout=0.2), dict(dropout=0.2, optimizer="adam", schedule="cosine"),
-               dict(dropout=0.5, optimizer="momentum"), dict(dropout=0.2)]
+    options = [
+        dict(dropout=0.2),
+        dict(dropout=0.2),
+        dict(dropout=0.2, optimizer="adam", schedule="cosine"),
+        dict(dropout=0.5, optimizer="momentum"),
+        dict(dropout=0.2),
+    ]
     nets = [_net(i, activation) for i in range(len(options))]
     hists = _check_many(nets, options, digits)
     # dropout really acted: the same network without it trains differently
@@ -126,8 +135,14 @@ def test_results_do_not_depend_on_the_order_of_the_networks(digits):
     train_many(a, *digits, epochs=2, learning_rates=lrs, options=options, **KW)
     perm = [3, 5, 0, 2, 4, 1]
     b = [_net(i) for i in range(len(options))]
-    train_many([b[i] for i in perm], *digits, epochs=2, learning_rates=[lrs[i] for i in perm],
-               options=[options[i] for i in perm], **KW)
+    train_many(
+        [b[i] for i in perm],
+        *digits,
+        epochs=2,
+        learning_rates=[lrs[i] for i in perm],
+        options=[options[i] for i in perm],
+        **KW,
+    )
     for x, y in zip(a, b):
         for p, q in zip(x.weights + x.biases, y.weights + y.biases):
             assert _rel(p, q) <= TOL
@@ -207,13 +222,15 @@ def test_state_survives_pickle_not_model_files_or_clone(digits, tmp_path):
     net.save(tmp_path / "net.npz")
     assert MultilayerNeuralNetClassifier.load(tmp_path / "net.npz").optimizer_state is None
     X, y = digits[0], digits[1]
-    est = NeuralNetClassifier(hidden_layer_sizes=(12,), learning_rate=0.01, optimizer="adam", epochs=3,
-                              batch_size=32, random_state=0).fit(X, y)
+    est = NeuralNetClassifier(
+        hidden_layer_sizes=(12,), learning_rate=0.01, optimizer="adam", epochs=3, batch_size=32, random_state=0
+    ).fit(X, y)
     assert est.network_.optimizer_state["t"] == 3 * (300 // 32)
     assert not hasattr(clone(est), "network_")
     # partial_fit continues the state: three calls equal fit's three epochs
-    inc = NeuralNetClassifier(hidden_layer_sizes=(12,), learning_rate=0.01, optimizer="adam", batch_size=32,
-                              random_state=0)
+    inc = NeuralNetClassifier(
+        hidden_layer_sizes=(12,), learning_rate=0.01, optimizer="adam", batch_size=32, random_state=0
+    )
     for _ in range(3):
         inc.partial_fit(X, y, classes=np.unique(y))
     for a, b in zip(inc.network_.weights, est.network_.weights):
@@ -223,13 +240,15 @@ def test_state_survives_pickle_not_model_files_or_clone(digits, tmp_path):
 def test_plain_sgd_never_takes_the_optimizer_path(digits, monkeypatch):
     """The article's hot loop stays as it was: η folded into ∂L/∂Z⁽ᴸ⁾, no ``_update`` calls (also with a schedule
     and dropout, which do not change the update rule)."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("plain SGD went through _update")
 
     monkeypatch.setattr(engine._Engine, "_update", refuse)
     nets = [_net(i) for i in range(3)]
-    train_many(nets, *digits, epochs=2, learning_rates=0.3,
-               options=[None, dict(schedule="cosine"), dict(dropout=0.2)], **KW)
+    train_many(
+        nets, *digits, epochs=2, learning_rates=0.3, options=[None, dict(schedule="cosine"), dict(dropout=0.2)], **KW
+    )
     with pytest.raises(AssertionError, match="_update"):
         train_many([_net(0)], *digits, epochs=1, options=dict(weight_decay=1e-4), **KW)
 
@@ -238,10 +257,20 @@ def test_plain_sgd_never_takes_the_optimizer_path(digits, monkeypatch):
 def test_early_stopping_through_the_engine_equals_the_reference(digits, monkeypatch, optimizer, capsys):
     from scratchnet import training
 
-    kw = dict(epochs=40, learning_rate=1.0 if optimizer == "sgd" else 0.01, optimizer=optimizer, early_stopping=True,
-              patience=2, validation_fraction=0.3, verbose=True, progress=False, **KW)
-    ref = MultilayerNeuralNetClassifier([64, 40, 10], random_seed=3, activation="relu", output="softmax",
-                                        loss="cross_entropy", init="he")
+    kw = dict(
+        epochs=40,
+        learning_rate=1.0 if optimizer == "sgd" else 0.01,
+        optimizer=optimizer,
+        early_stopping=True,
+        patience=2,
+        validation_fraction=0.3,
+        verbose=True,
+        progress=False,
+        **KW,
+    )
+    ref = MultilayerNeuralNetClassifier(
+        [64, 40, 10], random_seed=3, activation="relu", output="softmax", loss="cross_entropy", init="he"
+    )
     net = copy.deepcopy(ref)
     ref_hist = train_reference(ref, *digits, **kw)
     ref_out = capsys.readouterr().out
@@ -270,19 +299,22 @@ def test_on_epoch_returning_true_stops_training(digits):
     assert [n.epochs_trained for n in nets] == [2, 2]
 
 
-@pytest.mark.parametrize("options, error, match", [
-    (dict(nesterov=True), TypeError, r"unknown option\(s\) \['nesterov'\]"),
-    (dict(early_stopping=True), TypeError, "early stopping is done by training.train"),
-    ([dict(), dict(), dict()], ValueError, "3 option dicts for 2 networks"),
-    ([dict(), "adam"], TypeError, r"options\[1\] must be a dict"),
-    ("adam", TypeError, "options must be None, a dict or one dict per network"),
-    (dict(optimizer="rmsprop"), ValueError, "unknown optimizer 'rmsprop'"),
-    (dict(schedule="linear"), ValueError, "unknown schedule 'linear'"),
-    (dict(optimizer="momentum", momentum=1.0), ValueError, "momentum must be"),
-    ([dict(), dict(weight_decay=-1)], ValueError, "weight_decay must be"),
-    (dict(dropout=1.0), ValueError, r"dropout must lie in \[0, 1\)"),
-    (dict(dropout="half"), TypeError, "dropout must be a number"),
-])
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        (dict(nesterov=True), TypeError, r"unknown option\(s\) \['nesterov'\]"),
+        (dict(early_stopping=True), TypeError, "early stopping is done by training.train"),
+        ([dict(), dict(), dict()], ValueError, "3 option dicts for 2 networks"),
+        ([dict(), "adam"], TypeError, r"options\[1\] must be a dict"),
+        ("adam", TypeError, "options must be None, a dict or one dict per network"),
+        (dict(optimizer="rmsprop"), ValueError, "unknown optimizer 'rmsprop'"),
+        (dict(schedule="linear"), ValueError, "unknown schedule 'linear'"),
+        (dict(optimizer="momentum", momentum=1.0), ValueError, "momentum must be"),
+        ([dict(), dict(weight_decay=-1)], ValueError, "weight_decay must be"),
+        (dict(dropout=1.0), ValueError, r"dropout must lie in \[0, 1\)"),
+        (dict(dropout="half"), TypeError, "dropout must be a number"),
+    ],
+)
 def test_bad_options_are_refused(digits, options, error, match):
     nets = [_net(0), _net(1)]
     with pytest.raises(error, match=match):

@@ -248,8 +248,9 @@ def test_training_without_a_test_set_engine_and_reference_agree(iris):
     fast = MultilayerNeuralNetClassifier([4, 5, 3], random_seed=2)
     slow = MultilayerNeuralNetClassifier([4, 5, 3], random_seed=2)
     h_fast = train(fast, X, y, epochs=3, batch_size=10, learning_rate=1.0, seed=2, verbose=False, progress=False)
-    h_slow = train_reference(slow, X, y, epochs=3, batch_size=10, learning_rate=1.0, seed=2, verbose=False,
-                             progress=False)
+    h_slow = train_reference(
+        slow, X, y, epochs=3, batch_size=10, learning_rate=1.0, seed=2, verbose=False, progress=False
+    )
     for h in (h_fast, h_slow):
         assert h[["loss_test", "accuracy_test"]].isna().all().all() and h["loss_training"].notna().all()
     np.testing.assert_allclose(h_fast["loss_training"], h_slow["loss_training"], rtol=1e-10)

@@ -12,8 +12,19 @@ from scratchnet.modelio import FORMAT_VERSION
 def trained(digits_split):
     X_train, X_test, y_train, y_test = digits_split
     net = MultilayerNeuralNetClassifier([64, 12, 10], random_seed=2)
-    train(net, X_train, y_train, X_test, y_test, epochs=2, batch_size=50, learning_rate=0.5, seed=1,
-          verbose=False, progress=False)
+    train(
+        net,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        epochs=2,
+        batch_size=50,
+        learning_rate=0.5,
+        seed=1,
+        verbose=False,
+        progress=False,
+    )
     return net, X_test
 
 

@@ -1,3 +1,4 @@
+import itertools
 import warnings
 
 import numpy as np
@@ -17,7 +18,7 @@ def test_parameter_count_of_the_article_network():
 @pytest.mark.parametrize("layers", [[2, 3], [7, 5, 3, 2, 4], [3, 1, 1, 2]])
 def test_parameter_count_formula(layers):
     net = MultilayerNeuralNetClassifier(layers)
-    assert net.n_parameters == sum(n * (m + 1) for m, n in zip(layers[:-1], layers[1:]))
+    assert net.n_parameters == sum(n * (m + 1) for m, n in itertools.pairwise(layers))
 
 
 def test_sigmoid_is_stable_and_exact():

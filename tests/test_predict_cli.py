@@ -135,9 +135,28 @@ def test_refit_model_records_its_scaling(tmp_path):
     from scratchnet.tuning import refit_best
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["tune", "--hidden-layers", "1", "--hidden-nodes", "5", "--learning-rates", "1.0", "--folds", "2",
-              "--epochs", "1", "--batch-size", "50", "--workers", "1", "--no-progress",
-              "--store", str(tmp_path / "t.sqlite")])
+        main(
+            [
+                "tune",
+                "--hidden-layers",
+                "1",
+                "--hidden-nodes",
+                "5",
+                "--learning-rates",
+                "1.0",
+                "--folds",
+                "2",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "50",
+                "--workers",
+                "1",
+                "--no-progress",
+                "--store",
+                str(tmp_path / "t.sqlite"),
+            ]
+        )
     code = exit_info.value.code
     assert code == 0
     with Store.open(tmp_path / "t.sqlite") as store:

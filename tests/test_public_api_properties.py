@@ -32,7 +32,13 @@ def test_sigmoid_is_a_monotonic_probability_without_warnings(a, b):
 
 
 @settings(deadline=None)
-@given(hnp.arrays(np.float32, hnp.array_shapes(max_dims=3, max_side=5), elements=st.floats(width=32, allow_nan=False, allow_infinity=False)))
+@given(
+    hnp.arrays(
+        np.float32,
+        hnp.array_shapes(max_dims=3, max_side=5),
+        elements=st.floats(width=32, allow_nan=False, allow_infinity=False),
+    )
+)
 def test_sigmoid_keeps_float32_and_shape(z):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -93,7 +99,9 @@ def test_check_features_refuses_any_nan_or_inf(arr):
 
 
 @settings(deadline=None)
-@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6), elements=finite64), st.integers(1, 7))
+@given(
+    hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6), elements=finite64), st.integers(1, 7)
+)
 def test_check_features_refuses_a_wrong_feature_count(arr, n_features):
     assume(arr.shape[1] != n_features and arr.shape[0] > 0)
     with pytest.raises(ValueError, match="features but the network's input layer expects"):
@@ -151,7 +159,9 @@ def test_estimator_predictions_are_consistent_and_survive_a_round_trip(classes, 
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
 anything = st.one_of(
     hnp.arrays(hnp.scalar_dtypes(), shapes),
-    hnp.arrays(np.dtype(object), shapes, elements=st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=2))),
+    hnp.arrays(
+        np.dtype(object), shapes, elements=st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=2))
+    ),
 )
 
 

@@ -28,8 +28,14 @@ def _rel(a, b):
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 40), d=st.integers(1, 30), h=st.integers(1, 37), density=st.floats(0.0, 1.0),
-       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
+@given(
+    n=st.integers(1, 40),
+    d=st.integers(1, 30),
+    h=st.integers(1, 37),
+    density=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**16),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
 def test_forward_and_update_equal_the_dense_products(n, d, h, density, seed, dtype):
     rng = np.random.default_rng(seed)
     X = _sparse_data(rng, n, d, density, dtype)
@@ -63,7 +69,7 @@ def test_rows_slices_and_gathers_like_the_dense_rows(rng):
     indptr, indices, data, r = rows.rows(5, 17)
     dense = np.zeros((12, 12))
     for i in range(12):
-        dense[i, indices[indptr[i]:indptr[i + 1]]] = data[indptr[i]:indptr[i + 1]]
+        dense[i, indices[indptr[i] : indptr[i + 1]]] = data[indptr[i] : indptr[i + 1]]
     np.testing.assert_array_equal(dense, X[5:17] - c)
     np.testing.assert_allclose(r, (X[5:17] - c) @ c)
     batch = sparse.SparseBatch(rows, 7)
@@ -71,8 +77,9 @@ def test_rows_slices_and_gathers_like_the_dense_rows(rng):
     batch.take(idx)
     P = np.zeros((12, 7))  # the transpose, rebuilt from its CSR
     for j in range(12):
-        P[j, batch.t_indices[batch.t_indptr[j]:batch.t_indptr[j + 1]]] = batch.t_data[
-            batch.t_indptr[j]:batch.t_indptr[j + 1]]
+        P[j, batch.t_indices[batch.t_indptr[j] : batch.t_indptr[j + 1]]] = batch.t_data[
+            batch.t_indptr[j] : batch.t_indptr[j + 1]
+        ]
     np.testing.assert_array_equal(P.T, X[idx] - c)
     assert batch.nnz == np.count_nonzero(X[idx] - c)
 
@@ -96,11 +103,14 @@ def inky(rng=None):
     return X[:450], y[:450], X[450:], y[450:]
 
 
-@pytest.mark.parametrize("recipe", [
-    {},
-    {"activation": "relu", "output": "softmax", "loss": "cross_entropy", "init": "he"},
-    {"activation": "tanh", "output": "sigmoid", "loss": "binary_cross_entropy"},
-])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {},
+        {"activation": "relu", "output": "softmax", "loss": "cross_entropy", "init": "he"},
+        {"activation": "tanh", "output": "sigmoid", "loss": "binary_cross_entropy"},
+    ],
+)
 def test_sparse_engine_equals_dense_engine_and_reference(inky, recipe):
     scale = 1.0 if not recipe else 0.1  # the cross-entropies take smaller steps (at 1.0 rounding grows chaotically)
     lrs = [lr * scale for _, lr in SPECS]
@@ -108,13 +118,15 @@ def test_sparse_engine_equals_dense_engine_and_reference(inky, recipe):
     for first_layer in ("sparse", "dense"):
         nets = [MultilayerNeuralNetClassifier(layers, random_seed=i, **recipe) for i, (layers, _) in enumerate(SPECS)]
         hists = train_many(nets, *inky, epochs=2, batch_size=32, learning_rates=lrs, seed=4, first_layer=first_layer)
-        hists += train_many(nets, *inky, epochs=1, batch_size=32, learning_rates=lrs, seed=4,
-                            first_layer=first_layer)  # hot start across calls
+        hists += train_many(
+            nets, *inky, epochs=1, batch_size=32, learning_rates=lrs, seed=4, first_layer=first_layer
+        )  # hot start across calls
         runs[first_layer] = nets, hists
     for i, ((layers, _), lr) in enumerate(zip(SPECS, lrs)):
         ref = MultilayerNeuralNetClassifier(layers, random_seed=i, **recipe)
-        ref_hist = train_reference(ref, *inky, epochs=3, batch_size=32, learning_rate=lr, seed=4,
-                                   verbose=False, progress=False)
+        ref_hist = train_reference(
+            ref, *inky, epochs=3, batch_size=32, learning_rate=lr, seed=4, verbose=False, progress=False
+        )
         for nets, hists in runs.values():
             for a, b in zip(nets[i].weights + nets[i].biases, ref.weights + ref.biases):
                 assert _rel(a, b) <= TOL
@@ -129,11 +141,31 @@ def test_validation_rows_below_the_background_and_no_validation_set(inky):
     nets = {}
     for first_layer in ("sparse", "dense"):
         nets[first_layer] = [MultilayerNeuralNetClassifier([40, 9, 10], random_seed=1)]
-        h = train_many(nets[first_layer], X, y, Xv, yv, epochs=2, batch_size=50, learning_rates=1.0, seed=2,
-                       first_layer=first_layer)[0]
+        h = train_many(
+            nets[first_layer],
+            X,
+            y,
+            Xv,
+            yv,
+            epochs=2,
+            batch_size=50,
+            learning_rates=1.0,
+            seed=2,
+            first_layer=first_layer,
+        )[0]
         nets[first_layer + "-noval"] = [MultilayerNeuralNetClassifier([40, 9, 10], random_seed=1)]
-        h2 = train_many(nets[first_layer + "-noval"], X, y, None, None, epochs=2, batch_size=50, learning_rates=1.0,
-                        seed=2, first_layer=first_layer)[0]
+        h2 = train_many(
+            nets[first_layer + "-noval"],
+            X,
+            y,
+            None,
+            None,
+            epochs=2,
+            batch_size=50,
+            learning_rates=1.0,
+            seed=2,
+            first_layer=first_layer,
+        )[0]
         assert h2.loss_test.isna().all()
         nets[first_layer + "-hist"] = h
     assert _rel(nets["sparse-hist"].iloc[:, 1:5].to_numpy(), nets["dense-hist"].iloc[:, 1:5].to_numpy()) <= TOL
@@ -151,12 +183,30 @@ def test_auto_picks_sparse_only_for_sparse_inputs(inky, monkeypatch):
 
     monkeypatch.setattr(sparse, "SparseFirstLayer", spy)
     X, y, Xv, yv = inky
-    train_many([MultilayerNeuralNetClassifier([40, 5, 10], random_seed=0)], X, y, Xv, yv, epochs=1,
-               batch_size=50, learning_rates=0.5, seed=0)
+    train_many(
+        [MultilayerNeuralNetClassifier([40, 5, 10], random_seed=0)],
+        X,
+        y,
+        Xv,
+        yv,
+        epochs=1,
+        batch_size=50,
+        learning_rates=0.5,
+        seed=0,
+    )
     assert used == [True]  # 15 % ink
     dense = np.random.default_rng(0).uniform(-1, 1, X.shape)
-    train_many([MultilayerNeuralNetClassifier([40, 5, 10], random_seed=0)], dense, y, None, None, epochs=1,
-               batch_size=50, learning_rates=0.5, seed=0)
+    train_many(
+        [MultilayerNeuralNetClassifier([40, 5, 10], random_seed=0)],
+        dense,
+        y,
+        None,
+        None,
+        epochs=1,
+        batch_size=50,
+        learning_rates=0.5,
+        seed=0,
+    )
     assert used == [True]  # dense data: one GEMM
 
 
@@ -169,8 +219,9 @@ def test_first_layer_must_be_known(inky):
 def test_divergence_restores_the_parameters_with_the_sparse_layer(inky):
     from scratchnet.training import TrainingDivergedError
 
-    net = MultilayerNeuralNetClassifier([40, 6, 10], random_seed=0, activation="identity", output="softmax",
-                                        loss="cross_entropy")
+    net = MultilayerNeuralNetClassifier(
+        [40, 6, 10], random_seed=0, activation="identity", output="softmax", loss="cross_entropy"
+    )
     train_many([net], *inky, epochs=1, batch_size=50, learning_rates=0.01, seed=0, first_layer="sparse")
     before = [w.copy() for w in net.weights]
     with pytest.raises(TrainingDivergedError):
@@ -189,30 +240,39 @@ def test_sparse_engine_on_real_mnist_float32(mnist_split):
     out = {}
     for first_layer in ("sparse", "dense"):
         nets = [MultilayerNeuralNetClassifier([784, w, 10], random_seed=w, dtype=np.float32) for w in (10, 30)]
-        out[first_layer] = nets, train_many(nets, X, y, Xv, yv, epochs=2, batch_size=200, learning_rates=[0.3, 0.1],
-                                            seed=1, first_layer=first_layer)
+        out[first_layer] = (
+            nets,
+            train_many(
+                nets, X, y, Xv, yv, epochs=2, batch_size=200, learning_rates=[0.3, 0.1], seed=1, first_layer=first_layer
+            ),
+        )
     for a, b in zip(out["sparse"][0], out["dense"][0]):
         assert _rel(a.weights[0], b.weights[0]) < 1e-4
     for a, b in zip(out["sparse"][1], out["dense"][1]):
         assert np.abs(a.accuracy_test.to_numpy() - b.accuracy_test.to_numpy()).max() <= 2 / 2000
 
 
-@pytest.mark.parametrize("options", [
-    {"optimizer": "momentum", "weight_decay": 1e-3},
-    {"optimizer": "nesterov", "schedule": "cosine"},
-    {"optimizer": "adam", "weight_decay": 1e-3, "dropout": 0.2},
-    {"optimizer": "sgd", "schedule": "step", "dropout": 0.1},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"optimizer": "momentum", "weight_decay": 1e-3},
+        {"optimizer": "nesterov", "schedule": "cosine"},
+        {"optimizer": "adam", "weight_decay": 1e-3, "dropout": 0.2},
+        {"optimizer": "sgd", "schedule": "step", "dropout": 0.1},
+    ],
+)
 def test_sparse_first_layer_under_every_optimiser_equals_the_reference(inky, options):
     specs = SPECS[:3]
     lr = 0.01 if options["optimizer"] == "adam" else 0.2
     nets = [MultilayerNeuralNetClassifier(layers, random_seed=i) for i, (layers, _) in enumerate(specs)]
-    hists = train_many(nets, *inky, epochs=3, batch_size=32, learning_rates=lr, seed=4, options=options,
-                       first_layer="sparse")
+    hists = train_many(
+        nets, *inky, epochs=3, batch_size=32, learning_rates=lr, seed=4, options=options, first_layer="sparse"
+    )
     for i, (layers, _) in enumerate(specs):
         ref = MultilayerNeuralNetClassifier(layers, random_seed=i)
-        ref_hist = train_reference(ref, *inky, epochs=3, batch_size=32, learning_rate=lr, seed=4, verbose=False,
-                                   progress=False, **options)
+        ref_hist = train_reference(
+            ref, *inky, epochs=3, batch_size=32, learning_rate=lr, seed=4, verbose=False, progress=False, **options
+        )
         for a, b in zip(nets[i].weights + nets[i].biases, ref.weights + ref.biases):
             assert _rel(a, b) <= TOL
         assert _rel(hists[i].iloc[:, 1:5].to_numpy(), ref_hist.iloc[:, 1:5].to_numpy()) <= TOL

@@ -66,8 +66,19 @@ def test_training_lowers_the_loss_and_untrained_is_near_chance(digits_split):
     net, X_train, y_train, X_test, y_test = _small(digits_split)
     assert net.accuracy(X_test, y_test) < 0.3
     before = net.loss(X_test, y_test)
-    train(net, X_train, y_train, X_test, y_test, epochs=5, batch_size=20, learning_rate=1.0, seed=1,
-          verbose=False, progress=False)
+    train(
+        net,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        epochs=5,
+        batch_size=20,
+        learning_rate=1.0,
+        seed=1,
+        verbose=False,
+        progress=False,
+    )
     assert net.loss(X_test, y_test) < before
 
 
@@ -125,6 +136,17 @@ def test_mnist_15_epochs_reaches_085(mnist_split):
     X_train, X_test, y_train, y_test = mnist_split
     net = MultilayerNeuralNetClassifier([784, 50, 10], random_seed=123)
     assert 0.05 < net.accuracy(X_test, y_test) < 0.15  # untrained: chance level
-    hist = train(net, X_train, y_train, X_test, y_test, epochs=15, batch_size=200, learning_rate=0.3, seed=123,
-                 verbose=False, progress=False)
+    hist = train(
+        net,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        epochs=15,
+        batch_size=200,
+        learning_rate=0.3,
+        seed=123,
+        verbose=False,
+        progress=False,
+    )
     assert hist.accuracy_test.iloc[-1] >= 0.85

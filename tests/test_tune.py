@@ -30,8 +30,24 @@ from scratchnet.tuning import (
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 # a tiny grid on the bundled digits: 2 × 2 × 2 configurations × 3 folds = 24 trainings of 3 epochs
-GRID = ["--hidden-layers", "1,2", "--hidden-nodes", "8,16", "--learning-rates", "0.5,2", "--folds", "3",
-        "--epochs", "3", "--batch-size", "50", "--seed", "7", "--dataset", "digits"]
+GRID = [
+    "--hidden-layers",
+    "1,2",
+    "--hidden-nodes",
+    "8,16",
+    "--learning-rates",
+    "0.5,2",
+    "--folds",
+    "3",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "50",
+    "--seed",
+    "7",
+    "--dataset",
+    "digits",
+]
 SETTINGS = {"folds": 3, "epochs": 3, "batch_size": 50, "seed": 7}
 
 
@@ -52,9 +68,18 @@ def grid_configs():
 
 
 def new_store(path, X_train, y_train):
-    fp = experiment_fingerprint(X_train, y_train, dataset="digits", test_size=None, dtype="float64",
-                                seed=SETTINGS["seed"], configs=grid_configs(), folds=SETTINGS["folds"],
-                                epochs=SETTINGS["epochs"], batch_size=SETTINGS["batch_size"])
+    fp = experiment_fingerprint(
+        X_train,
+        y_train,
+        dataset="digits",
+        test_size=None,
+        dtype="float64",
+        seed=SETTINGS["seed"],
+        configs=grid_configs(),
+        folds=SETTINGS["folds"],
+        epochs=SETTINGS["epochs"],
+        batch_size=SETTINGS["batch_size"],
+    )
     return Store.create_or_open(path, fp)
 
 
@@ -70,8 +95,17 @@ def local_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("tune") / "tune.sqlite"
     X_train, _, y_train, _ = digits_split()
     with new_store(path, X_train, y_train) as store:
-        run_tune(store, X_train, y_train, grid_configs(), workers=1, blas_threads=1, progress=False,
-                 echo=lambda *a: None, **SETTINGS)
+        run_tune(
+            store,
+            X_train,
+            y_train,
+            grid_configs(),
+            workers=1,
+            blas_threads=1,
+            progress=False,
+            echo=lambda *a: None,
+            **SETTINGS,
+        )
     return path
 
 
@@ -103,9 +137,17 @@ def test_folds_are_stratified_partitions_of_the_training_part():
         make_folds(np.array([0, 0, 0, 1, 1, 1, 1]), 4, 0)
 
 
-@pytest.mark.parametrize("workers, group_size, n_folds, expected_groups", [
-    (1, None, 6, 6), (2, None, 6, 6), (2, None, 3, 6), (4, None, 6, 12), (1, 4, 6, 6 * 12), (2, 45, 6, 6),
-])
+@pytest.mark.parametrize(
+    "workers, group_size, n_folds, expected_groups",
+    [
+        (1, None, 6, 6),
+        (2, None, 6, 6),
+        (2, None, 3, 6),
+        (4, None, 6, 12),
+        (1, 4, 6, 6 * 12),
+        (2, 45, 6, 6),
+    ],
+)
 def test_groups_cover_each_training_once_and_balance_workers(workers, group_size, n_folds, expected_groups):
     configs = make_grid([1, 2, 3], [10, 20, 30, 40, 50], [0.1, 0.2, 0.3])
     pending = [(c, f) for f in range(n_folds) for c in configs]
@@ -116,9 +158,18 @@ def test_groups_cover_each_training_once_and_balance_workers(workers, group_size
     if group_size:
         assert max(len(cs) for _, cs in groups) <= group_size
     if group_size is None and workers > 1:  # the work of a round of groups is spread evenly
-        costs = sorted(sum(sum(a * b for a, b in zip([784, *[c.hidden_nodes] * c.hidden_layers],
-                                                      [*[c.hidden_nodes] * c.hidden_layers, 10])) for c in cs)
-                       for _, cs in groups)
+        costs = sorted(
+            sum(
+                sum(
+                    a * b
+                    for a, b in zip(
+                        [784, *[c.hidden_nodes] * c.hidden_layers], [*[c.hidden_nodes] * c.hidden_layers, 10]
+                    )
+                )
+                for c in cs
+            )
+            for _, cs in groups
+        )
         assert costs[-1] / costs[0] < 1.3
 
 
@@ -126,15 +177,39 @@ def test_groups_cover_each_training_once_and_balance_workers(workers, group_size
 def test_results_do_not_depend_on_grouping(local_store, tmp_path):
     X_train, _, y_train, _ = digits_split()
     with new_store(tmp_path / "g.sqlite", X_train, y_train) as store:
-        run_tune(store, X_train, y_train, grid_configs(), workers=1, blas_threads=1, group_size=3,
-                 progress=False, echo=lambda *a: None, **SETTINGS)
+        run_tune(
+            store,
+            X_train,
+            y_train,
+            grid_configs(),
+            workers=1,
+            blas_threads=1,
+            group_size=3,
+            progress=False,
+            echo=lambda *a: None,
+            **SETTINGS,
+        )
     pd.testing.assert_frame_equal(stored_epochs(tmp_path / "g.sqlite"), stored_epochs(local_store))
 
 
 def test_cli_local_processes_equal_single_process(local_store, tmp_path, capsys):
     path = tmp_path / "p.sqlite"
-    code, out, err = run_cli(["tune", *GRID, "--store", str(path), "--workers", "2", "--group-size", "5",
-                              "--blas-threads", "1", "--no-progress"], capsys)
+    code, out, err = run_cli(
+        [
+            "tune",
+            *GRID,
+            "--store",
+            str(path),
+            "--workers",
+            "2",
+            "--group-size",
+            "5",
+            "--blas-threads",
+            "1",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "2 local workers" in out and "24 of 24" in out
     pd.testing.assert_frame_equal(stored_epochs(path), stored_epochs(local_store))
@@ -150,11 +225,24 @@ def test_dask_localcluster_equals_local_to_the_last_digit(local_store, tmp_path,
     distributed = pytest.importorskip("distributed")
     monkeypatch.setenv("PYTHONPATH", SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
     X_train, _, y_train, _ = digits_split()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client, new_store(tmp_path / "d.sqlite", X_train, y_train) as store:
-        summary = run_tune(store, X_train, y_train, grid_configs(), executor="dask", client=client, blas_threads=1,
-                           progress=False, echo=lambda *a: None, **SETTINGS)
-        ran_on = {w for w in client.run(os.getpid).values()}
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+        new_store(tmp_path / "d.sqlite", X_train, y_train) as store,
+    ):
+        summary = run_tune(
+            store,
+            X_train,
+            y_train,
+            grid_configs(),
+            executor="dask",
+            client=client,
+            blas_threads=1,
+            progress=False,
+            echo=lambda *a: None,
+            **SETTINGS,
+        )
+        ran_on = set(client.run(os.getpid).values())
     assert summary["trained"] == 24 and len(ran_on) == 2
     dask_epochs, local_epochs = stored_epochs(tmp_path / "d.sqlite"), stored_epochs(local_store)
     assert len(dask_epochs) == 24 * 3
@@ -166,13 +254,29 @@ def test_dask_localcluster_equals_local_to_the_last_digit(local_store, tmp_path,
 def test_resume_after_sigkill_trains_each_config_fold_once(local_store, tmp_path, capsys):
     path = tmp_path / "killed.sqlite"
     # one configuration per job and more epochs than the fixture, so the run is still going when killed
-    argv = ["tune", *GRID, "--store", str(path), "--workers", "1", "--group-size", "1", "--blas-threads", "1",
-            "--no-progress"]
+    argv = [
+        "tune",
+        *GRID,
+        "--store",
+        str(path),
+        "--workers",
+        "1",
+        "--group-size",
+        "1",
+        "--blas-threads",
+        "1",
+        "--no-progress",
+    ]
     argv[argv.index("--epochs") + 1] = "6"
     argv[argv.index("--batch-size") + 1] = "20"
     env = {**os.environ, "PYTHONPATH": SRC}
-    proc = subprocess.Popen([sys.executable, "-m", "scratchnet", *argv], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scratchnet", *argv],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     committed = 0
     try:
@@ -191,27 +295,52 @@ def test_resume_after_sigkill_trains_each_config_fold_once(local_store, tmp_path
         os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, like a machine dying
         proc.wait()
     with sqlite3.connect(path) as conn:
-        before = conn.execute("SELECT hidden_layers, hidden_nodes, learning_rate, fold, accuracy_validation, "
-                              "finished_at FROM runs").fetchall()
+        before = conn.execute(
+            "SELECT hidden_layers, hidden_nodes, learning_rate, fold, accuracy_validation, finished_at FROM runs"
+        ).fetchall()
     assert 3 <= len(before) < 24
     code, out, err = run_cli(argv, capsys)
     assert code == 0, err
     assert f"{24 - len(before)} of 24 trainings to run" in out
     with sqlite3.connect(path) as conn:
-        after = conn.execute("SELECT hidden_layers, hidden_nodes, learning_rate, fold, accuracy_validation, "
-                             "finished_at FROM runs").fetchall()
+        after = conn.execute(
+            "SELECT hidden_layers, hidden_nodes, learning_rate, fold, accuracy_validation, finished_at FROM runs"
+        ).fetchall()
         per_run = conn.execute("SELECT COUNT(*) FROM epochs GROUP BY run_id").fetchall()
-        keys = conn.execute("SELECT COUNT(*) FROM runs GROUP BY hidden_layers, hidden_nodes, learning_rate, "
-                            "fold").fetchall()
+        keys = conn.execute(
+            "SELECT COUNT(*) FROM runs GROUP BY hidden_layers, hidden_nodes, learning_rate, fold"
+        ).fetchall()
     assert set(before) <= set(after)  # nothing committed before the kill was lost or redone
     assert len(after) == 24 and keys == [(1,)] * 24 and per_run == [(6,)] * 24
     # the same as an uninterrupted run
     X_train, _, y_train, _ = digits_split()
-    fp = experiment_fingerprint(X_train, y_train, dataset="digits", test_size=None, dtype="float64", seed=7,
-                                configs=grid_configs(), folds=3, epochs=6, batch_size=20)
+    fp = experiment_fingerprint(
+        X_train,
+        y_train,
+        dataset="digits",
+        test_size=None,
+        dtype="float64",
+        seed=7,
+        configs=grid_configs(),
+        folds=3,
+        epochs=6,
+        batch_size=20,
+    )
     with Store.create_or_open(tmp_path / "whole.sqlite", fp) as store:
-        run_tune(store, X_train, y_train, grid_configs(), folds=3, epochs=6, batch_size=20, seed=7, workers=1,
-                 blas_threads=1, progress=False, echo=lambda *a: None)
+        run_tune(
+            store,
+            X_train,
+            y_train,
+            grid_configs(),
+            folds=3,
+            epochs=6,
+            batch_size=20,
+            seed=7,
+            workers=1,
+            blas_threads=1,
+            progress=False,
+            echo=lambda *a: None,
+        )
     pd.testing.assert_frame_equal(stored_epochs(path), stored_epochs(tmp_path / "whole.sqlite"))
     code, out, _ = run_cli(argv, capsys)  # a finished store: nothing left to do
     assert code == 0 and "all 24 trainings are already in" in out
@@ -220,12 +349,28 @@ def test_resume_after_sigkill_trains_each_config_fold_once(local_store, tmp_path
 @pytest.mark.slow
 def test_sigkill_of_the_parent_stops_its_worker_processes(tmp_path):
     path = tmp_path / "orphans.sqlite"
-    argv = ["tune", *GRID, "--store", str(path), "--workers", "2", "--group-size", "1", "--blas-threads", "1",
-            "--no-progress"]
+    argv = [
+        "tune",
+        *GRID,
+        "--store",
+        str(path),
+        "--workers",
+        "2",
+        "--group-size",
+        "1",
+        "--blas-threads",
+        "1",
+        "--no-progress",
+    ]
     argv[argv.index("--epochs") + 1] = "30"
     argv[argv.index("--batch-size") + 1] = "10"
-    proc = subprocess.Popen([sys.executable, "-m", "scratchnet", *argv], env={**os.environ, "PYTHONPATH": SRC},
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scratchnet", *argv],
+        env={**os.environ, "PYTHONPATH": SRC},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def group():
         return subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
@@ -252,8 +397,9 @@ def test_sigkill_of_the_parent_stops_its_worker_processes(tmp_path):
 # ---------------------------------------------------------------- report
 def raw_means(path):
     with sqlite3.connect(path) as conn:
-        raw = pd.read_sql_query("SELECT hidden_layers, hidden_nodes, learning_rate, fold, accuracy_validation "
-                                "FROM runs", conn)
+        raw = pd.read_sql_query(
+            "SELECT hidden_layers, hidden_nodes, learning_rate, fold, accuracy_validation FROM runs", conn
+        )
     return raw.groupby(["hidden_layers", "hidden_nodes", "learning_rate"])["accuracy_validation"].mean()
 
 
@@ -271,11 +417,18 @@ def test_report_equals_pandas_recomputation_from_raw_rows(local_store, tmp_path,
     for layers, row in best_cell.iterrows():
         line = f"| {layers} | " + " | ".join(f"{v:.6f}" for v in row) + " |"
         assert line in out  # the article's table: best learning rate per cell
-    ranked = expected.reset_index().sort_values(
-        ["accuracy_validation", "hidden_layers", "hidden_nodes", "learning_rate"],
-        ascending=[False, True, True, True]).iloc[0]
-    assert (f"optimal parameters: n_hidden_layers={int(ranked.hidden_layers)}, n_hidden_nodes={int(ranked.hidden_nodes)}, "
-            f"learning rate={ranked.learning_rate:g}") in out
+    ranked = (
+        expected.reset_index()
+        .sort_values(
+            ["accuracy_validation", "hidden_layers", "hidden_nodes", "learning_rate"],
+            ascending=[False, True, True, True],
+        )
+        .iloc[0]
+    )
+    assert (
+        f"optimal parameters: n_hidden_layers={int(ranked.hidden_layers)}, n_hidden_nodes={int(ranked.hidden_nodes)}, "
+        f"learning rate={ranked.learning_rate:g}"
+    ) in out
     assert f"best mean cross validation accuracy: {ranked.accuracy_validation:.6f}" in out
     assert "### learning rate 0.5" in out and "### learning rate 2" in out
     assert (tmp_path / "fig" / "heatmap.png").stat().st_size > 0
@@ -286,8 +439,17 @@ def test_report_runs_lists_every_training_with_its_final_epoch(local_store, caps
     code, out, err = run_cli(["report", str(local_store), "--runs", "--format", "csv"], capsys)
     assert code == 0, err
     runs = pd.read_csv(io.StringIO(out))
-    assert {"hidden_layers", "hidden_nodes", "learning_rate", "fold", "accuracy_validation", "loss_validation",
-            "accuracy_training", "loss_training", "seconds"} <= set(runs.columns)
+    assert {
+        "hidden_layers",
+        "hidden_nodes",
+        "learning_rate",
+        "fold",
+        "accuracy_validation",
+        "loss_validation",
+        "accuracy_training",
+        "loss_training",
+        "seconds",
+    } <= set(runs.columns)
     assert len(runs) == 24
     with Store.open(local_store) as store:
         last = store.epochs().query("epoch == 2").reset_index(drop=True)
@@ -301,8 +463,9 @@ def test_incomplete_store_reports_only_complete_configurations(tmp_path, capsys)
     X_train, _, y_train, _ = digits_split()
     path = tmp_path / "part.sqlite"
     with new_store(path, X_train, y_train) as store:
-        run_tune(store, X_train, y_train, grid_configs()[:2], workers=1, progress=False, echo=lambda *a: None,
-                 **SETTINGS)
+        run_tune(
+            store, X_train, y_train, grid_configs()[:2], workers=1, progress=False, echo=lambda *a: None, **SETTINGS
+        )
     with sqlite3.connect(path) as conn:  # (1, 8, 2.0) keeps only fold 0
         conn.execute("DELETE FROM runs WHERE learning_rate = 2.0 AND fold > 0")
     code, out, _ = run_cli(["report", str(path), "--no-figures"], capsys)
@@ -335,8 +498,18 @@ def test_store_refuses_other_data(local_store):
     X_train, _, y_train, _ = digits_split()
     X_other = X_train.copy()
     X_other[0, 0] += 0.5
-    fp = experiment_fingerprint(X_other, y_train, dataset="digits", test_size=None, dtype="float64", seed=7,
-                                configs=grid_configs(), folds=3, epochs=3, batch_size=50)
+    fp = experiment_fingerprint(
+        X_other,
+        y_train,
+        dataset="digits",
+        test_size=None,
+        dtype="float64",
+        seed=7,
+        configs=grid_configs(),
+        folds=3,
+        epochs=3,
+        batch_size=50,
+    )
     with pytest.raises(StoreError, match="data_sha256"):
         Store.create_or_open(local_store, fp)
 
@@ -351,7 +524,7 @@ def test_a_file_that_is_not_a_store_is_refused_in_one_line(tmp_path, capsys, con
         path.write_bytes(content)
     before = path.read_bytes()
     for command in (["report", str(path)], ["refit", str(path)], ["tune", *GRID, "--store", str(path), "--new"]):
-        code, out, err = run_cli(command, capsys)
+        code, _out, err = run_cli(command, capsys)
         assert code == 1 and err.count("\n") == 1 and "is not a scratchnet store" in err, err
     assert path.read_bytes() == before  # never overwritten, even with --new
 
@@ -379,9 +552,27 @@ def test_refit_is_the_train_command_with_the_best_configuration(local_store, tmp
     ranked = raw_means(local_store).sort_values(ascending=False)
     assert (refit.hidden_layers, refit.hidden_nodes, refit.learning_rate) == ranked.index[0]
     hidden = ",".join([str(refit.hidden_nodes)] * int(refit.hidden_layers))
-    code, out, err = run_cli(["train", "--dataset", "digits", "--seed", "7", "--hidden", hidden, "--epochs", "3",
-                              "--batch-size", "50", "--learning-rate", f"{refit.learning_rate}", "--quiet",
-                              "--out", str(tmp_path / "train")], capsys)
+    code, out, err = run_cli(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--seed",
+            "7",
+            "--hidden",
+            hidden,
+            "--epochs",
+            "3",
+            "--batch-size",
+            "50",
+            "--learning-rate",
+            f"{refit.learning_rate}",
+            "--quiet",
+            "--out",
+            str(tmp_path / "train"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     a = MultilayerNeuralNetClassifier.load(tmp_path / "refit" / "model.npz")
     b = MultilayerNeuralNetClassifier.load(tmp_path / "train" / "model.npz")
@@ -397,22 +588,46 @@ def test_refit_is_the_train_command_with_the_best_configuration(local_store, tmp
 def test_reproduce_writes_every_step_and_resumes(tmp_path, capsys, monkeypatch):
     from scratchnet import reproduce
 
-    tiny = {"dataset": "digits", "hidden": [16],
-            "run10": {"epochs": 2, "batch_size": 50, "learning_rate": 1.0},
-            "run100": {"epochs": 3, "batch_size": 50, "learning_rate": 1.0},
-            "grid": {"hidden_layers": [1], "hidden_nodes": [8, 16], "learning_rates": [1.0], "folds": 2,
-                     "epochs": 2, "batch_size": 50}}
+    tiny = {
+        "dataset": "digits",
+        "hidden": [16],
+        "run10": {"epochs": 2, "batch_size": 50, "learning_rate": 1.0},
+        "run100": {"epochs": 3, "batch_size": 50, "learning_rate": 1.0},
+        "grid": {
+            "hidden_layers": [1],
+            "hidden_nodes": [8, 16],
+            "learning_rates": [1.0],
+            "folds": 2,
+            "epochs": 2,
+            "batch_size": 50,
+        },
+    }
     monkeypatch.setitem(reproduce.PLANS, "quick", tiny)
     argv = ["reproduce", "--quick", "--out", str(tmp_path), "--workers", "1", "--no-progress"]
     code, out, err = run_cli(argv, capsys)
     assert code == 0, err
     assert "Gradients look in order!" in out and "hold-out accuracy" in out
     report = (tmp_path / "REPORT.md").read_text()
-    for heading in ["## 1. Gradient check", "## 2. Data", "## 3. Training", "## 4. Hyperparameter tuning",
-                    "## 5. Final model", "best mean cross validation accuracy", "0.944", "0.905217"]:
+    for heading in [
+        "## 1. Gradient check",
+        "## 2. Data",
+        "## 3. Training",
+        "## 4. Hyperparameter tuning",
+        "## 5. Final model",
+        "best mean cross validation accuracy",
+        "0.944",
+        "0.905217",
+    ]:
         assert heading in report
-    for figure in ["run10/digits.png", "run10/loss.png", "run10/accuracy.png", "run100/accuracy.png", "heatmap.png",
-                   "curves.png", "refit/accuracy.png"]:
+    for figure in [
+        "run10/digits.png",
+        "run10/loss.png",
+        "run10/accuracy.png",
+        "run100/accuracy.png",
+        "heatmap.png",
+        "curves.png",
+        "refit/accuracy.png",
+    ]:
         assert f"({figure})" in report and (tmp_path / figure).stat().st_size > 0
     with Store.open(tmp_path / "tune.sqlite") as store:
         assert len(store.runs()) == 4 and len(store.refits()) == 1
@@ -428,8 +643,9 @@ def test_reproduce_writes_every_step_and_resumes(tmp_path, capsys, monkeypatch):
 def test_default_and_explicit_test_size_are_the_same_experiment(local_store, tmp_path):
     X_train, _, y_train, _ = digits_split()
     kwargs = dict(dataset="digits", dtype="float64", seed=7, configs=grid_configs(), folds=3, epochs=3, batch_size=50)
-    assert (experiment_fingerprint(X_train, y_train, test_size=None, **kwargs)
-            == experiment_fingerprint(X_train, y_train, test_size=0.2, **kwargs))
+    assert experiment_fingerprint(X_train, y_train, test_size=None, **kwargs) == experiment_fingerprint(
+        X_train, y_train, test_size=0.2, **kwargs
+    )
 
 
 def test_progress_counts_every_epoch_once():
@@ -471,19 +687,22 @@ def test_a_damaged_store_is_refused_but_can_be_started_over(local_store, tmp_pat
         conn.execute("ALTER TABLE runs DROP COLUMN group_size")
     code, _, err = run_cli(["report", str(path)], capsys)
     assert code == 1 and "damaged or pre-release scratchnet store" in err and "group_size" in err
-    code, out, err = run_cli(["tune", *GRID, "--store", str(path), "--new", "--workers", "1", "--no-progress"], capsys)
+    code, _out, err = run_cli(["tune", *GRID, "--store", str(path), "--new", "--workers", "1", "--no-progress"], capsys)
     assert code == 0, err
     pd.testing.assert_frame_equal(stored_epochs(path), stored_epochs(local_store))
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--scheduler", "tcp://127.0.0.1:8786"], "needs --executor dask"),
-    (["--batch-size", "2000"], "larger than the 958 training samples of a fold"),
-    (["--folds", "1"], "--folds"),
-    (["--learning-rates", "0.1,-1"], "finite numbers > 0"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--scheduler", "tcp://127.0.0.1:8786"], "needs --executor dask"),
+        (["--batch-size", "2000"], "larger than the 958 training samples of a fold"),
+        (["--folds", "1"], "--folds"),
+        (["--learning-rates", "0.1,-1"], "finite numbers > 0"),
+    ],
+)
 def test_bad_tune_options_are_one_line_errors(tmp_path, capsys, extra, message):
-    code, out, err = run_cli(["tune", *GRID, "--store", str(tmp_path / "s.sqlite"), *extra], capsys)
+    code, _out, err = run_cli(["tune", *GRID, "--store", str(tmp_path / "s.sqlite"), *extra], capsys)
     assert code != 0 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "s.sqlite").exists()
 

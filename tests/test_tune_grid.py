@@ -32,8 +32,27 @@ from scratchnet.tuning import (
 )
 
 SEED = 5
-BASE = ["--hidden-layers", "1", "--hidden-nodes", "8,16", "--learning-rates", "0.5,1", "--folds", "2", "--epochs", "2",
-        "--batch-size", "40", "--seed", str(SEED), "--dataset", "digits", "--workers", "1", "--no-progress"]
+BASE = [
+    "--hidden-layers",
+    "1",
+    "--hidden-nodes",
+    "8,16",
+    "--learning-rates",
+    "0.5,1",
+    "--folds",
+    "2",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "40",
+    "--seed",
+    str(SEED),
+    "--dataset",
+    "digits",
+    "--workers",
+    "1",
+    "--no-progress",
+]
 VARY = ["--activations", "sigmoid,relu", "--heads", "sigmoid/mse,softmax/cross-entropy", "--inits", "normal,he"]
 KEYS = list(Config._fields)
 
@@ -53,11 +72,23 @@ def alone(config, fold, epochs=2, batch_size=40):
     """One training of the grid redone by itself with the reference loop: its history."""
     X_train, _, y_train, _ = digits()
     train_idx, val_idx = make_folds(y_train, 2, SEED)[fold]
-    net = MultilayerNeuralNetClassifier(layer_widths(config, 64, 10), random_seed=init_seed(SEED, config, fold),
-                                        **network_recipe(config))
-    return train_reference(net, X_train[train_idx], y_train[train_idx], X_train[val_idx], y_train[val_idx],
-                           epochs=epochs, batch_size=batch_size, learning_rate=config.learning_rate,
-                           seed=batch_seed(SEED, fold), verbose=False, progress=False, **options_of(config))
+    net = MultilayerNeuralNetClassifier(
+        layer_widths(config, 64, 10), random_seed=init_seed(SEED, config, fold), **network_recipe(config)
+    )
+    return train_reference(
+        net,
+        X_train[train_idx],
+        y_train[train_idx],
+        X_train[val_idx],
+        y_train[val_idx],
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=config.learning_rate,
+        seed=batch_seed(SEED, fold),
+        verbose=False,
+        progress=False,
+        **options_of(config),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,18 +102,37 @@ def varied_store(tmp_path_factory):
 
 # ------------------------------------------------------------------ the grid
 def test_the_article_grid_is_the_default_and_its_configs_are_unchanged():
-    assert make_grid([1, 2], [10], [0.1, 0.3]) == [Config(1, 10, 0.1), Config(1, 10, 0.3), Config(2, 10, 0.1),
-                                                   Config(2, 10, 0.3)]
-    assert Config(1, 10, 0.1)._asdict() == {"hidden_layers": 1, "hidden_nodes": 10, "learning_rate": 0.1,
-                                            **ARTICLE_RECIPE}
-    assert make_grid([1], [10], [0.1], activations=["sigmoid"], heads=["sigmoid/mse"], optimizers=["SGD"],
-                     dropouts=[0]) == [Config(1, 10, 0.1)]
+    assert make_grid([1, 2], [10], [0.1, 0.3]) == [
+        Config(1, 10, 0.1),
+        Config(1, 10, 0.3),
+        Config(2, 10, 0.1),
+        Config(2, 10, 0.3),
+    ]
+    assert Config(1, 10, 0.1)._asdict() == {
+        "hidden_layers": 1,
+        "hidden_nodes": 10,
+        "learning_rate": 0.1,
+        **ARTICLE_RECIPE,
+    }
+    assert make_grid(
+        [1], [10], [0.1], activations=["sigmoid"], heads=["sigmoid/mse"], optimizers=["SGD"], dropouts=[0]
+    ) == [Config(1, 10, 0.1)]
 
 
 def test_every_dimension_multiplies_the_grid_and_names_are_canonical():
-    grid = make_grid([1], [8], [0.1], activations=["leaky-relu", "tanh"], heads=["softmax/ce", ("sigmoid", "mse")],
-                     inits=["xavier", "he"], optimizers=["sgd", "momentum"], momentums=[0.5, 0.9],
-                     weight_decays=[0, 1e-4], schedules=["constant", "cosine"], dropouts=[0, 0.2])
+    grid = make_grid(
+        [1],
+        [8],
+        [0.1],
+        activations=["leaky-relu", "tanh"],
+        heads=["softmax/ce", ("sigmoid", "mse")],
+        inits=["xavier", "he"],
+        optimizers=["sgd", "momentum"],
+        momentums=[0.5, 0.9],
+        weight_decays=[0, 1e-4],
+        schedules=["constant", "cosine"],
+        dropouts=[0, 0.2],
+    )
     # momentum multiplies only the momentum optimizer: sgd keeps 0.9 → (1 + 2) optimizer settings
     assert len(grid) == len(set(grid)) == 2 * 2 * 2 * 3 * 2 * 2 * 2
     assert {c.activation for c in grid} == {"leaky_relu", "tanh"}
@@ -90,27 +140,48 @@ def test_every_dimension_multiplies_the_grid_and_names_are_canonical():
     assert {c.init for c in grid} == {"glorot", "he"}
     assert {(c.optimizer, c.momentum) for c in grid} == {("sgd", 0.9), ("momentum", 0.5), ("momentum", 0.9)}
     assert grid == sorted(grid)
-    fp = experiment_fingerprint(*digits()[::2], dataset="digits", test_size=None, dtype="float64", seed=1,
-                                configs=grid, folds=2, epochs=1, batch_size=10)
+    fp = experiment_fingerprint(
+        *digits()[::2],
+        dataset="digits",
+        test_size=None,
+        dtype="float64",
+        seed=1,
+        configs=grid,
+        folds=2,
+        epochs=1,
+        batch_size=10,
+    )
     assert fp["output"] == ["sigmoid", "softmax"] and fp["loss"] == ["mse", "cross_entropy"]  # pairs, aligned
     assert configs_of(json.loads(json.dumps(fp))) == grid
     odd = make_grid([1], [8], [0.1], optimizers=["sgd", "momentum"], momentums=[0.5])  # sgd records 0.9
-    fp = experiment_fingerprint(*digits()[::2], dataset="digits", test_size=None, dtype="float64", seed=1,
-                                configs=odd, folds=2, epochs=1, batch_size=10)
+    fp = experiment_fingerprint(
+        *digits()[::2],
+        dataset="digits",
+        test_size=None,
+        dtype="float64",
+        seed=1,
+        configs=odd,
+        folds=2,
+        epochs=1,
+        batch_size=10,
+    )
     assert fp["momentum"] == 0.5 and configs_of(fp) == odd and len(odd) == 2
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"heads": ["sigmoid/cross-entropy"]}, ValueError, "sigmoid output"),
-    ({"heads": ["softmax"]}, ValueError, "OUTPUT/LOSS"),
-    ({"activations": ["swish"]}, ValueError, "unknown activation 'swish'"),
-    ({"optimizers": ["rmsprop"]}, ValueError, "unknown optimizer 'rmsprop'"),
-    ({"momentums": [1.0]}, ValueError, r"momentum must be a finite number in \[0, 1\)"),
-    ({"weight_decays": [-1e-3]}, ValueError, "weight_decay must be a finite number ≥ 0"),
-    ({"schedules": ["linear"]}, ValueError, "unknown schedule 'linear'"),
-    ({"dropouts": [1.0]}, ValueError, r"dropout must lie in \[0, 1\)"),
-    ({"inits": []}, ValueError, "the grid is empty: give at least one init"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"heads": ["sigmoid/cross-entropy"]}, ValueError, "sigmoid output"),
+        ({"heads": ["softmax"]}, ValueError, "OUTPUT/LOSS"),
+        ({"activations": ["swish"]}, ValueError, "unknown activation 'swish'"),
+        ({"optimizers": ["rmsprop"]}, ValueError, "unknown optimizer 'rmsprop'"),
+        ({"momentums": [1.0]}, ValueError, r"momentum must be a finite number in \[0, 1\)"),
+        ({"weight_decays": [-1e-3]}, ValueError, "weight_decay must be a finite number ≥ 0"),
+        ({"schedules": ["linear"]}, ValueError, "unknown schedule 'linear'"),
+        ({"dropouts": [1.0]}, ValueError, r"dropout must lie in \[0, 1\)"),
+        ({"inits": []}, ValueError, "the grid is empty: give at least one init"),
+    ],
+)
 def test_bad_dimensions_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_grid([1], [8], [0.1], **kwargs)
@@ -132,8 +203,9 @@ def test_groups_of_mixed_recipes_cover_each_training_once():
 
 def test_a_group_of_mixed_recipes_trains_each_network_as_if_alone():
     X_train, _, y_train, _ = digits()
-    configs = make_grid([1, 2], [8], [0.5], activations=["sigmoid", "relu"], heads=["sigmoid/mse", "softmax/ce"],
-                        inits=["normal", "he"])
+    configs = make_grid(
+        [1, 2], [8], [0.5], activations=["sigmoid", "relu"], heads=["sigmoid/mse", "softmax/ce"], inits=["normal", "he"]
+    )
     payload = {"X": X_train, "y": y_train, "folds": make_folds(y_train, 2, SEED)}
     settings = {"epochs": 2, "batch_size": 40, "seed": SEED, "n_classes": 10, "blas_threads": 1}
     results = run_group(payload, 1, configs, settings)
@@ -178,15 +250,19 @@ def test_report_has_a_table_per_recipe_and_a_ranking(varied_store, capsys):
             assert f"| {layers} | " + " | ".join(f"{v:.6f}" for v in row) + " |" in section
     ranked = means.sort_values(["accuracy_validation", *KEYS], ascending=[False] + [True] * len(KEYS))
     top = ranked.iloc[0]
-    assert (f"optimal parameters: n_hidden_layers={top.hidden_layers}, n_hidden_nodes={top.hidden_nodes}, "
-            f"learning rate={top.learning_rate:g}, activation={top.activation}, output={top.output}, "
-            f"loss={top.loss}, init={top.init}") in out
+    assert (
+        f"optimal parameters: n_hidden_layers={top.hidden_layers}, n_hidden_nodes={top.hidden_nodes}, "
+        f"learning rate={top.learning_rate:g}, activation={top.activation}, output={top.output}, "
+        f"loss={top.loss}, init={top.init}"
+    ) in out
     ranking = out.split("## The best 10 configurations")[1].split("\n## ")[0]
     rows = [line for line in ranking.splitlines() if line.startswith("| ") and not line.startswith("| rank")]
     assert len(rows) == 10
     for line, (_, r) in zip(rows, ranked.head(10).iterrows()):
-        assert line.startswith(f"| {rows.index(line) + 1} | {r.hidden_layers} | {r.hidden_nodes} | "
-                               f"{r.learning_rate:g} | {r.activation} | {r.output} | {r.loss} | {r.init} | sgd |")
+        assert line.startswith(
+            f"| {rows.index(line) + 1} | {r.hidden_layers} | {r.hidden_nodes} | "
+            f"{r.learning_rate:g} | {r.activation} | {r.output} | {r.loss} | {r.init} | sgd |"
+        )
         assert f"| {r.accuracy_validation:.6f} |" in line
 
     code, out, err = run_cli(["report", str(varied_store), "--format", "csv"], capsys)
@@ -196,8 +272,13 @@ def test_report_has_a_table_per_recipe_and_a_ranking(varied_store, capsys):
     merged = table.merge(means, on=["hidden_layers", "hidden_nodes", "learning_rate", *varied])
     np.testing.assert_allclose(merged.accuracy_validation_x, merged.accuracy_validation_y, rtol=1e-12)
     code, out, _ = run_cli(["report", str(varied_store), "--runs", "--format", "csv"], capsys)
-    assert list(pd.read_csv(io.StringIO(out)).columns[:8]) == ["hidden_layers", "hidden_nodes", "learning_rate",
-                                                               *varied, "fold"]
+    assert list(pd.read_csv(io.StringIO(out)).columns[:8]) == [
+        "hidden_layers",
+        "hidden_nodes",
+        "learning_rate",
+        *varied,
+        "fold",
+    ]
 
 
 def test_report_figures_have_a_panel_per_recipe(varied_store, tmp_path, capsys):
@@ -215,10 +296,15 @@ def test_refit_trains_the_best_configuration_with_its_recipe(varied_store, tmp_p
 
     path = tmp_path / "r.sqlite"
     shutil.copy(varied_store, path)
-    code, out, err = run_cli(["refit", str(path), "--out", str(tmp_path / "refit"), "--quiet", "--no-progress"], capsys)
+    code, _out, err = run_cli(
+        ["refit", str(path), "--out", str(tmp_path / "refit"), "--quiet", "--no-progress"], capsys
+    )
     assert code == 0, err
-    top = raw_means(varied_store).sort_values(["accuracy_validation", *KEYS],
-                                              ascending=[False] + [True] * len(KEYS)).iloc[0]
+    top = (
+        raw_means(varied_store)
+        .sort_values(["accuracy_validation", *KEYS], ascending=[False] + [True] * len(KEYS))
+        .iloc[0]
+    )
     net = MultilayerNeuralNetClassifier.load(tmp_path / "refit" / "model.npz")
     assert net.options == {k: top[k] for k in ["activation", "output", "loss", "init"]}
     assert net.layers == [64, *[top.hidden_nodes] * top.hidden_layers, 10]
@@ -229,12 +315,14 @@ def test_refit_trains_the_best_configuration_with_its_recipe(varied_store, tmp_p
 
 def test_cli_refuses_heads_with_output_and_bad_pairs(tmp_path, capsys):
     path = tmp_path / "x.sqlite"
-    for extra, message in [(["--heads", "softmax/mse", "--output", "softmax"], "either as --heads or"),
-                           (["--heads", "sigmoid/cross-entropy"], "sigmoid output"),
-                           (["--activations", "sigmoid,swish"], "choose one or more of sigmoid"),
-                           (["--momentums", "0.5,1.5", "--optimizers", "momentum"], "momentum must be"),
-                           (["--dropouts", "x"], "not a comma-separated list of numbers")]:
-        code, out, err = run_cli(["tune", *BASE, *extra, "--store", str(path)], capsys)
+    for extra, message in [
+        (["--heads", "softmax/mse", "--output", "softmax"], "either as --heads or"),
+        (["--heads", "sigmoid/cross-entropy"], "sigmoid output"),
+        (["--activations", "sigmoid,swish"], "choose one or more of sigmoid"),
+        (["--momentums", "0.5,1.5", "--optimizers", "momentum"], "momentum must be"),
+        (["--dropouts", "x"], "not a comma-separated list of numbers"),
+    ]:
+        code, _out, err = run_cli(["tune", *BASE, *extra, "--store", str(path)], capsys)
         assert code != 0 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not path.exists()
 
@@ -259,39 +347,92 @@ CREATE TABLE refits (
 """
 
 
-@pytest.mark.parametrize("network, flags", [
-    (None, []),
-    ({"activation": "relu", "output": "softmax", "loss": "cross_entropy", "init": "he"},
-     ["--activation", "relu", "--output", "softmax", "--loss", "cross-entropy", "--init", "he"]),
-])
+@pytest.mark.parametrize(
+    "network, flags",
+    [
+        (None, []),
+        (
+            {"activation": "relu", "output": "softmax", "loss": "cross_entropy", "init": "he"},
+            ["--activation", "relu", "--output", "softmax", "--loss", "cross-entropy", "--init", "he"],
+        ),
+    ],
+)
 def test_a_format_1_store_opens_resumes_reports_and_refits(tmp_path, capsys, network, flags):
     """A store as the code before this change wrote it (schema and fingerprint of format 1), half finished."""
     X_train, _, y_train, _ = digits()
     grid = make_grid([1], [8, 16], [0.5, 1])
-    kw = dict(dataset="digits", test_size=None, dtype="float64", seed=SEED, configs=grid, folds=2, epochs=2,
-              batch_size=40)
+    kw = dict(
+        dataset="digits", test_size=None, dtype="float64", seed=SEED, configs=grid, folds=2, epochs=2, batch_size=40
+    )
     fresh = tmp_path / "fresh.sqlite"
     with Store.create_or_open(fresh, experiment_fingerprint(X_train, y_train, network=network, **kw)) as store:
-        run_tune(store, X_train, y_train, grid, folds=2, epochs=2, batch_size=40, seed=SEED, workers=1,
-                 progress=False, echo=lambda *a: None, network=network)
+        run_tune(
+            store,
+            X_train,
+            y_train,
+            grid,
+            folds=2,
+            epochs=2,
+            batch_size=40,
+            seed=SEED,
+            workers=1,
+            progress=False,
+            echo=lambda *a: None,
+            network=network,
+        )
         runs, epochs = store.runs(), store.epochs()
     fp = experiment_fingerprint(X_train, y_train, network=network, **kw)
     fp = {k: v for k, v in fp.items() if k not in ARTICLE_RECIPE or (network and k in network)}  # as format 1 had it
     old = tmp_path / "old.sqlite"
     with sqlite3.connect(old) as conn:
         conn.executescript(FORMAT_1_SCHEMA)
-        conn.executemany("INSERT INTO meta VALUES (?, ?)", [("format", "scratchnet-tune"), ("format_version", "1"),
-                                                             ("fingerprint", json.dumps(fp, sort_keys=True))])
+        conn.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [("format", "scratchnet-tune"), ("format_version", "1"), ("fingerprint", json.dumps(fp, sort_keys=True))],
+        )
         for i, r in runs[runs.fold == 0].reset_index(drop=True).iterrows():  # fold 0 done, fold 1 to do
-            conn.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (i + 1, *(r[c].item() if hasattr(r[c], "item") else r[c] for c in [
-                             "hidden_layers", "hidden_nodes", "learning_rate", "fold", "init_seed", "batch_seed",
-                             "epochs", "loss_training", "accuracy_training", "loss_validation",
-                             "accuracy_validation", "seconds", "group_size", "group_seconds", "finished_at"])))
+            conn.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    i + 1,
+                    *(
+                        r[c].item() if hasattr(r[c], "item") else r[c]
+                        for c in [
+                            "hidden_layers",
+                            "hidden_nodes",
+                            "learning_rate",
+                            "fold",
+                            "init_seed",
+                            "batch_seed",
+                            "epochs",
+                            "loss_training",
+                            "accuracy_training",
+                            "loss_validation",
+                            "accuracy_validation",
+                            "seconds",
+                            "group_size",
+                            "group_seconds",
+                            "finished_at",
+                        ]
+                    ),
+                ),
+            )
             mine = epochs[(epochs[KEYS] == r[KEYS]).all(axis=1) & (epochs.fold == 0)]
-            conn.executemany("INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             [(i + 1, int(e.epoch), e.loss_training, e.accuracy_training, e.loss_validation,
-                               e.accuracy_validation, e.seconds) for e in mine.itertuples()])
+            conn.executemany(
+                "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        i + 1,
+                        int(e.epoch),
+                        e.loss_training,
+                        e.accuracy_training,
+                        e.loss_validation,
+                        e.accuracy_validation,
+                        e.seconds,
+                    )
+                    for e in mine.itertuples()
+                ],
+            )
     with Store.open(old) as store:
         assert store.legacy and len(store.finished()) == 4
         recipe = {**ARTICLE_RECIPE, **(network or {})}  # the fingerprint's recipe fills the missing columns
@@ -302,10 +443,18 @@ def test_a_format_1_store_opens_resumes_reports_and_refits(tmp_path, capsys, net
     assert "4 of 8 trainings to run" in out
     with Store.open(old) as a, Store.open(fresh) as b:
         pd.testing.assert_frame_equal(a.epochs().drop(columns="seconds"), b.epochs().drop(columns="seconds"))
-        pd.testing.assert_frame_equal(a.runs().drop(columns=["seconds", "group_size", "group_seconds", "finished_at"]),
-                                      b.runs().drop(columns=["seconds", "group_size", "group_seconds", "finished_at"]))
-    reports = [[line for line in run_cli(["report", str(p), "--no-figures"], capsys)[1].splitlines()[3:]
-                if not line.startswith("Training time")] for p in (old, fresh)]
+        pd.testing.assert_frame_equal(
+            a.runs().drop(columns=["seconds", "group_size", "group_seconds", "finished_at"]),
+            b.runs().drop(columns=["seconds", "group_size", "group_seconds", "finished_at"]),
+        )
+    reports = [
+        [
+            line
+            for line in run_cli(["report", str(p), "--no-figures"], capsys)[1].splitlines()[3:]
+            if not line.startswith("Training time")
+        ]
+        for p in (old, fresh)
+    ]
     assert reports[0] == reports[1] and "optimal parameters" in "\n".join(reports[0])  # but store line and times
     code, out, err = run_cli(["refit", str(old), "--out", str(tmp_path / "refit"), "--quiet", "--no-progress"], capsys)
     assert code == 0, err
@@ -319,23 +468,43 @@ def test_a_format_1_store_opens_resumes_reports_and_refits(tmp_path, capsys, net
 # ------------------------------------------------------ optimiser dimensions
 def test_optimiser_dimensions_train_each_network_with_its_options(tmp_path, capsys):
     path = tmp_path / "o.sqlite"
-    code, out, err = run_cli(["tune", *BASE, "--optimizers", "sgd,momentum,adam", "--momentums", "0.5,0.9",
-                              "--weight-decays", "0,0.001", "--schedules", "constant,cosine", "--dropouts", "0,0.2",
-                              "--store", str(path)], capsys)
+    code, out, err = run_cli(
+        [
+            "tune",
+            *BASE,
+            "--optimizers",
+            "sgd,momentum,adam",
+            "--momentums",
+            "0.5,0.9",
+            "--weight-decays",
+            "0,0.001",
+            "--schedules",
+            "constant,cosine",
+            "--dropouts",
+            "0,0.2",
+            "--store",
+            str(path),
+        ],
+        capsys,
+    )
     assert code == 0, err
     with Store.open(path) as store:
         runs, epochs = store.runs(), store.epochs()
     assert len(runs) == 2 * 2 * 4 * 2 * 2 * 2 * 2 and not runs.duplicated([*KEYS, "fold"]).any()
+
     def stored(config):
         return epochs[(epochs[KEYS] == pd.Series(config._asdict())).all(axis=1) & (epochs.fold == 1)]
 
-    for config in [Config(1, 16, 0.5, optimizer="adam", weight_decay=0.001),
-                   Config(1, 8, 1.0, optimizer="momentum", momentum=0.5, schedule="cosine")]:
+    for config in [
+        Config(1, 16, 0.5, optimizer="adam", weight_decay=0.001),
+        Config(1, 8, 1.0, optimizer="momentum", momentum=0.5, schedule="cosine"),
+    ]:
         hist = alone(config, 1)
         np.testing.assert_allclose(stored(config).loss_validation, hist.loss_test, rtol=1e-7)
     # dropout masks are the engine's own stream: a dropout network at least trains differently
-    assert not np.allclose(stored(Config(1, 16, 0.5, dropout=0.2)).loss_validation,
-                           stored(Config(1, 16, 0.5)).loss_validation)
+    assert not np.allclose(
+        stored(Config(1, 16, 0.5, dropout=0.2)).loss_validation, stored(Config(1, 16, 0.5)).loss_validation
+    )
     code, out, err = run_cli(["report", str(path), "--no-figures"], capsys)
     assert code == 0 and "## optimizer adam, momentum 0.9, weight_decay 0.001, schedule cosine, dropout 0.2\n" in out
 
@@ -350,8 +519,20 @@ def test_refit_trains_with_the_best_options(tmp_path, capsys):
     X_train, X_test, y_train, y_test = digits()
     net = MultilayerNeuralNetClassifier([64, 8, 10], random_seed=SEED)
     best = MultilayerNeuralNetClassifier.load(tmp_path / "refit" / "model.npz")
-    hist = train_reference(net, X_train, y_train, X_test, y_test, epochs=2, batch_size=40, learning_rate=0.01,
-                           seed=SEED, verbose=False, progress=False, optimizer="adam")
+    hist = train_reference(
+        net,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        epochs=2,
+        batch_size=40,
+        learning_rate=0.01,
+        seed=SEED,
+        verbose=False,
+        progress=False,
+        optimizer="adam",
+    )
     np.testing.assert_allclose(best.history.loss_test, hist.loss_test, rtol=1e-9)
     for a, b in zip(best.weights, net.weights):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-12)
@@ -380,8 +561,16 @@ def test_run_group_hands_the_engine_per_network_options_only_when_needed(engine_
     plain = make_grid([1], [8], [0.5, 1.0], activations=["sigmoid", "relu"])
     run_group(payload, 0, plain, settings)
     assert engine_with_options == [None]  # the article's options: train_many is called as before
-    mixed = make_grid([1], [8], [0.5], optimizers=["sgd", "nesterov", "adam"], momentums=[0.5],
-                      weight_decays=[0, 0.01], dropouts=[0, 0.25], schedules=["step"])
+    mixed = make_grid(
+        [1],
+        [8],
+        [0.5],
+        optimizers=["sgd", "nesterov", "adam"],
+        momentums=[0.5],
+        weight_decays=[0, 0.01],
+        dropouts=[0, 0.25],
+        schedules=["step"],
+    )
     results = run_group(payload, 1, mixed, settings)
     assert engine_with_options[1] == [options_of(c) for c in mixed] and len(mixed) == 12
     for r, config in zip(results, mixed):
@@ -391,8 +580,19 @@ def test_run_group_hands_the_engine_per_network_options_only_when_needed(engine_
 
 def test_cli_optimiser_grid_store_report_and_refit(engine_with_options, tmp_path, capsys):
     path = tmp_path / "o.sqlite"
-    argv = ["tune", *BASE, "--optimizers", "sgd,adam", "--dropouts", "0,0.2", "--store", str(path), "--refit",
-            "--out", str(tmp_path / "refit")]
+    argv = [
+        "tune",
+        *BASE,
+        "--optimizers",
+        "sgd,adam",
+        "--dropouts",
+        "0,0.2",
+        "--store",
+        str(path),
+        "--refit",
+        "--out",
+        str(tmp_path / "refit"),
+    ]
     argv[argv.index("--learning-rates") + 1] = "0.01,0.5"
     code, out, err = run_cli(argv, capsys)
     assert code == 0, err
@@ -403,7 +603,11 @@ def test_cli_optimiser_grid_store_report_and_refit(engine_with_options, tmp_path
     top = raw_means(path).sort_values(["accuracy_validation", *KEYS], ascending=[False] + [True] * len(KEYS)).iloc[0]
     assert {k: refit[k] for k in KEYS} == {k: top[k] for k in KEYS}
     code, out, err = run_cli(["report", str(path), "--no-figures"], capsys)
-    for heading in ["## optimizer adam, dropout 0", "## optimizer adam, dropout 0.2", "## optimizer sgd, dropout 0",
-                    "## optimizer sgd, dropout 0.2"]:
+    for heading in [
+        "## optimizer adam, dropout 0",
+        "## optimizer adam, dropout 0.2",
+        "## optimizer sgd, dropout 0",
+        "## optimizer sgd, dropout 0.2",
+    ]:
         assert heading + "\n" in out
     assert f"optimizer={top.optimizer}, dropout={top.dropout:g}" in out

@@ -7,12 +7,12 @@ training with learning curves and a cross-validated grid search.
 
 __version__ = "0.1.0"
 
-from .activations import sigmoid  # noqa: E402
-from .losses import int_to_onehot  # noqa: E402
-from .network import MultilayerNeuralNetClassifier  # noqa: E402
-from .training import train  # noqa: E402
+from .activations import sigmoid
+from .losses import int_to_onehot
+from .network import MultilayerNeuralNetClassifier
+from .training import train
 
-__all__ = ["MultilayerNeuralNetClassifier", "NeuralNetClassifier", "sigmoid", "int_to_onehot", "train", "__version__"]
+__all__ = ["MultilayerNeuralNetClassifier", "NeuralNetClassifier", "__version__", "int_to_onehot", "sigmoid", "train"]
 
 
 def __getattr__(name):

@@ -102,9 +102,7 @@ def _raw_from_npz(path):
         raise ValueError(f"cannot read {str(path)!r} as an .npz file: {exc}") from None
     except ValueError as exc:
         raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
-    raise ValueError(
-        f"{str(path)!r} holds arrays {sorted(files)}; expected x_train/y_train/x_test/y_test or X/y"
-    )
+    raise ValueError(f"{str(path)!r} holds arrays {sorted(files)}; expected x_train/y_train/x_test/y_test or X/y")
 
 
 def _raw_from_source(source):
@@ -129,7 +127,9 @@ def _check_images(X, y, where):
         try:
             y = y.astype(np.int64)
         except ValueError:
-            raise ValueError(f"{where!s}: labels must be digits like '0'…'9', got {np.unique(y)[:5].tolist()}") from None
+            raise ValueError(
+                f"{where!s}: labels must be digits like '0'…'9', got {np.unique(y)[:5].tolist()}"
+            ) from None
     if y.dtype.kind not in "iuf":
         raise ValueError(f"{where!s}: labels must be whole numbers, got dtype {y.dtype}")
     if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0)):

@@ -192,8 +192,11 @@ class _Buffers:
         for bucket in engine.buckets:
             if bucket.stage == 1:
                 c = bucket.column
-                self.A[bucket] = self.A1[:, c : c + bucket.count * bucket.n_out].reshape(
-                    n, bucket.count, bucket.n_out).transpose(1, 0, 2)
+                self.A[bucket] = (
+                    self.A1[:, c : c + bucket.count * bucket.n_out]
+                    .reshape(n, bucket.count, bucket.n_out)
+                    .transpose(1, 0, 2)
+                )
             elif bucket.is_output:
                 self.A[bucket] = self.Aout[bucket.out_slot : bucket.out_slot + bucket.count]
             else:
@@ -215,10 +218,16 @@ class _Buffers:
         for bucket in engine.buckets:
             if bucket.stage == 1:
                 c = bucket.column
-                self.dA[bucket] = self.dA1[:, c : c + bucket.count * bucket.n_out].reshape(
-                    n, bucket.count, bucket.n_out).transpose(1, 0, 2)
-                self.dZ1_view[bucket] = self.dZ1[:, c : c + bucket.count * bucket.n_out].reshape(
-                    n, bucket.count, bucket.n_out).transpose(1, 0, 2)
+                self.dA[bucket] = (
+                    self.dA1[:, c : c + bucket.count * bucket.n_out]
+                    .reshape(n, bucket.count, bucket.n_out)
+                    .transpose(1, 0, 2)
+                )
+                self.dZ1_view[bucket] = (
+                    self.dZ1[:, c : c + bucket.count * bucket.n_out]
+                    .reshape(n, bucket.count, bucket.n_out)
+                    .transpose(1, 0, 2)
+                )
             else:
                 if not bucket.is_output:
                     self.dA[bucket] = np.empty((bucket.count, n, bucket.n_out), dtype=dt)
@@ -240,8 +249,11 @@ class _Buffers:
                 continue
             if bucket.stage == 1:
                 c = bucket.column
-                self.M[bucket] = self.M1[:, c : c + bucket.count * bucket.n_out].reshape(
-                    n, bucket.count, bucket.n_out).transpose(1, 0, 2)
+                self.M[bucket] = (
+                    self.M1[:, c : c + bucket.count * bucket.n_out]
+                    .reshape(n, bucket.count, bucket.n_out)
+                    .transpose(1, 0, 2)
+                )
             else:
                 self.M[bucket] = np.empty((bucket.count, n, bucket.n_out), dtype=dt)
             for j in range(bucket.count):
@@ -286,8 +298,9 @@ class _Engine:
         self.n_out = nets[0].layers[-1]
         self.n_nets = len(nets)
         # ∂L/∂A⁽ᴸ⁾ (chain: MSE) or ∂L/∂Z⁽ᴸ⁾ (fused: CE, BCE) = delta_factor/N · (A⁽ᴸ⁾ − Y)
-        self.delta_factor = {"mse": 2.0 / self.n_out, "cross_entropy": 1.0,
-                             "binary_cross_entropy": 1.0 / self.n_out}[self.loss]
+        self.delta_factor = {"mse": 2.0 / self.n_out, "cross_entropy": 1.0, "binary_cross_entropy": 1.0 / self.n_out}[
+            self.loss
+        ]
         # the loss of a pass = the sum the engine accumulates / (rows · loss_divisor)
         self.loss_divisor = 1 if self.loss == "cross_entropy" else self.n_out
         # Sorting by the widths makes every group of shared leading widths contiguous.
@@ -360,7 +373,8 @@ class _Engine:
             bucket.slots = np.array([self.slot[order[r]] for r in range(bucket.rank, bucket.rank + bucket.count)])
             if bucket.stage == 1:
                 self.column_slots[bucket.column : bucket.column + bucket.count * bucket.n_out] = np.repeat(
-                    bucket.slots, bucket.n_out)
+                    bucket.slots, bucket.n_out
+                )
         self.deep = [b for b in self.buckets if b.stage > 1]
         self.first_outputs = [b for b in self.buckets if b.stage == 1 and b.is_output]
         # V = −[W⁽¹⁾; b⁽¹⁾], stored negated so that [X | 1] · V = −Z⁽¹⁾ feeds σ(−·) directly.
@@ -413,8 +427,10 @@ class _Engine:
         from zeros, as ``optimizers.SGD``/``Adam`` do. The first layer's velocity and m are
         stored negated like V1 (v = E[g²] is not).
         """
-        self.state = {name: (np.zeros_like(self.V1), {b: (np.zeros_like(b.W), np.zeros_like(b.b))
-                                                      for b in self.deep}) for name in self.state_names}
+        self.state = {
+            name: (np.zeros_like(self.V1), {b: (np.zeros_like(b.W), np.zeros_like(b.b)) for b in self.deep})
+            for name in self.state_names
+        }
         self.t = np.zeros(self.n_nets)
         key = self.optimizer.state_key()
         fits = [state_fits(getattr(net, "optimizer_state", None), key, net.weights + net.biases) for net in self.nets]
@@ -464,8 +480,9 @@ class _Engine:
             for bucket in self.deep:
                 bucket.eta = eta[bucket.slots].reshape(-1, 1, 1).astype(self.dtype)
         if self.dropout:  # one generator per network, seeded as train_reference seeds its own
-            self.drop_rngs = {i: np.random.default_rng(None if seed is None else [seed, epoch, 1])
-                              for i in range(self.n_nets)}
+            self.drop_rngs = {
+                i: np.random.default_rng(None if seed is None else [seed, epoch, 1]) for i in range(self.n_nets)
+            }
 
     def finite_networks(self):
         """A boolean per network (order of ``nets``): are all its packed parameters finite?"""
@@ -500,8 +517,9 @@ class _Engine:
         for bucket in self.deep:  # built stage by stage, so parents come first
             a_in = buf.A[bucket.parent][bucket.offset : bucket.offset + bucket.count]
             if buf.M is not None:  # dropout (training): the layer sees A⁽ˢ⁻¹⁾ ⊙ M⁽ˢ⁻¹⁾
-                a_in = np.multiply(a_in, buf.M[bucket.parent][bucket.offset : bucket.offset + bucket.count],
-                                   out=buf.Ain[bucket])
+                a_in = np.multiply(
+                    a_in, buf.M[bucket.parent][bucket.offset : bucket.offset + bucket.count], out=buf.Ain[bucket]
+                )
             a = buf.A[bucket]
             np.matmul(a_in, bucket.W, out=a)  # Z⁽ˢ⁾ = A⁽ˢ⁻¹⁾ · W⁽ˢ⁾ + b⁽ˢ⁾, stacked
             negated = self.output_negated if bucket.is_output else self.hidden_negated
@@ -576,8 +594,9 @@ class _Engine:
         ∂L/∂V = −∂L/∂θ gives exactly −(the update of θ); the bias row is not decayed.
         """
         state = [self.state[name][0] for name in self.state_names]
-        self._update(self.V1, self._first_gradient(buf, dZ1), state, self.eta_first, self._adam_first,
-                     decay_rows=self.n_in)
+        self._update(
+            self.V1, self._first_gradient(buf, dZ1), state, self.eta_first, self._adam_first, decay_rows=self.n_in
+        )
         if self.first is not None:
             self.first.fold()  # V changed as a whole: q = c·M anew
 
@@ -628,8 +647,8 @@ class _Engine:
         """t ← t + 1 per network; Adam's step factors (η·√(1−β₂ᵗ)/(1−β₁ᵗ), ε·√(1−β₂ᵗ)) for V1 and each bucket."""
         opt = self.optimizer
         self.t += 1
-        c1 = 1 - opt.beta1 ** self.t
-        c2 = np.sqrt(1 - opt.beta2 ** self.t)
+        c1 = 1 - opt.beta1**self.t
+        c2 = np.sqrt(1 - opt.beta2**self.t)
         step, eps = self.eta * c2 / c1, opt.epsilon * c2
 
         def shaped(idx, shape):
@@ -690,8 +709,9 @@ class _Engine:
                 b_state = [self.state[name][1][bucket][1] for name in self.state_names]
                 adam = getattr(bucket, "adam", None)
                 self._update(bucket.W, gW, W_state, bucket.eta, adam)
-                self._update(bucket.b, np.matmul(buf.ones, dZ, out=buf.gb[bucket]), b_state, bucket.eta, adam,
-                             decay_rows=0)
+                self._update(
+                    bucket.b, np.matmul(buf.ones, dZ, out=buf.gb[bucket]), b_state, bucket.eta, adam, decay_rows=0
+                )
         if buf.M1 is not None:
             buf.dA1 *= buf.M1
         dZ1 = self.hidden_backward(buf.dA1, buf.A1, buf.dZ1)
@@ -790,8 +810,11 @@ def _check_one(options, name):
         raise TypeError(f"{name} must be a dict such as {{'optimizer': 'adam'}}, got {options!r}")
     unknown = sorted(set(options) - set(ENGINE_DEFAULTS))
     if unknown:
-        hint = (" (early stopping is done by training.train around train_many)"
-                if set(unknown) & {"early_stopping", "patience", "validation_fraction"} else "")
+        hint = (
+            " (early stopping is done by training.train around train_many)"
+            if set(unknown) & {"early_stopping", "patience", "validation_fraction"}
+            else ""
+        )
         raise TypeError(f"{name} has unknown option(s) {unknown}; known: {', '.join(ENGINE_DEFAULTS)}{hint}")
     o = {**ENGINE_DEFAULTS, **options}
     optimizer = make_optimizer(o["optimizer"], 1.0, momentum=o["momentum"], weight_decay=o["weight_decay"])
@@ -909,8 +932,10 @@ def train_many(
     groups = {}  # (recipe, options) → indices into nets, in order of first appearance
     for i, net in enumerate(nets):
         groups.setdefault((_recipe(net), tuple(opts[i].items())), []).append(i)
-    engines = [(_Engine([nets[i] for i in idx], [lrs[i] for i in idx], opts[idx[0]], background), idx)
-               for idx in groups.values()]
+    engines = [
+        (_Engine([nets[i] for i in idx], [lrs[i] for i in idx], opts[idx[0]], background), idx)
+        for idx in groups.values()
+    ]
     n_train = X_train.shape[0]
     start_epoch = first.epochs_trained
     frames = [[] for _ in nets]

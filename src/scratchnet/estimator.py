@@ -11,6 +11,7 @@ checked by ``fit``, ``classes_`` of any label type, ``n_features_in_``,
 from __future__ import annotations
 
 import numbers
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -129,7 +130,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         loss_test, accuracy_test, seconds``).
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -229,8 +230,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def _new_network(self, n_features, seed):
         layers = [n_features, *_hidden_layers(self.hidden_layer_sizes), len(self.classes_)]
         self.network_ = MultilayerNeuralNetClassifier(
-            layers, random_seed=seed, dtype=check_dtype(self.dtype), activation=self.activation, output=self.output,
-            loss=self.loss, init=self.init,
+            layers,
+            random_seed=seed,
+            dtype=check_dtype(self.dtype),
+            activation=self.activation,
+            output=self.output,
+            loss=self.loss,
+            init=self.init,
         )
 
     def _train(self, X, y, epochs, seed):
@@ -248,7 +254,11 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                     f"stratified by class ({exc}); use more data, a larger fraction or validation_fraction=None"
                 ) from None
         train(
-            self.network_, X, y, X_val, y_val,
+            self.network_,
+            X,
+            y,
+            X_val,
+            y_val,
             epochs=epochs,
             batch_size=min(self.batch_size, X.shape[0]),
             learning_rate=self.learning_rate,

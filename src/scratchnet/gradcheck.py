@@ -44,9 +44,7 @@ def check_gradients(net, x, y_onehot, rtol=RTOL, atol=ATOL, eps=1e-5, n_worst=5)
                 if not eq[idx]:
                     worst.append((kind, tuple(int(i) for i in idx), float(ana[idx]), float(num[idx])))
         worst.sort(key=lambda w: -abs(w[2] - w[3]))
-        results.append(
-            LayerCheck(layer, int(eq_w.sum()), eq_w.size, int(eq_b.sum()), eq_b.size, worst[:n_worst])
-        )
+        results.append(LayerCheck(layer, int(eq_w.sum()), eq_w.size, int(eq_b.sum()), eq_b.size, worst[:n_worst]))
     return results
 
 
@@ -54,7 +52,9 @@ def format_report(results):
     """The article's lines (its spacing kept), then the verdict or the worst mismatches."""
     lines = []
     for r in results:
-        lines.append(f"layer {r.layer}: {r.weight_equal} out of {r.weight_total} weight gradients are numerically equal")
+        lines.append(
+            f"layer {r.layer}: {r.weight_equal} out of {r.weight_total} weight gradients are numerically equal"
+        )
         lines.append(f"layer {r.layer}:{r.bias_equal} out of {r.bias_total} bias term gradients are numerically equal")
     if all(r.ok for r in results):
         lines.append("Gradients look in order!")

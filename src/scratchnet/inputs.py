@@ -118,7 +118,9 @@ def _load_npz(path):
             elif {"x_train", "x_test"} <= files:
                 keys = [("x_train", "y_train"), ("x_test", "y_test")]
             else:
-                raise ValueError(f"it holds arrays {sorted(files)}; expected X [+ y] or x_train/x_test [+ y_train/y_test]")
+                raise ValueError(
+                    f"it holds arrays {sorted(files)}; expected X [+ y] or x_train/x_test [+ y_train/y_test]"
+                )
             X = [data[kx] for kx, _ in keys]
             y = [data[ky] for _, ky in keys] if all(ky in files for _, ky in keys) else None
     except ValueError as exc:

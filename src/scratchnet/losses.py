@@ -32,9 +32,7 @@ def int_to_onehot(y, num_labels):
         if not np.all(np.mod(y, 1) == 0):
             raise TypeError(f"class labels must be whole numbers, got fractional values of dtype {y.dtype}")
     if y.size and (y.min() < 0 or y.max() >= num_labels):
-        raise ValueError(
-            f"class labels must lie in 0..{num_labels - 1}, got values from {y.min()} to {y.max()}"
-        )
+        raise ValueError(f"class labels must lie in 0..{num_labels - 1}, got values from {y.min()} to {y.max()}")
     onehot = np.zeros((y.shape[0], num_labels))
     onehot[np.arange(y.shape[0]), y.astype(np.intp)] = 1.0
     return onehot
@@ -145,6 +143,9 @@ def check_pair(output, loss):
     fits = {"sigmoid": "mse or binary_cross_entropy", "softmax": "mse or cross_entropy"}[output]
     why = {
         ("sigmoid", "cross_entropy"): "categorical cross-entropy needs outputs that sum to 1 (a softmax output)",
-        ("softmax", "binary_cross_entropy"): "binary cross-entropy treats each output as independent (a sigmoid output)",
+        (
+            "softmax",
+            "binary_cross_entropy",
+        ): "binary cross-entropy treats each output as independent (a sigmoid output)",
     }.get((output, loss), "this pair is not supported")
     raise ValueError(f"output {output!r} with loss {loss!r} is refused: {why}; with a {output} output use {fits}")

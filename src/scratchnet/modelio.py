@@ -126,8 +126,10 @@ def _check_array(arrays, name, shape, path):
 
 def network_from_file(header, arrays, path="<model>"):
     """Build a ``MultilayerNeuralNetClassifier`` from a checked header and arrays."""
-    options = {name: header.get(name, default) for name, default in
-               (("activation", "sigmoid"), ("output", "sigmoid"), ("loss", "mse"), ("init", "normal"))}
+    options = {
+        name: header.get(name, default)
+        for name, default in (("activation", "sigmoid"), ("output", "sigmoid"), ("loss", "mse"), ("init", "normal"))
+    }
     for name, value in options.items():
         if not isinstance(value, str):
             raise ValueError(f"{str(path)!r} has an invalid header: {name} must be a name, got {value!r}")
@@ -284,8 +286,10 @@ def estimator_from_file(header, arrays, path="<model>"):
     est = NeuralNetClassifier(hidden_layer_sizes=tuple(net.layers[1:-1]), dtype=net.dtype.name, **net.options)
     names = None
     if info is not None:
-        if not isinstance(info, dict) or info.get("class") != "NeuralNetClassifier" or not isinstance(
-            info.get("params"), dict
+        if (
+            not isinstance(info, dict)
+            or info.get("class") != "NeuralNetClassifier"
+            or not isinstance(info.get("params"), dict)
         ):
             raise ValueError(f"{str(path)!r} has an invalid estimator entry in its header")
         try:
@@ -297,19 +301,28 @@ def estimator_from_file(header, arrays, path="<model>"):
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
         try:
-            wanted = MultilayerNeuralNetClassifier(net.layers[:1] + net.layers[-1:], activation=est.activation,
-                                                   output=est.output, loss=est.loss, init=est.init).options
+            wanted = MultilayerNeuralNetClassifier(
+                net.layers[:1] + net.layers[-1:],
+                activation=est.activation,
+                output=est.output,
+                loss=est.loss,
+                init=est.init,
+            ).options
         except ValueError as exc:
             raise ValueError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
         if wanted != net.options:
-            raise ValueError(f"{str(path)!r}: estimator parameters {wanted} do not match the stored network {net.options}")
+            raise ValueError(
+                f"{str(path)!r}: estimator parameters {wanted} do not match the stored network {net.options}"
+            )
         if list(np.atleast_1d(est.hidden_layer_sizes)) != net.layers[1:-1] or est.dtype != net.dtype.name:
             raise ValueError(
                 f"{str(path)!r}: estimator parameters (hidden {est.hidden_layer_sizes}, {est.dtype}) do not match "
                 f"the stored network (layers {net.layers}, {net.dtype.name})"
             )
         if info.get("n_features_in") != net.layers[0]:
-            raise ValueError(f"{str(path)!r}: n_features_in {info.get('n_features_in')!r} ≠ input width {net.layers[0]}")
+            raise ValueError(
+                f"{str(path)!r}: n_features_in {info.get('n_features_in')!r} ≠ input width {net.layers[0]}"
+            )
         names = info.get("feature_names_in")
         if names is not None and (
             not isinstance(names, list) or len(names) != net.layers[0] or not all(isinstance(n, str) for n in names)

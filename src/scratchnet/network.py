@@ -89,8 +89,17 @@ class MultilayerNeuralNetClassifier:
         ``W⁽ᵏ⁾ ~ N(0, s²)`` with s = 0.1 (the article), √(2/(nᵏ⁻¹+nᵏ)) or √(2/nᵏ⁻¹).
     """
 
-    def __init__(self, layers, random_seed=None, dtype=np.float64, *, activation="sigmoid", output="sigmoid",
-                 loss="mse", init="normal"):
+    def __init__(
+        self,
+        layers,
+        random_seed=None,
+        dtype=np.float64,
+        *,
+        activation="sigmoid",
+        output="sigmoid",
+        loss="mse",
+        init="normal",
+    ):
         self.layers = check_layers(layers)
         self.random_seed = check_seed(random_seed)
         self.dtype = check_dtype(dtype)
@@ -138,8 +147,12 @@ class MultilayerNeuralNetClassifier:
     @property
     def options(self):
         """The choices beyond the article: ``{"activation", "output", "loss", "init"}``."""
-        return {"activation": self.activation, "output": self.output, "loss": self.loss_function.name,
-                "init": self.init}
+        return {
+            "activation": self.activation,
+            "output": self.output,
+            "loss": self.loss_function.name,
+            "init": self.init,
+        }
 
     def __repr__(self):
         defaults = {"activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal"}
@@ -179,8 +192,7 @@ class MultilayerNeuralNetClassifier:
         check_rng(rng)
         keep = 1.0 - dropout
         masks = [
-            (rng.random((x.shape[0], n)) < keep).astype(self.dtype) / self.dtype.type(keep)
-            for n in self.layers[1:-1]
+            (rng.random((x.shape[0], n)) < keep).astype(self.dtype) / self.dtype.type(keep) for n in self.layers[1:-1]
         ]
         return self._forward(x, masks), masks
 

@@ -56,7 +56,7 @@ def plot_digits(X, y, path, per_class=10, seed=0):
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
         raise ValueError(f"plot_digits needs images X (N, pixels) and labels y (N,), got {X.shape} and {y.shape}")
-    side = int(round(np.sqrt(X.shape[1])))
+    side = round(np.sqrt(X.shape[1]))
     if side * side != X.shape[1]:
         raise ValueError(f"cannot draw images of {X.shape[1]} pixels: not a square")
     classes = np.unique(y)

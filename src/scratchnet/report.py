@@ -26,8 +26,11 @@ def config_means(runs):
     grouped = runs.groupby(KEYS)
     means = grouped[[*METRICS, "seconds"]].mean()
     means.insert(0, "folds", grouped.size())
-    means.insert(means.columns.get_loc("accuracy_validation") + 1, "accuracy_validation_std",
-                 grouped["accuracy_validation"].std(ddof=0))
+    means.insert(
+        means.columns.get_loc("accuracy_validation") + 1,
+        "accuracy_validation_std",
+        grouped["accuracy_validation"].std(ddof=0),
+    )
     return means.reset_index()
 
 
@@ -56,8 +59,10 @@ def combinations(means, fields):
     """``[(heading, rows), …]``: the rows of each combination of the recipe ``fields`` (one of all rows if none)."""
     if not fields:
         return [("", means)]
-    return [(", ".join(f"{k} {_cell(v, 'g')}" for k, v in zip(fields, key if isinstance(key, tuple) else (key,))),
-             part) for key, part in means.groupby(fields if len(fields) > 1 else fields[0], sort=True)]
+    return [
+        (", ".join(f"{k} {_cell(v, 'g')}" for k, v in zip(fields, key if isinstance(key, tuple) else (key,))), part)
+        for key, part in means.groupby(fields if len(fields) > 1 else fields[0], sort=True)
+    ]
 
 
 def best_rate_table(means):
@@ -65,8 +70,12 @@ def best_rate_table(means):
 
     Over every row of ``means``: give one combination of the recipe (``combinations``) for its table.
     """
-    idx = (means.assign(_neg=-means["accuracy_validation"]).sort_values(["_neg", *KEYS], kind="stable")
-           .groupby(["hidden_layers", "hidden_nodes"]).head(1))
+    idx = (
+        means.assign(_neg=-means["accuracy_validation"])
+        .sort_values(["_neg", *KEYS], kind="stable")
+        .groupby(["hidden_layers", "hidden_nodes"])
+        .head(1)
+    )
     accuracy = idx.pivot(index="hidden_layers", columns="hidden_nodes", values="accuracy_validation")
     rate = idx.pivot(index="hidden_layers", columns="hidden_nodes", values="learning_rate")
     return accuracy.sort_index().sort_index(axis=1), rate.sort_index().sort_index(axis=1)
@@ -74,8 +83,10 @@ def best_rate_table(means):
 
 def rate_tables(means):
     """``{learning_rate: pivot hidden layers × hidden nodes of the mean accuracy}``."""
-    return {float(lr): part.pivot(index="hidden_layers", columns="hidden_nodes", values="accuracy_validation")
-            for lr, part in means.groupby("learning_rate")}
+    return {
+        float(lr): part.pivot(index="hidden_layers", columns="hidden_nodes", values="accuracy_validation")
+        for lr, part in means.groupby("learning_rate")
+    }
 
 
 def _cell(value, floatfmt):
@@ -87,8 +98,10 @@ def _cell(value, floatfmt):
 def markdown_table(df, index_name=None, floatfmt=".6f"):
     """A DataFrame as a GitHub Markdown table (numbers right-aligned); ``index_name`` shows the index."""
     header = ([index_name] if index_name else []) + [str(c) for c in df.columns]
-    rows = [([_cell(i, floatfmt)] if index_name else []) + [_cell(v, floatfmt) for v in row]
-            for i, row in zip(df.index, df.itertuples(index=False))]
+    rows = [
+        ([_cell(i, floatfmt)] if index_name else []) + [_cell(v, floatfmt) for v in row]
+        for i, row in zip(df.index, df.itertuples(index=False))
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -110,9 +123,16 @@ def summarize(store):
     means = config_means(runs)
     full = complete(means, fp["folds"])
     n_total = len(configs_of(fp)) * fp["folds"]
-    return {"fingerprint": fp, "runs": runs, "means": means, "complete": full, "n_total": n_total,
-            "varied": varied_fields(fp), "best": best_config(full) if not full.empty else None,
-            "refits": store.refits()}
+    return {
+        "fingerprint": fp,
+        "runs": runs,
+        "means": means,
+        "complete": full,
+        "n_total": n_total,
+        "varied": varied_fields(fp),
+        "best": best_config(full) if not full.empty else None,
+        "refits": store.refits(),
+    }
 
 
 def shown_columns(frame, varied):
@@ -137,28 +157,50 @@ def format_markdown(summary, store_path):
     if recipe:
         out += [f"Recipe beyond the article's (sigmoid/sigmoid/mse/normal, plain SGD): {recipe}.", ""]
     if len(runs) < summary["n_total"]:
-        out += [f"**Incomplete**: only configurations with all {fp['folds']} folds finished are shown; "
-                "run the same `scratchnet tune` command again to finish the grid.", ""]
+        out += [
+            f"**Incomplete**: only configurations with all {fp['folds']} folds finished are shown; "
+            "run the same `scratchnet tune` command again to finish the grid.",
+            "",
+        ]
     if best is None:
         out.append("No configuration has finished all its folds yet.")
         return "\n".join(out) + "\n"
     varied = summary.get("varied", [])
     if varied:
         top = ranking(means)
-        out += [f"## The best {len(top)} configurations", "",
-                "Every dimension of each configuration; mean and standard deviation over the folds.", "",
-                markdown_table(top[[*KEYS, "accuracy_validation", "accuracy_validation_std", "loss_validation",
-                                    "seconds"]].astype({k: str for k in KEYS}).assign(
-                    **{k: top[k].map(lambda v: f"{v:g}") for k in ("learning_rate", "momentum", "weight_decay",
-                                                                      "dropout")}), "rank"), ""]
+        out += [
+            f"## The best {len(top)} configurations",
+            "",
+            "Every dimension of each configuration; mean and standard deviation over the folds.",
+            "",
+            markdown_table(
+                top[[*KEYS, "accuracy_validation", "accuracy_validation_std", "loss_validation", "seconds"]]
+                .astype(dict.fromkeys(KEYS, str))
+                .assign(
+                    **{
+                        k: top[k].map(lambda v: f"{v:g}")
+                        for k in ("learning_rate", "momentum", "weight_decay", "dropout")
+                    }
+                ),
+                "rank",
+            ),
+            "",
+        ]
     for heading, part in combinations(means, varied):
         level = "###" if varied else "##"
         if varied:
             out += [f"## {heading}", ""]
         accuracy, rate = best_rate_table(part)
-        out += [f"{level} Mean cross-validation accuracy at the best learning rate", "",
-                markdown_table(accuracy, "hidden layers"), "", "Best learning rate of each cell:", "",
-                markdown_table(rate, "hidden layers", floatfmt="g"), ""]
+        out += [
+            f"{level} Mean cross-validation accuracy at the best learning rate",
+            "",
+            markdown_table(accuracy, "hidden layers"),
+            "",
+            "Best learning rate of each cell:",
+            "",
+            markdown_table(rate, "hidden layers", floatfmt="g"),
+            "",
+        ]
         out += [f"{level} Mean cross-validation accuracy per learning rate", ""]
         for lr, table in rate_tables(part).items():
             out += [f"{level}# learning rate {lr:g}", "", markdown_table(table, "hidden layers"), ""]
@@ -171,18 +213,37 @@ def format_markdown(summary, store_path):
     refits = summary["refits"]
     if not refits.empty:
         r = refits.iloc[-1]
-        out += ["", "## Refit on all training samples", "",
-                f"n_hidden_layers={int(r.hidden_layers)}, n_hidden_nodes={int(r.hidden_nodes)}, learning rate="
-                f"{r.learning_rate:g}" + "".join(f", {k}={_cell(r[k], 'g')}" for k in varied) + f", {int(r.epochs)} epoch{'' if int(r.epochs) == 1 else 's'}: loss_training={r.loss_training:.4f} | "
-                f"accuracy_training={r.accuracy_training:.4f} | loss_test={r.loss_test:.4f} | "
-                f"accuracy_test={r.accuracy_test:.4f} (hold-out), {r.seconds:.1f} s; model `{r.model_path}`"]
+        out += [
+            "",
+            "## Refit on all training samples",
+            "",
+            f"n_hidden_layers={int(r.hidden_layers)}, n_hidden_nodes={int(r.hidden_nodes)}, learning rate="
+            f"{r.learning_rate:g}"
+            + "".join(f", {k}={_cell(r[k], 'g')}" for k in varied)
+            + f", {int(r.epochs)} epoch{'' if int(r.epochs) == 1 else 's'}: loss_training={r.loss_training:.4f} | "
+            f"accuracy_training={r.accuracy_training:.4f} | loss_test={r.loss_test:.4f} | "
+            f"accuracy_test={r.accuracy_test:.4f} (hold-out), {r.seconds:.1f} s; model `{r.model_path}`",
+        ]
     return "\n".join(out) + "\n"
 
 
 def runs_table(runs, fmt="markdown", varied=()):
     """``--runs``: one row per finished training (with the recipe fields the grid ``varied``)."""
-    columns = ["hidden_layers", "hidden_nodes", "learning_rate", *varied, "fold", "accuracy_validation", "loss_validation",
-               "accuracy_training", "loss_training", "seconds", "epochs", "init_seed", "batch_seed"]
+    columns = [
+        "hidden_layers",
+        "hidden_nodes",
+        "learning_rate",
+        *varied,
+        "fold",
+        "accuracy_validation",
+        "loss_validation",
+        "accuracy_training",
+        "loss_training",
+        "seconds",
+        "epochs",
+        "init_seed",
+        "batch_seed",
+    ]
     if fmt == "csv":
         return runs[columns].to_csv(index=False)
     return markdown_table(runs[columns].set_index("hidden_layers"), "hidden_layers") + "\n"
@@ -212,8 +273,15 @@ def plot_heatmap(means, path, title="mean cross-validation accuracy (best learni
             for j in range(accuracy.shape[1]):
                 value = accuracy.iat[i, j]
                 if np.isfinite(value):
-                    ax.text(j, i, f"{value:.3f}\nη={rate.iat[i, j]:g}", ha="center", va="center", fontsize=8,
-                            color="white" if value < 0.6 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{value:.3f}\nη={rate.iat[i, j]:g}",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if value < 0.6 else "black",
+                    )
         ax.set_xticks(range(accuracy.shape[1]), [str(c) for c in accuracy.columns])
         ax.set_yticks(range(accuracy.shape[0]), [str(i) for i in accuracy.index])
         ax.set(xlabel="hidden nodes per layer", ylabel="hidden layers", title=heading or title)
@@ -242,8 +310,9 @@ def plot_curves(epochs, path, fields=()):
     rates = sorted(curves["learning_rate"].unique())
     nodes = sorted(curves["hidden_nodes"].unique())
     combos = combinations(curves, fields)
-    fig = Figure(figsize=(4 * len(rates), 3 * len(layers) * len(combos)),
-                 layout="constrained" if len(combos) > 1 else None)
+    fig = Figure(
+        figsize=(4 * len(rates), 3 * len(layers) * len(combos)), layout="constrained" if len(combos) > 1 else None
+    )
     axes = fig.subplots(len(layers) * len(combos), len(rates), squeeze=False, sharex=True, sharey=True)
     colors = {n: f"C{i % 10}" for i, n in enumerate(nodes)}
     for k, (heading, combo) in enumerate(combos):
@@ -252,8 +321,10 @@ def plot_curves(epochs, path, fields=()):
             for hn, c in part.groupby("hidden_nodes"):
                 ax.plot(c["epoch"], c["accuracy_validation"], color=colors[hn], label=f"{hn} nodes")
                 ax.plot(c["epoch"], c["accuracy_training"], color=colors[hn], linestyle="--", linewidth=0.8)
-            ax.set_title((f"{heading}\n" if heading else "")
-                         + f"{hl} hidden layer{'s' if hl > 1 else ''}, learning rate {lr:g}", fontsize=9)
+            ax.set_title(
+                (f"{heading}\n" if heading else "") + f"{hl} hidden layer{'s' if hl > 1 else ''}, learning rate {lr:g}",
+                fontsize=9,
+            )
             ax.grid(True, alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("epoch")

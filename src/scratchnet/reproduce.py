@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +25,21 @@ from . import __version__
 ARTICLE = {
     "class_counts": {0: 6903, 1: 7877, 2: 6990, 3: 7141, 4: 6824, 5: 6313, 6: 6876, 7: 7293, 8: 6825, 9: 6958},
     "untrained_accuracy": 0.095,
-    "run10": {"first": 0.285, "last": 0.765,
-              "line": "epoch 0: loss_training=0.096 | accuracy_training=0.236 | loss_test=0.088 | accuracy_test=0.285"},
+    "run10": {
+        "first": 0.285,
+        "last": 0.765,
+        "line": "epoch 0: loss_training=0.096 | accuracy_training=0.236 | loss_test=0.088 | accuracy_test=0.285",
+    },
     "run100": "about 0.90 after ~50 epochs, training and test alike",
     "table": pd.DataFrame(
-        [[0.905217, 0.927083, 0.936883, 0.939067, 0.9441],
-         [0.8476, 0.925567, 0.933817, 0.93725, 0.9415],
-         [0.112533, 0.305133, 0.779133, 0.912867, 0.92285]],
-        index=pd.Index([1, 2, 3], name="hidden_layers"), columns=pd.Index([10, 20, 30, 40, 50], name="hidden_nodes")),
+        [
+            [0.905217, 0.927083, 0.936883, 0.939067, 0.9441],
+            [0.8476, 0.925567, 0.933817, 0.93725, 0.9415],
+            [0.112533, 0.305133, 0.779133, 0.912867, 0.92285],
+        ],
+        index=pd.Index([1, 2, 3], name="hidden_layers"),
+        columns=pd.Index([10, 20, 30, 40, 50], name="hidden_nodes"),
+    ),
     "best": (1, 50, 0.3, 0.944),
     "tune_time": "about 12 hours on one core (Intel Xeon Gold, 3.5 GHz)",
     "refit": {"accuracy_training": 0.958, "accuracy_test": 0.946, "loss_training": 0.008, "loss_test": 0.009},
@@ -42,19 +49,33 @@ PLANS = {
     # the article's experiments on MNIST; the learning rate of the 10- and 100-epoch runs is not
     # stated in the article: we use 0.1
     "full": {
-        "dataset": "mnist", "hidden": [50],
+        "dataset": "mnist",
+        "hidden": [50],
         "run10": {"epochs": 10, "batch_size": 100, "learning_rate": 0.1},
         "run100": {"epochs": 100, "batch_size": 200, "learning_rate": 0.1},
-        "grid": {"hidden_layers": [1, 2, 3], "hidden_nodes": [10, 20, 30, 40, 50], "learning_rates": [0.1, 0.2, 0.3],
-                 "folds": 6, "epochs": 250, "batch_size": 200},
+        "grid": {
+            "hidden_layers": [1, 2, 3],
+            "hidden_nodes": [10, 20, 30, 40, 50],
+            "learning_rates": [0.1, 0.2, 0.3],
+            "folds": 6,
+            "epochs": 250,
+            "batch_size": 200,
+        },
     },
     # the same steps on the 1,797 bundled 8×8 digits, with rates and batches that suit so few samples
     "quick": {
-        "dataset": "digits", "hidden": [50],
+        "dataset": "digits",
+        "hidden": [50],
         "run10": {"epochs": 10, "batch_size": 20, "learning_rate": 1.0},
         "run100": {"epochs": 100, "batch_size": 20, "learning_rate": 1.0},
-        "grid": {"hidden_layers": [1, 2], "hidden_nodes": [10, 30], "learning_rates": [0.5, 2.0],
-                 "folds": 3, "epochs": 20, "batch_size": 20},
+        "grid": {
+            "hidden_layers": [1, 2],
+            "hidden_nodes": [10, 30],
+            "learning_rates": [0.5, 2.0],
+            "folds": 3,
+            "epochs": 20,
+            "batch_size": 20,
+        },
     },
 }
 
@@ -69,9 +90,20 @@ def _run_train(folder, dataset, data_path, seed, hidden, settings, echo):
         if len(history) == settings["epochs"]:
             echo(f"reusing {folder} ({settings['epochs']} epochs already trained)")
             return history
-    train_command.callback(dataset=dataset, data_path=data_path, seed=seed, test_size=None, dtype="float64",
-                           hidden=hidden, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                           learning_rate=settings["learning_rate"], resume=None, out=str(folder), quiet=False)
+    train_command.callback(
+        dataset=dataset,
+        data_path=data_path,
+        seed=seed,
+        test_size=None,
+        dtype="float64",
+        hidden=hidden,
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"],
+        resume=None,
+        out=str(folder),
+        quiet=False,
+    )
     return pd.read_csv(history_file)
 
 
@@ -81,8 +113,19 @@ def _md(df, index_name, floatfmt=".6f"):
     return markdown_table(df, index_name, floatfmt)
 
 
-def reproduce(out, *, quick=False, data_path=None, seed=123, epochs=None, executor="local", workers=None,
-              scheduler=None, progress=True, echo=print):
+def reproduce(
+    out,
+    *,
+    quick=False,
+    data_path=None,
+    seed=123,
+    epochs=None,
+    executor="local",
+    workers=None,
+    scheduler=None,
+    progress=True,
+    echo=print,
+):
     """Run every step of the article into ``out`` and write ``out/REPORT.md``; returns its path."""
     from .cli import load_split
     from .gradcheck import check_gradients, format_report, random_problem
@@ -115,26 +158,51 @@ def reproduce(out, *, quick=False, data_path=None, seed=123, epochs=None, execut
 
     echo("== cross-validated grid search (article §7)")
     configs = make_grid(grid["hidden_layers"], grid["hidden_nodes"], grid["learning_rates"])
-    fingerprint = experiment_fingerprint(X_train, y_train, dataset=dataset, test_size=None, dtype="float64", seed=seed,
-                                         configs=configs, folds=grid["folds"], epochs=grid["epochs"],
-                                         batch_size=grid["batch_size"])
+    fingerprint = experiment_fingerprint(
+        X_train,
+        y_train,
+        dataset=dataset,
+        test_size=None,
+        dtype="float64",
+        seed=seed,
+        configs=configs,
+        folds=grid["folds"],
+        epochs=grid["epochs"],
+        batch_size=grid["batch_size"],
+    )
     store_path = out / "tune.sqlite"
     try:
         store = Store.create_or_open(store_path, fingerprint)
     except StoreError as exc:
         raise StoreError(f"{exc}. For reproduce: choose another --out, or delete {out} to start over") from None
     with store:
-        tune_summary = run_tune(store, X_train, y_train, configs, folds=grid["folds"], epochs=grid["epochs"],
-                                batch_size=grid["batch_size"], seed=seed, executor=executor, workers=workers,
-                                scheduler=scheduler, progress=progress, echo=echo)
+        tune_summary = run_tune(
+            store,
+            X_train,
+            y_train,
+            configs,
+            folds=grid["folds"],
+            epochs=grid["epochs"],
+            batch_size=grid["batch_size"],
+            seed=seed,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
+            echo=echo,
+        )
         summary = summarize(store)
         (out / "tune.md").write_text(format_markdown(summary, store_path.name))
         plot_heatmap(summary["complete"], out / "heatmap.png")
         plot_curves(store.epochs(), out / "curves.png")
         best = summary["best"]
         refits = summary["refits"]
-        done = refits[(refits.hidden_layers == best.hidden_layers) & (refits.hidden_nodes == best.hidden_nodes)
-                      & (refits.learning_rate == best.learning_rate) & (refits.epochs == grid["epochs"])]
+        done = refits[
+            (refits.hidden_layers == best.hidden_layers)
+            & (refits.hidden_nodes == best.hidden_nodes)
+            & (refits.learning_rate == best.learning_rate)
+            & (refits.epochs == grid["epochs"])
+        ]
         if not done.empty and Path(done.iloc[-1].model_path).is_file():
             echo(f"reusing the refit in {Path(done.iloc[-1].model_path).parent}")
             refit = done.iloc[-1].to_dict()
@@ -146,17 +214,58 @@ def reproduce(out, *, quick=False, data_path=None, seed=123, epochs=None, execut
 
     elapsed = time.perf_counter() - start
     accuracy_table, rate_table = best_rate_table(summary["complete"])
-    lines = _report(plan, grid, dataset, seed, quick, grad_lines, X_train, X_test, y_train, y_test,
-                    untrained_accuracy, run10, run100, accuracy_table, rate_table, summary, refit, tune_summary,
-                    elapsed, workers, executor)
+    lines = _report(
+        plan,
+        grid,
+        dataset,
+        seed,
+        quick,
+        grad_lines,
+        X_train,
+        X_test,
+        y_train,
+        y_test,
+        untrained_accuracy,
+        run10,
+        run100,
+        accuracy_table,
+        rate_table,
+        summary,
+        refit,
+        tune_summary,
+        elapsed,
+        workers,
+        executor,
+    )
     path = out / "REPORT.md"
     path.write_text("\n".join(lines) + "\n")
     echo(f"wrote {path} ({elapsed:.0f} s)")
     return path
 
 
-def _report(plan, grid, dataset, seed, quick, grad_lines, X_train, X_test, y_train, y_test, untrained_accuracy,
-            run10, run100, accuracy_table, rate_table, summary, refit, tune_summary, elapsed, workers, executor):
+def _report(
+    plan,
+    grid,
+    dataset,
+    seed,
+    quick,
+    grad_lines,
+    X_train,
+    X_test,
+    y_train,
+    y_test,
+    untrained_accuracy,
+    run10,
+    run100,
+    accuracy_table,
+    rate_table,
+    summary,
+    refit,
+    tune_summary,
+    elapsed,
+    workers,
+    executor,
+):
     a = ARTICLE
     runs, best = summary["runs"], summary["best"]
     counts = dict(zip(*np.unique(np.concatenate([y_train, y_test]), return_counts=True)))
@@ -167,32 +276,50 @@ def _report(plan, grid, dataset, seed, quick, grad_lines, X_train, X_test, y_tra
         '# scratchnet reproduces "From Adaline to Multilayer Neural Networks"',
         "",
         f"`scratchnet reproduce{' --quick' if quick else ''}` — scratchnet {__version__}, "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()} with {cores} cores, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} with {cores} cores, "
         f"{elapsed:.0f} s in all (steps already done are reused). Seed {seed}.",
         "",
     ]
     if quick:
-        lines += ["**Quick mode**: the data is scikit-learn's 1,797 8×8 digits, not MNIST, with a small grid and "
-                  "rates and batches suited to so few samples. The article's numbers (MNIST) are shown beside "
-                  "ours for orientation only; run `scratchnet reproduce` (MNIST) for a real comparison.", ""]
+        lines += [
+            "**Quick mode**: the data is scikit-learn's 1,797 8×8 digits, not MNIST, with a small grid and "
+            "rates and batches suited to so few samples. The article's numbers (MNIST) are shown beside "
+            "ours for orientation only; run `scratchnet reproduce` (MNIST) for a real comparison.",
+            "",
+        ]
     lines += [
-        "## 1. Gradient check (§4)", "",
-        "Untrained network, layers [50, 40, 30, 10], 5 random samples. Ours:", "", "```text", *grad_lines, "```", "",
-        "Article: every gradient of every layer numerically equal, `Gradients look in order!`.", "",
-        "## 2. Data (§5)", "",
-        "![ten random images of each class](run10/digits.png)", "",
-        "| | ours | article |", "|---|---:|---:|",
+        "## 1. Gradient check (§4)",
+        "",
+        "Untrained network, layers [50, 40, 30, 10], 5 random samples. Ours:",
+        "",
+        "```text",
+        *grad_lines,
+        "```",
+        "",
+        "Article: every gradient of every layer numerically equal, `Gradients look in order!`.",
+        "",
+        "## 2. Data (§5)",
+        "",
+        "![ten random images of each class](run10/digits.png)",
+        "",
+        "| | ours | article |",
+        "|---|---:|---:|",
         f"| data set | {dataset} | MNIST (mnist_784) |",
         f"| samples × features | {len(y_train) + len(y_test):,} × {X_train.shape[1]} | 70,000 × 784 |",
         f"| training / hold-out | {len(y_train):,} / {len(y_test):,} | 60,000 / 10,000 |",
-        "| class counts | " + " ".join(f"{k}:{v}" for k, v in counts.items()) + " | "
-        + " ".join(f"{k}:{v}" for k, v in a["class_counts"].items()) + " |",
+        "| class counts | "
+        + " ".join(f"{k}:{v}" for k, v in counts.items())
+        + " | "
+        + " ".join(f"{k}:{v}" for k, v in a["class_counts"].items())
+        + " |",
         "",
-        "## 3. Training (§6)", "",
+        "## 3. Training (§6)",
+        "",
         f"Layers [{X_train.shape[1]}, 50, {int(y_train.max()) + 1}], plain minibatch gradient descent. "
         + ("" if quick else "The article does not state the learning rate of these two runs; we use 0.1. "),
         "",
-        "| | ours | article |", "|---|---:|---:|",
+        "| | ours | article |",
+        "|---|---:|---:|",
         f"| untrained accuracy (hold-out) | {untrained_accuracy:.3f} | ≈ {a['untrained_accuracy']} |",
         f"| {r10['epochs']} epochs, batch {r10['batch_size']}, η={r10['learning_rate']:g}: accuracy_test epoch 0 → "
         f"{r10['epochs'] - 1} | {run10.accuracy_test.iloc[0]:.3f} → {run10.accuracy_test.iloc[-1]:.3f} | "
@@ -203,23 +330,43 @@ def _report(plan, grid, dataset, seed, quick, grad_lines, X_train, X_test, y_tra
         f"| same run: accuracy_training at epoch {len(run100) - 1} | {run100.accuracy_training.iloc[-1]:.3f} | "
         "alike the test accuracy |",
         "",
-        "First epoch line, ours then the article's:", "", "```text",
-        _epoch_line(run10.iloc[0]), a["run10"]["line"], "```", "",
-        f"![loss, {r10['epochs']} epochs](run10/loss.png) ![accuracy, {r10['epochs']} epochs](run10/accuracy.png)", "",
+        "First epoch line, ours then the article's:",
+        "",
+        "```text",
+        _epoch_line(run10.iloc[0]),
+        a["run10"]["line"],
+        "```",
+        "",
+        f"![loss, {r10['epochs']} epochs](run10/loss.png) ![accuracy, {r10['epochs']} epochs](run10/accuracy.png)",
+        "",
         f"![loss, {r100['epochs']} epochs](run100/loss.png) ![accuracy, {r100['epochs']} epochs](run100/accuracy.png)",
         "",
-        "## 4. Hyperparameter tuning (§7)", "",
+        "## 4. Hyperparameter tuning (§7)",
+        "",
         f"Grid: hidden layers {grid['hidden_layers']} × nodes {grid['hidden_nodes']} × learning rates "
         f"{grid['learning_rates']}, {grid['folds']}-fold stratified cross-validation on the training part, "
         f"{grid['epochs']} epochs, batch {grid['batch_size']}: {len(runs)} trainings "
         f"(article: 3 × 5 × 3 × 6 folds = 270 trainings of 250 epochs, batch 200). Store `tune.sqlite`, "
-        "full tables in [tune.md](tune.md).", "",
-        "Mean cross-validation accuracy at the best learning rate, ours:", "",
-        _md(accuracy_table, "hidden layers"), "",
-        "Best learning rate per cell, ours:", "", _md(rate_table, "hidden layers", "g"), "",
-        "The article's table (MNIST):", "", _md(a["table"], "hidden layers"), "",
-        "![heatmap](heatmap.png)", "", "![learning curves](curves.png)", "",
-        "| | ours | article |", "|---|---:|---:|",
+        "full tables in [tune.md](tune.md).",
+        "",
+        "Mean cross-validation accuracy at the best learning rate, ours:",
+        "",
+        _md(accuracy_table, "hidden layers"),
+        "",
+        "Best learning rate per cell, ours:",
+        "",
+        _md(rate_table, "hidden layers", "g"),
+        "",
+        "The article's table (MNIST):",
+        "",
+        _md(a["table"], "hidden layers"),
+        "",
+        "![heatmap](heatmap.png)",
+        "",
+        "![learning curves](curves.png)",
+        "",
+        "| | ours | article |",
+        "|---|---:|---:|",
         f"| optimal parameters | n_hidden_layers={int(best.hidden_layers)}, n_hidden_nodes={int(best.hidden_nodes)}, "
         f"learning rate={best.learning_rate:g} | n_hidden_layers={a['best'][0]}, n_hidden_nodes={a['best'][1]}, "
         f"learning rate={a['best'][2]} |",
@@ -228,10 +375,13 @@ def _report(plan, grid, dataset, seed, quick, grad_lines, X_train, X_test, y_tra
         f"this run's grid search {tune_summary['seconds']:.1f} s wall-clock ({executor} executor, "
         f"{workers or cores} workers) | {a['tune_time']} |",
         "",
-        "## 5. Final model (§7)", "",
+        "## 5. Final model (§7)",
+        "",
         f"Best configuration retrained on all {len(y_train):,} training samples for {int(refit['epochs'])} epochs, "
-        f"scored on the {len(y_test):,} hold-out samples (model `refit/model.npz`).", "",
-        "| last epoch | ours | article |", "|---|---:|---:|",
+        f"scored on the {len(y_test):,} hold-out samples (model `refit/model.npz`).",
+        "",
+        "| last epoch | ours | article |",
+        "|---|---:|---:|",
         *[f"| {k} | {float(refit[k]):.4f} | ≈ {v} |" for k, v in a["refit"].items()],
         "",
         "![refit accuracy](refit/accuracy.png)",

@@ -62,7 +62,8 @@ def _axpy_rows(k, end, indices, data, B, o):  # pragma: no cover - compiled
         b4, b5, b6, b7 = B[indices[k + 4]], B[indices[k + 5]], B[indices[k + 6]], B[indices[k + 7]]
         for c in range(h):
             o[c] += (a0 * b0[c] + a1 * b1[c] + a2 * b2[c] + a3 * b3[c]) + (
-                a4 * b4[c] + a5 * b5[c] + a6 * b6[c] + a7 * b7[c])
+                a4 * b4[c] + a5 * b5[c] + a6 * b6[c] + a7 * b7[c]
+            )
         k += 8
     while k < end:
         a0 = data[k]
@@ -120,8 +121,12 @@ def kernels():
         try:
             global _axpy_rows
             _axpy_rows = _jit(_axpy_rows)  # called by the two products: compiled first
-            for name, function in [("spmm_init", _spmm_init), ("spmm_t_add", _spmm_t_add),
-                                   ("gather_transpose", _gather_transpose), ("gather_rows", _gather_rows)]:
+            for name, function in [
+                ("spmm_init", _spmm_init),
+                ("spmm_t_add", _spmm_t_add),
+                ("gather_transpose", _gather_transpose),
+                ("gather_rows", _gather_rows),
+            ]:
                 _KERNELS[name] = _jit(function)
         except ImportError:  # pragma: no cover - numba is a dependency
             raise ImportError("the sparse first layer needs numba: pip install numba") from None
@@ -135,7 +140,7 @@ def background(X):
 
 def density(X, c):
     """The share of non-zeros of ``X − c``."""
-    return float(np.count_nonzero(X != c)) / max(X.size, 1)
+    return float(np.count_nonzero(c != X)) / max(X.size, 1)
 
 
 class SparseRows:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -46,21 +46,34 @@ FORMAT_NAME = "scratchnet-tune"
 FORMAT_VERSION = 2
 METRICS = ["loss_training", "accuracy_training", "loss_validation", "accuracy_validation"]
 CONFIG_COLUMNS = list(Config._fields)
-RUN_COLUMNS = [*CONFIG_COLUMNS, "fold", "init_seed", "batch_seed", "epochs", *METRICS, "seconds", "group_size",
-               "group_seconds", "finished_at"]
+RUN_COLUMNS = [
+    *CONFIG_COLUMNS,
+    "fold",
+    "init_seed",
+    "batch_seed",
+    "epochs",
+    *METRICS,
+    "seconds",
+    "group_size",
+    "group_seconds",
+    "finished_at",
+]
 _REQUIRED = [c for c in RUN_COLUMNS if c not in RECIPE_FIELDS]  # the columns of every format version
 _RECIPE_SQL = """
     activation TEXT NOT NULL, output TEXT NOT NULL, loss TEXT NOT NULL, init TEXT NOT NULL,
     optimizer TEXT NOT NULL, momentum REAL NOT NULL, weight_decay REAL NOT NULL, schedule TEXT NOT NULL,
     dropout REAL NOT NULL,"""
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     hidden_layers INTEGER NOT NULL,
     hidden_nodes INTEGER NOT NULL,
-    learning_rate REAL NOT NULL,""" + _RECIPE_SQL + """
+    learning_rate REAL NOT NULL,"""
+    + _RECIPE_SQL
+    + """
     fold INTEGER NOT NULL,
     init_seed INTEGER NOT NULL,
     batch_seed INTEGER NOT NULL,
@@ -84,7 +97,9 @@ CREATE TABLE IF NOT EXISTS refits (
     id INTEGER PRIMARY KEY,
     hidden_layers INTEGER NOT NULL,
     hidden_nodes INTEGER NOT NULL,
-    learning_rate REAL NOT NULL,""" + _RECIPE_SQL + """
+    learning_rate REAL NOT NULL,"""
+    + _RECIPE_SQL
+    + """
     epochs INTEGER NOT NULL,
     loss_training REAL, accuracy_training REAL, loss_test REAL, accuracy_test REAL,
     seconds REAL NOT NULL,
@@ -92,6 +107,7 @@ CREATE TABLE IF NOT EXISTS refits (
     finished_at TEXT NOT NULL
 );
 """
+)
 
 
 class StoreError(ValueError):
@@ -106,7 +122,7 @@ training options (optimizer, momentum, weight_decay, schedule, dropout)."""
 
 
 def _now():
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _describe(value):
@@ -141,8 +157,10 @@ class Store:
         """The recipe columns of ``record`` (a run or refit); a format-1 store refuses another recipe than its own."""
         recipe = {k: record.get(k, ARTICLE_RECIPE[k]) for k in RECIPE_FIELDS}
         if self.legacy and recipe != self._recipe:
-            raise StoreError(f"store {str(self.path)!r} (format 1) holds only the recipe {self._recipe}; "
-                             f"it cannot take a training with {recipe}")
+            raise StoreError(
+                f"store {str(self.path)!r} (format 1) holds only the recipe {self._recipe}; "
+                f"it cannot take a training with {recipe}"
+            )
         return recipe
 
     def _with_recipe(self, frame, after="learning_rate"):
@@ -176,11 +194,15 @@ class Store:
             raise StoreError(f"{str(path)!r} is not a scratchnet store (an SQLite database without scratchnet tables)")
         meta = dict(conn.execute("SELECT key, value FROM meta"))
         if meta.get("format") != FORMAT_NAME:
-            raise StoreError(f"{str(path)!r} is not a scratchnet store (its meta table names format {meta.get('format')!r})")
+            raise StoreError(
+                f"{str(path)!r} is not a scratchnet store (its meta table names format {meta.get('format')!r})"
+            )
         try:
             version = int(meta.get("format_version", ""))
         except ValueError:
-            raise StoreError(f"{str(path)!r} has an invalid store format version {meta.get('format_version')!r}") from None
+            raise StoreError(
+                f"{str(path)!r} has an invalid store format version {meta.get('format_version')!r}"
+            ) from None
         if version > FORMAT_VERSION:
             raise StoreError(
                 f"{str(path)!r} uses store format version {version}, newer than this scratchnet understands "
@@ -200,7 +222,9 @@ class Store:
         try:
             return json.loads(meta["fingerprint"])
         except (KeyError, json.JSONDecodeError):
-            raise StoreError(f"{str(path)!r} is a damaged scratchnet store: its fingerprint is missing or unreadable") from None
+            raise StoreError(
+                f"{str(path)!r} is a damaged scratchnet store: its fingerprint is missing or unreadable"
+            ) from None
 
     @classmethod
     def open(cls, path, readonly=False):
@@ -257,9 +281,13 @@ class Store:
             conn.executescript(_SCHEMA)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [("format", FORMAT_NAME), ("format_version", str(FORMAT_VERSION)),
-                 ("fingerprint", json.dumps(fingerprint, sort_keys=True)),
-                 ("scratchnet_version", __version__), ("created_at", _now())],
+                [
+                    ("format", FORMAT_NAME),
+                    ("format_version", str(FORMAT_VERSION)),
+                    ("fingerprint", json.dumps(fingerprint, sort_keys=True)),
+                    ("scratchnet_version", __version__),
+                    ("created_at", _now()),
+                ],
             )
         return cls(path, conn, fingerprint)
 
@@ -282,18 +310,44 @@ class Store:
         """
         added = 0
         recipe_columns = [] if self.legacy else RECIPE_FIELDS
-        columns = ["hidden_layers", "hidden_nodes", "learning_rate", *recipe_columns, "fold", "init_seed",
-                   "batch_seed", "epochs", *METRICS, "seconds", "group_size", "group_seconds", "finished_at"]
+        columns = [
+            "hidden_layers",
+            "hidden_nodes",
+            "learning_rate",
+            *recipe_columns,
+            "fold",
+            "init_seed",
+            "batch_seed",
+            "epochs",
+            *METRICS,
+            "seconds",
+            "group_size",
+            "group_seconds",
+            "finished_at",
+        ]
         sql = f"INSERT OR IGNORE INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         with self.conn:
             for r in results:
                 last = r["history"].iloc[-1]
                 recipe = self._recipe_of(r)
-                cur = self.conn.execute(sql, (
-                    int(r["hidden_layers"]), int(r["hidden_nodes"]), float(r["learning_rate"]),
-                    *(recipe[k] for k in recipe_columns), int(r["fold"]), int(r["init_seed"]), int(r["batch_seed"]),
-                    int(len(r["history"])), *(float(last[m]) for m in METRICS), float(r["seconds"]),
-                    int(r.get("group_size", 1)), float(r.get("group_seconds", r["seconds"])), _now()))
+                cur = self.conn.execute(
+                    sql,
+                    (
+                        int(r["hidden_layers"]),
+                        int(r["hidden_nodes"]),
+                        float(r["learning_rate"]),
+                        *(recipe[k] for k in recipe_columns),
+                        int(r["fold"]),
+                        int(r["init_seed"]),
+                        int(r["batch_seed"]),
+                        len(r["history"]),
+                        *(float(last[m]) for m in METRICS),
+                        float(r["seconds"]),
+                        int(r.get("group_size", 1)),
+                        float(r.get("group_seconds", r["seconds"])),
+                        _now(),
+                    ),
+                )
                 if cur.rowcount == 0:
                     continue
                 added += 1
@@ -301,8 +355,10 @@ class Store:
                 self.conn.executemany(
                     "INSERT INTO epochs (run_id, epoch, loss_training, accuracy_training, loss_validation, "
                     "accuracy_validation, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(run_id, int(row.epoch), *(float(getattr(row, m)) for m in METRICS), float(row.seconds))
-                     for row in r["history"].itertuples(index=False)],
+                    [
+                        (run_id, int(row.epoch), *(float(getattr(row, m)) for m in METRICS), float(row.seconds))
+                        for row in r["history"].itertuples(index=False)
+                    ],
                 )
         return added
 
@@ -310,15 +366,37 @@ class Store:
         """Record a refit of the best configuration (a dict with the columns of ``refits``)."""
         recipe = self._recipe_of(record)
         recipe_columns = [] if self.legacy else RECIPE_FIELDS
-        columns = ["hidden_layers", "hidden_nodes", "learning_rate", *recipe_columns, "epochs", "loss_training",
-                   "accuracy_training", "loss_test", "accuracy_test", "seconds", "model_path", "finished_at"]
+        columns = [
+            "hidden_layers",
+            "hidden_nodes",
+            "learning_rate",
+            *recipe_columns,
+            "epochs",
+            "loss_training",
+            "accuracy_training",
+            "loss_test",
+            "accuracy_test",
+            "seconds",
+            "model_path",
+            "finished_at",
+        ]
         with self.conn:
             self.conn.execute(
                 f"INSERT INTO refits ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                (int(record["hidden_layers"]), int(record["hidden_nodes"]), float(record["learning_rate"]),
-                 *(recipe[k] for k in recipe_columns), int(record["epochs"]), float(record["loss_training"]),
-                 float(record["accuracy_training"]), float(record["loss_test"]), float(record["accuracy_test"]),
-                 float(record["seconds"]), str(record.get("model_path") or ""), _now()),
+                (
+                    int(record["hidden_layers"]),
+                    int(record["hidden_nodes"]),
+                    float(record["learning_rate"]),
+                    *(recipe[k] for k in recipe_columns),
+                    int(record["epochs"]),
+                    float(record["loss_training"]),
+                    float(record["accuracy_training"]),
+                    float(record["loss_test"]),
+                    float(record["accuracy_test"]),
+                    float(record["seconds"]),
+                    str(record.get("model_path") or ""),
+                    _now(),
+                ),
             )
 
     def set_meta(self, key, value):
@@ -341,18 +419,21 @@ class Store:
     def runs(self):
         """One row per finished training (``RUN_COLUMNS``), ordered by configuration and fold."""
         columns = [c for c in RUN_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
-        return self._with_recipe(pd.read_sql_query(
-            f"SELECT {', '.join(columns)} FROM runs ORDER BY {self._config_sql()}, fold", self.conn))
+        return self._with_recipe(
+            pd.read_sql_query(f"SELECT {', '.join(columns)} FROM runs ORDER BY {self._config_sql()}, fold", self.conn)
+        )
 
     def epochs(self):
         """Every stored epoch: configuration, fold, epoch and its metrics."""
-        return self._with_recipe(pd.read_sql_query(
-            f"SELECT {self._config_sql('r.')}, r.fold, e.epoch, "
-            + ", ".join(f"e.{m}" for m in METRICS)
-            + f", e.seconds FROM epochs e JOIN runs r ON r.id = e.run_id "
-            f"ORDER BY {self._config_sql('r.')}, r.fold, e.epoch",
-            self.conn,
-        ))
+        return self._with_recipe(
+            pd.read_sql_query(
+                f"SELECT {self._config_sql('r.')}, r.fold, e.epoch, "
+                + ", ".join(f"e.{m}" for m in METRICS)
+                + f", e.seconds FROM epochs e JOIN runs r ON r.id = e.run_id "
+                f"ORDER BY {self._config_sql('r.')}, r.fold, e.epoch",
+                self.conn,
+            )
+        )
 
     def refits(self):
         return self._with_recipe(pd.read_sql_query("SELECT * FROM refits ORDER BY id", self.conn))

@@ -122,9 +122,20 @@ def train(
         return epoch - best[1] >= patience
 
     try:
-        (history,) = train_many([net], X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
-                                learning_rates=learning_rate, seed=seed, on_epoch=on_epoch, progress=progress,
-                                options=o)
+        (history,) = train_many(
+            [net],
+            X_train,
+            y_train,
+            X_test,
+            y_test,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rates=learning_rate,
+            seed=seed,
+            on_epoch=on_epoch,
+            progress=progress,
+            options=o,
+        )
     except TrainingDivergedError as exc:
         error = TrainingDivergedError(
             f"training diverged in epoch {exc.epoch}: the loss or the weights became NaN/infinite; the network "
@@ -138,8 +149,10 @@ def train(
 
 
 def _check_fraction(validation_fraction):
-    if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)) or not (
-        0 < validation_fraction < 1
+    if (
+        isinstance(validation_fraction, bool)
+        or not isinstance(validation_fraction, (int, float))
+        or not (0 < validation_fraction < 1)
     ):
         raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction!r}")
 
@@ -153,8 +166,10 @@ def _restore_best(net, history, best, validation_loss, epochs, verbose, progress
     history.attrs.update(best_epoch=epoch, validation_loss=validation_loss)
     if verbose:
         stopped = "stopped early" if len(history) < epochs else "finished"
-        message = (f"early stopping: {stopped} after epoch {history.epoch.iloc[-1]}; restored the weights of "
-                   f"epoch {epoch} (validation loss {loss:.4f})")
+        message = (
+            f"early stopping: {stopped} after epoch {history.epoch.iloc[-1]}; restored the weights of "
+            f"epoch {epoch} (validation loss {loss:.4f})"
+        )
         tqdm.write(message) if progress else print(message, flush=True)
 
 
@@ -301,8 +316,10 @@ def train_reference(
             "seconds": time.perf_counter() - start,
         }
         test_diverged = X_test is not None and not np.isfinite(loss_test)
-        if not np.isfinite(record["loss_training"]) or test_diverged or not all(
-            np.all(np.isfinite(p)) for p in net.weights + net.biases
+        if (
+            not np.isfinite(record["loss_training"])
+            or test_diverged
+            or not all(np.all(np.isfinite(p)) for p in net.weights + net.biases)
         ):
             for p, old in zip(net.weights + net.biases, saved):
                 p[...] = old

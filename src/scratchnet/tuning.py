@@ -30,8 +30,7 @@ import numpy as np
 
 from .validation import check_int
 
-RECIPE_FIELDS = ["activation", "output", "loss", "init", "optimizer", "momentum", "weight_decay", "schedule",
-                 "dropout"]
+RECIPE_FIELDS = ["activation", "output", "loss", "init", "optimizer", "momentum", "weight_decay", "schedule", "dropout"]
 """The dimensions of a configuration beyond the article's three: the network recipe and the training options."""
 
 ARTICLE_NETWORK = {"activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal"}
@@ -42,8 +41,11 @@ ARTICLE_OPTIONS = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 0.0, "sc
 
 ARTICLE_RECIPE = {**ARTICLE_NETWORK, **ARTICLE_OPTIONS}
 
-Config = namedtuple("Config", ["hidden_layers", "hidden_nodes", "learning_rate", *RECIPE_FIELDS],
-                    defaults=[ARTICLE_RECIPE[k] for k in RECIPE_FIELDS])
+Config = namedtuple(
+    "Config",
+    ["hidden_layers", "hidden_nodes", "learning_rate", *RECIPE_FIELDS],
+    defaults=[ARTICLE_RECIPE[k] for k in RECIPE_FIELDS],
+)
 Config.__doc__ = (
     "One point of the grid: ``hidden_layers`` hidden layers of ``hidden_nodes`` nodes, a learning rate, and the "
     "recipe (``RECIPE_FIELDS``, default the article's: sigmoid/sigmoid/mse/normal, plain SGD)."
@@ -88,8 +90,20 @@ def _rate(name, upper=None):
     return lambda value: _check_rate(value, name, upper)
 
 
-def make_grid(hidden_layers, hidden_nodes, learning_rates, *, activations=None, heads=None, inits=None,
-              optimizers=None, momentums=None, weight_decays=None, schedules=None, dropouts=None):
+def make_grid(
+    hidden_layers,
+    hidden_nodes,
+    learning_rates,
+    *,
+    activations=None,
+    heads=None,
+    inits=None,
+    optimizers=None,
+    momentums=None,
+    weight_decays=None,
+    schedules=None,
+    dropouts=None,
+):
     """Every combination, ordered as ``Config``'s fields (duplicates removed).
 
     The first three are the article's grid. Each keyword is a list of values
@@ -128,8 +142,17 @@ def make_grid(hidden_layers, hidden_nodes, learning_rates, *, activations=None, 
     drops = _unique(default(dropouts, "dropout"), check_dropout, "dropout rate")
     grid = {
         Config(l, n, r, a, o, lo, i, opt, m if opt in MOMENTUM_OPTIMIZERS else ARTICLE_OPTIONS["momentum"], wd, s, d)
-        for l in layers for n in nodes for r in rates for a in acts for o, lo in head_list for i in init_list
-        for opt in opts for m in moms for wd in decays for s in scheds for d in drops
+        for l in layers
+        for n in nodes
+        for r in rates
+        for a in acts
+        for o, lo in head_list
+        for i in init_list
+        for opt in opts
+        for m in moms
+        for wd in decays
+        for s in scheds
+        for d in drops
     }
     return sorted(grid)
 
@@ -179,8 +202,11 @@ def init_seed(seed, config, fold):
     rates, optimizers, activations … of a cell start from the same random draws
     (scaled by their ``init``), so they are compared on equal terms.
     """
-    return int(np.random.SeedSequence([int(seed), 1, config.hidden_layers, config.hidden_nodes, int(fold)])
-               .generate_state(1)[0])
+    return int(
+        np.random.SeedSequence([int(seed), 1, config.hidden_layers, config.hidden_nodes, int(fold)]).generate_state(1)[
+            0
+        ]
+    )
 
 
 def batch_seed(seed, fold):
@@ -212,9 +238,12 @@ def check_network(network=None):
     if unknown:
         raise ValueError(f"unknown network option(s) {unknown}; known: {', '.join(ARTICLE_NETWORK)}")
     recipe = {**ARTICLE_NETWORK, **{k: v for k, v in network.items() if v is not None}}
-    recipe = {"activation": check_activation(recipe["activation"]),
-              "output": check_activation(recipe["output"], OUTPUTS, "output activation"),
-              "loss": check_loss(recipe["loss"]), "init": check_init(recipe["init"])}
+    recipe = {
+        "activation": check_activation(recipe["activation"]),
+        "output": check_activation(recipe["output"], OUTPUTS, "output activation"),
+        "loss": check_loss(recipe["loss"]),
+        "init": check_init(recipe["init"]),
+    }
     check_pair(recipe["output"], recipe["loss"])
     return recipe
 
@@ -235,16 +264,19 @@ def recipe_fingerprint(configs):
     configs = [Config(*c) for c in configs]
     fp = {k: _compact(getattr(c, k) for c in configs) for k in RECIPE_FIELDS if k not in ("output", "loss")}
     # momentum: the values of the optimizers that use it (the others record the default, see make_grid)
-    fp["momentum"] = _compact([c.momentum for c in configs if c.optimizer in MOMENTUM_OPTIMIZERS]
-                              or [ARTICLE_OPTIONS["momentum"]])
+    fp["momentum"] = _compact(
+        [c.momentum for c in configs if c.optimizer in MOMENTUM_OPTIMIZERS] or [ARTICLE_OPTIONS["momentum"]]
+    )
     heads = sorted({(c.output, c.loss) for c in configs})
-    fp["output"], fp["loss"] = ((heads[0][0], heads[0][1]) if len(heads) == 1
-                                else ([o for o, _ in heads], [l for _, l in heads]))
+    fp["output"], fp["loss"] = (
+        (heads[0][0], heads[0][1]) if len(heads) == 1 else ([o for o, _ in heads], [l for _, l in heads])
+    )
     return {k: fp[k] for k in RECIPE_FIELDS}
 
 
-def experiment_fingerprint(X_train, y_train, *, dataset, test_size, dtype, seed, configs, folds, epochs, batch_size,
-                           network=None):
+def experiment_fingerprint(
+    X_train, y_train, *, dataset, test_size, dtype, seed, configs, folds, epochs, batch_size, network=None
+):
     """What makes two grid searches the same experiment (stored in the store's meta table).
 
     ``configs``: the grid (``make_grid``); ``network``: a network recipe set on
@@ -282,10 +314,19 @@ def configs_of(fingerprint):
     """The grid of a store's fingerprint (recipe keys it lacks are the article's)."""
     fp = {**ARTICLE_RECIPE, **fingerprint}
     heads = list(zip(_listed(fp["output"]), _listed(fp["loss"])))
-    return make_grid(fp["hidden_layers"], fp["hidden_nodes"], fp["learning_rates"], activations=_listed(fp["activation"]),
-                     heads=heads, inits=_listed(fp["init"]), optimizers=_listed(fp["optimizer"]),
-                     momentums=_listed(fp["momentum"]), weight_decays=_listed(fp["weight_decay"]),
-                     schedules=_listed(fp["schedule"]), dropouts=_listed(fp["dropout"]))
+    return make_grid(
+        fp["hidden_layers"],
+        fp["hidden_nodes"],
+        fp["learning_rates"],
+        activations=_listed(fp["activation"]),
+        heads=heads,
+        inits=_listed(fp["init"]),
+        optimizers=_listed(fp["optimizer"]),
+        momentums=_listed(fp["momentum"]),
+        weight_decays=_listed(fp["weight_decay"]),
+        schedules=_listed(fp["schedule"]),
+        dropouts=_listed(fp["dropout"]),
+    )
 
 
 def varied_fields(fingerprint):
@@ -295,23 +336,38 @@ def varied_fields(fingerprint):
 
 def config_of_row(row):
     """The ``Config`` of a row of ``report.config_means`` (a Series or dict with every field)."""
-    types = {"hidden_layers": int, "hidden_nodes": int, "learning_rate": float, "momentum": float,
-             "weight_decay": float, "dropout": float}
+    types = {
+        "hidden_layers": int,
+        "hidden_nodes": int,
+        "learning_rate": float,
+        "momentum": float,
+        "weight_decay": float,
+        "dropout": float,
+    }
     return Config(**{k: types.get(k, str)(row[k]) for k in Config._fields})
 
 
 def describe_recipe(recipe):
     """``activation relu, optimizer [sgd, adam]``: the fields of a recipe (fingerprint form) that are not the article's."""
+
     def show(v):
-        return "[" + ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) + "]" if isinstance(v, list) \
+        return (
+            "[" + ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) + "]"
+            if isinstance(v, list)
             else (f"{v:g}" if isinstance(v, float) else str(v))
+        )
+
     return ", ".join(f"{k} {show(v)}" for k, v in recipe.items() if k in ARTICLE_RECIPE and v != ARTICLE_RECIPE[k])
 
 
 # ------------------------------------------------------------------- groups
 def _cost(config, n_features, n_classes):
-    return sum(a * b for a, b in zip(layer_widths(config, n_features, n_classes)[:-1],
-                                     layer_widths(config, n_features, n_classes)[1:]))
+    return sum(
+        a * b
+        for a, b in zip(
+            layer_widths(config, n_features, n_classes)[:-1], layer_widths(config, n_features, n_classes)[1:]
+        )
+    )
 
 
 def make_groups(pending, workers=1, group_size=None, n_features=1, n_classes=1):
@@ -434,16 +490,29 @@ def run_group(data, fold, configs, settings, progress=None):
         X_train, y_train = np.asarray(X[train_idx]), np.asarray(y[train_idx])
         X_val, y_val = np.asarray(X[val_idx]), np.asarray(y[val_idx])
         nets = [
-            MultilayerNeuralNetClassifier(layer_widths(c, X.shape[1], settings["n_classes"]),
-                                          random_seed=init_seed(seed, c, fold), dtype=X.dtype, **network_recipe(c))
+            MultilayerNeuralNetClassifier(
+                layer_widths(c, X.shape[1], settings["n_classes"]),
+                random_seed=init_seed(seed, c, fold),
+                dtype=X.dtype,
+                **network_recipe(c),
+            )
             for c in configs
         ]
         options = [options_of(c) for c in configs]
         extra = {} if all(o == ARTICLE_OPTIONS for o in options) else {"options": options}
-        histories = train_many(nets, X_train, y_train, X_val, y_val, epochs=settings["epochs"],
-                               batch_size=settings["batch_size"], learning_rates=[c.learning_rate for c in configs],
-                               seed=batch_seed(seed, fold),
-                               on_epoch=lambda epoch, records: _epoch_done(progress, len(records)), **extra)
+        histories = train_many(
+            nets,
+            X_train,
+            y_train,
+            X_val,
+            y_val,
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            learning_rates=[c.learning_rate for c in configs],
+            seed=batch_seed(seed, fold),
+            on_epoch=lambda epoch, records: _epoch_done(progress, len(records)),
+            **extra,
+        )
     wall = time.perf_counter() - start
     # a training's seconds: its share of the group's wall time, in proportion to the epoch times the engine reports
     own = np.array([h["seconds"].sum() for h in histories], dtype=float)
@@ -451,9 +520,18 @@ def run_group(data, fold, configs, settings, progress=None):
     results = []
     for config, history, part in zip(configs, histories, share):
         history = history.rename(columns={"loss_test": "loss_validation", "accuracy_test": "accuracy_validation"})
-        results.append({**config._asdict(), "fold": int(fold), "init_seed": init_seed(seed, config, fold),
-                        "batch_seed": batch_seed(seed, fold), "history": history, "seconds": float(wall * part),
-                        "group_size": len(configs), "group_seconds": float(wall)})
+        results.append(
+            {
+                **config._asdict(),
+                "fold": int(fold),
+                "init_seed": init_seed(seed, config, fold),
+                "batch_seed": batch_seed(seed, fold),
+                "history": history,
+                "seconds": float(wall * part),
+                "group_size": len(configs),
+                "group_seconds": float(wall),
+            }
+        )
     return results
 
 
@@ -499,8 +577,10 @@ def _run_local(payload, groups, settings, workers, tick):
         poller.start()
         try:
             parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
-            yield from parallel(delayed(run_group)(path, fold, configs, settings, ("folder", str(counts), os.getpid()))
-                                for fold, configs in groups)
+            yield from parallel(
+                delayed(run_group)(path, fold, configs, settings, ("folder", str(counts), os.getpid()))
+                for fold, configs in groups
+            )
         finally:
             stop.set()
             poller.join()
@@ -512,8 +592,9 @@ def _run_dask(payload, groups, settings, client, tick):
     topic = f"scratchnet-tune-{uuid.uuid4().hex}"
     client.subscribe_topic(topic, lambda event: tick(event[1] if isinstance(event, tuple) else event))
     [data] = client.scatter([payload], broadcast=True)  # the data goes to every worker once
-    futures = [client.submit(run_group, data, fold, configs, settings, ("dask", topic), pure=False)
-               for fold, configs in groups]
+    futures = [
+        client.submit(run_group, data, fold, configs, settings, ("dask", topic), pure=False) for fold, configs in groups
+    ]
     try:
         for future in as_completed(futures):
             yield future.result()
@@ -558,14 +639,32 @@ def dask_client(scheduler=None, workers=None):
             return Client(scheduler, timeout="20s")
         except OSError as exc:
             raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=workers or default_workers(), threads_per_worker=1, processes=True, dashboard_address=None
+    )
     return Client(cluster)
 
 
-def run_tune(store, X_train, y_train, configs, *, folds, epochs, batch_size, seed, executor="local", workers=None,
-             scheduler=None, client=None, group_size=None, blas_threads=None, progress=True, echo=print,
-             network=None):
+def run_tune(
+    store,
+    X_train,
+    y_train,
+    configs,
+    *,
+    folds,
+    epochs,
+    batch_size,
+    seed,
+    executor="local",
+    workers=None,
+    scheduler=None,
+    client=None,
+    group_size=None,
+    blas_threads=None,
+    progress=True,
+    echo=print,
+    network=None,
+):
     """Train every (config, fold) that ``store`` does not hold yet; commit each group as it finishes.
 
     ``executor``: ``"local"`` (joblib processes, ``workers`` of them, BLAS
@@ -601,29 +700,46 @@ def run_tune(store, X_train, y_train, configs, *, folds, epochs, batch_size, see
             workers = check_int(workers or default_workers(), "workers")
             threads = blas_threads or max(1, default_workers() // workers)
         groups = make_groups(pending, workers, group_size, X_train.shape[1], n_classes)
-        settings = {"epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed), "n_classes": n_classes,
-                    "blas_threads": int(threads)}
+        settings = {
+            "epochs": int(epochs),
+            "batch_size": int(batch_size),
+            "seed": int(seed),
+            "n_classes": n_classes,
+            "blas_threads": int(threads),
+        }
         recipe = recipe_fingerprint(configs)
         payload = {"X": X_train, "y": y_train, "folds": split}
         echo(
             f"tune: {len(pending)} of {_n(len(everything), 'training')} to run ({_n(len(configs), 'configuration')} × "
             f"{len(split)} folds, {_n(epochs, 'epoch')}, batch {batch_size}) in {_n(len(groups), 'group')} on "
-            f"{workers} {executor} {_n(workers, 'worker')[len(str(workers)) + 1:]} × {_n(threads, 'BLAS thread')}; "
+            f"{workers} {executor} {_n(workers, 'worker')[len(str(workers)) + 1 :]} × {_n(threads, 'BLAS thread')}; "
             + ("" if recipe == ARTICLE_RECIPE else "recipe " + describe_recipe(recipe) + "; ")
             + f"store {store.path}"
         )
         start = time.perf_counter()
-        with tqdm(total=len(everything) * epochs, initial=(len(everything) - len(pending)) * epochs,
-                  unit="training", unit_scale=1 / epochs, desc="tune", disable=not progress, smoothing=0.05,
-                  bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} [{elapsed}<{remaining}, {rate_fmt}{postfix}]") as bar:
+        with tqdm(
+            total=len(everything) * epochs,
+            initial=(len(everything) - len(pending)) * epochs,
+            unit="training",
+            unit_scale=1 / epochs,
+            desc="tune",
+            disable=not progress,
+            smoothing=0.05,
+            bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} [{elapsed}<{remaining}, {rate_fmt}{postfix}]",
+        ) as bar:
             shown = _Progress(bar, epochs)
-            jobs = (_run_dask(payload, groups, settings, client, shown.tick) if executor == "dask"
-                    else _run_local(payload, groups, settings, workers, shown.tick))
+            jobs = (
+                _run_dask(payload, groups, settings, client, shown.tick)
+                if executor == "dask"
+                else _run_local(payload, groups, settings, workers, shown.tick)
+            )
             for results in jobs:
                 summary["trained"] += store.add_runs(results)
                 shown.finished(len(results))
                 best = max(results, key=lambda r: r["history"]["accuracy_validation"].iloc[-1])
-                bar.set_postfix(fold=results[0]["fold"], best_val=f"{best['history']['accuracy_validation'].iloc[-1]:.3f}")
+                bar.set_postfix(
+                    fold=results[0]["fold"], best_val=f"{best['history']['accuracy_validation'].iloc[-1]:.3f}"
+                )
         summary["seconds"] = time.perf_counter() - start
     finally:
         if own_client is not None:
@@ -663,20 +779,39 @@ def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, 
             "give the file it was made with (--data PATH)"
         )
     n_classes = int(fp["n_classes"])
-    net = MultilayerNeuralNetClassifier(layer_widths(config, X_train.shape[1], n_classes), random_seed=fp["seed"],
-                                        dtype=np.dtype(fp["dtype"]).type, **network_recipe(config))
-    recipe = describe_recipe({k: getattr(config, k) for k in RECIPE_FIELDS
-                              if not (k == "momentum" and config.optimizer not in MOMENTUM_OPTIMIZERS)})
+    net = MultilayerNeuralNetClassifier(
+        layer_widths(config, X_train.shape[1], n_classes),
+        random_seed=fp["seed"],
+        dtype=np.dtype(fp["dtype"]).type,
+        **network_recipe(config),
+    )
+    recipe = describe_recipe(
+        {
+            k: getattr(config, k)
+            for k in RECIPE_FIELDS
+            if not (k == "momentum" and config.optimizer not in MOMENTUM_OPTIMIZERS)
+        }
+    )
     echo(
         f"refit: n_hidden_layers={config.hidden_layers}, n_hidden_nodes={config.hidden_nodes}, learning rate="
         f"{config.learning_rate:g} (mean cross validation accuracy {best.accuracy_validation:.6f}) on all "
         f"{X_train.shape[0]} training samples; {_n(fp['epochs'], 'epoch')}, batch {fp['batch_size']}; hold-out "
-        f"{X_test.shape[0]} samples"
-        + (f"; {recipe}" if recipe else "")
+        f"{X_test.shape[0]} samples" + (f"; {recipe}" if recipe else "")
     )
-    history = train(net, X_train, y_train, X_test, y_test, epochs=fp["epochs"], batch_size=fp["batch_size"],
-                    learning_rate=config.learning_rate, seed=fp["seed"], verbose=verbose, progress=progress,
-                    **options_of(config))
+    history = train(
+        net,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        epochs=fp["epochs"],
+        batch_size=fp["batch_size"],
+        learning_rate=config.learning_rate,
+        seed=fp["seed"],
+        verbose=verbose,
+        progress=progress,
+        **options_of(config),
+    )
     out = Path(out) if out else store.path.with_name(store.path.stem + "-refit")
     out.mkdir(parents=True, exist_ok=True)
     from .data import preprocessing
@@ -687,11 +822,19 @@ def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, 
     plot_loss(history, out / "loss.png")
     plot_accuracy(history, out / "accuracy.png", title="refit: training and hold-out accuracy")
     last = history.iloc[-1]
-    record = {**config._asdict(), "epochs": len(history), "loss_training": last.loss_training,
-              "accuracy_training": last.accuracy_training, "loss_test": last.loss_test,
-              "accuracy_test": last.accuracy_test, "seconds": float(history.seconds.sum()),
-              "model_path": str(model_path)}
+    record = {
+        **config._asdict(),
+        "epochs": len(history),
+        "loss_training": last.loss_training,
+        "accuracy_training": last.accuracy_training,
+        "loss_test": last.loss_test,
+        "accuracy_test": last.accuracy_test,
+        "seconds": float(history.seconds.sum()),
+        "model_path": str(model_path),
+    }
     store.add_refit(record)
-    echo(f"hold-out accuracy {last.accuracy_test:.4f} (loss {last.loss_test:.4f}) after {_n(len(history), 'epoch')}, "
-         f"{record['seconds']:.1f} s; wrote model.npz, history.csv, loss.png, accuracy.png to {out}")
+    echo(
+        f"hold-out accuracy {last.accuracy_test:.4f} (loss {last.loss_test:.4f}) after {_n(len(history), 'epoch')}, "
+        f"{record['seconds']:.1f} s; wrote model.npz, history.csv, loss.png, accuracy.png to {out}"
+    )
     return {**record, "history": history, "out": out}

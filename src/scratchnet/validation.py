@@ -72,9 +72,7 @@ def check_features(x, n_features, dtype=np.float64, *, name="X"):
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has 0 samples")
     if arr.shape[1] != n_features:
-        raise ValueError(
-            f"{name} has {arr.shape[1]} features but the network's input layer expects {n_features}"
-        )
+        raise ValueError(f"{name} has {arr.shape[1]} features but the network's input layer expects {n_features}")
     arr = arr.astype(dtype, copy=False)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values; clean or impute them first")
