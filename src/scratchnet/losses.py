@@ -122,7 +122,7 @@ PAIRS = {
 }
 """(output, loss) → how backward starts: ``"chain"`` (delta, then the output derivative) or ``"fused"`` (delta_z)."""
 
-_ALIASES = {"ce": "cross_entropy", "bce": "binary_cross_entropy"}
+ALIASES = {"ce": "cross_entropy", "bce": "binary_cross_entropy"}
 
 
 def check_loss(name):
@@ -130,7 +130,7 @@ def check_loss(name):
     if not isinstance(name, str):
         raise TypeError(f"loss must be a name such as 'mse', got {name!r}")
     key = name.replace("-", "_").lower()
-    key = _ALIASES.get(key, key)
+    key = ALIASES.get(key, key)
     if key not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(sorted(LOSSES))}")
     return key

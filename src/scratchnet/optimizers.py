@@ -146,7 +146,18 @@ class Adam:
             param -= (self.learning_rate * c2 / c1) * m / (np.sqrt(v) + self.epsilon * c2)
 
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+class _Momentum(SGD):
+    uses_momentum = True
+
+
+class _Nesterov(SGD):
+    uses_momentum = True
+
+
+SGD.uses_momentum = False
+Adam.uses_momentum = False
+OPTIMIZERS = {"sgd": SGD, "momentum": _Momentum, "nesterov": _Nesterov, "adam": Adam}
+"""name → optimiser class (``uses_momentum``: does μ matter to it)."""
 
 STATE_ARRAYS = {"momentum": ("velocity",), "nesterov": ("velocity",), "adam": ("m", "v")}
 """Optimiser name → the per-parameter state arrays it keeps (plain SGD keeps none)."""

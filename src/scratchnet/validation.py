@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from .errors import InvalidTypeError, InvalidValueError
+
 FLOAT_DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
@@ -41,6 +43,33 @@ def check_positive_float(value, name):
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number greater than 0, got {value}")
     return value
+
+
+def check_rate(value, name, upper=None):
+    """A finite number ≥ 0 (and < ``upper``): momentum, weight decay, a dropout rate, β of Adam …"""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidTypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (upper is not None and value >= upper):
+        bound = f"in [0, {upper:g})" if upper is not None else "≥ 0"
+        raise InvalidValueError(f"{name} must be a finite number {bound}, got {value}")
+    return value
+
+
+def check_name(name, table, what, aliases=None):
+    """A name of ``table`` (any case, ``-`` for ``_``, or one of ``aliases``) → its key; else a one-line error.
+
+    The message lists the accepted names, e.g. ``unknown activation 'rleu'; choose one of identity, relu, …``.
+    """
+    if not isinstance(name, str):
+        example = next(iter(table))
+        raise InvalidTypeError(f"{what} must be a name such as {example!r}, got {name!r}")
+    key = name.strip().lower().replace("-", "_")
+    key = (aliases or {}).get(key, key)
+    if key not in table:
+        names = sorted(table) + sorted(aliases or {})
+        raise InvalidValueError(f"unknown {what} {name!r}; choose one of {', '.join(names)}")
+    return key
 
 
 def check_layers(layers):
