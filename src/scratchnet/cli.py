@@ -298,6 +298,7 @@ TRAIN_OPTIONS = (
     help="A named recipe (article: 50 sigmoid nodes, MSE, SGD 0.3, batch 200, 250 epochs; best: our MNIST "
     "recipe, see docs/beyond.md); explicit flags override it.",
 )
+@click.option("--diagnostics", is_flag=True, help="Per-epoch per-layer gradient norms and saturation; gradients.png.")
 def train_command(
     dataset,
     data_path,
@@ -323,6 +324,7 @@ def train_command(
     early_stopping=False,
     patience=10,
     preset=None,
+    diagnostics=False,
 ):
     """Train a network, print the article's per-epoch lines, save model, history and figures."""
     from click.core import ParameterSource
@@ -422,6 +424,7 @@ def train_command(
         seed=seed,
         verbose=not quiet,
         progress=True,
+        diagnostics=diagnostics,
         **recipe,
     )
     out = Path(out)
@@ -435,6 +438,10 @@ def train_command(
     plot_loss(full, out / "loss.png")
     plot_accuracy(full, out / "accuracy.png")
     plot_digits(np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test]), out / "digits.png", seed=seed)
+    if diagnostics:
+        from .diagnostics import plot_gradients
+
+        plot_gradients(net.diagnostics, out / "gradients.png")
     last = history.iloc[-1]
     accuracy = last.accuracy_test
     if "best_epoch" in history.attrs:  # early stopping restored an earlier epoch's weights

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, diagnostics
 from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier
 
 FORMAT_NAME = "scratchnet-model"
@@ -60,7 +60,10 @@ def save_network(net, path, extra_header=None):
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {"header": np.array(json.dumps(_header(net, extra_header)))}
+    header = _header(net, extra_header)
+    arrays = {}
+    diagnostics.save_extra(net, arrays, header)
+    arrays["header"] = np.array(json.dumps(header))
     for k, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
         arrays[f"W{k}"] = W
         arrays[f"b{k}"] = b
@@ -155,6 +158,7 @@ def network_from_file(header, arrays, path="<model>"):
     net.history_records = [
         {c: (int(v) if c == "epoch" else float(v)) for c, v in zip(HISTORY_COLUMNS, row)} for row in history
     ]
+    diagnostics.load_extra(net, header, arrays, path)
     return net
 
 

@@ -68,6 +68,7 @@ def train(
     seed=None,
     verbose=True,
     progress=True,
+    diagnostics=False,
     **options,
 ):
     """Train ``net`` in place by minibatch gradient descent; return this call's epochs as a DataFrame.
@@ -84,6 +85,10 @@ def train(
     ``early_stopping``, ``patience``, ``validation_fraction``), all run by the
     engine: early stopping holds out the same stratified validation split as
     ``train_reference`` and watches it after each engine epoch.
+
+    ``diagnostics=True`` appends per-layer gradient norms and saturated shares,
+    measured after each epoch on a fixed sample of the training rows, to
+    ``net.diagnostics`` (``scratchnet.diagnostics``).
     """
     from .engine import train_many
     from .network import MultilayerNeuralNetClassifier
@@ -108,8 +113,15 @@ def train(
         X_train, X_val, y_train, y_val = _validation_split(X_train, y_train, fraction, seed)
     validation_loss, best = [], (np.inf, None, None, None)  # (validation loss, epoch, parameters, optimiser state)
 
+    if diagnostics:
+        from .diagnostics import epoch_callback
+
+        measure = epoch_callback(net, X_train, y_train, seed)
+
     def on_epoch(epoch, records):
         nonlocal best
+        if diagnostics:
+            measure(epoch)
         if verbose:
             tqdm.write(format_epoch(records[0])) if progress else print(format_epoch(records[0]), flush=True)
         if not early_stopping:
