@@ -892,6 +892,11 @@ def predict_command(model, inputs, as_json, scaled):
         click.echo(f"accuracy {accuracy:.4f} on {len(labelled)} labelled inputs")
 
 
+from .serve.command import serve_command  # noqa: E402  (the serve command lives in its package)
+
+cli.add_command(serve_command)
+
+
 def main(argv=None):
     """Entry point: run the CLI, turning every expected failure into one line on stderr."""
     try:

@@ -1,0 +1,35 @@
+"""The ``scratchnet serve`` command (registered in ``scratchnet.cli``); Starlette and uvicorn load only when it runs."""
+
+from __future__ import annotations
+
+import contextlib
+
+import click
+
+
+@click.command("serve")
+@click.argument("models", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--store", type=click.Path(dir_okay=False), default=None, help="A tune store to show (read-only).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the page.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True)
+def serve_command(models, store, host, port):
+    """Serve a local page: draw a digit and watch every layer (Draw), Learn and Tune views."""
+    import uvicorn
+
+    from .app import create_app
+
+    if not models and not store:
+        raise click.UsageError("name at least one MODEL.npz or a --store")
+    app = create_app(list(models), store)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    shown = f"[{host}]" if ":" in host else host
+    names = ", ".join(app.state.models) or "none"
+    click.echo(
+        f"scratchnet serve: http://{shown}:{port}/ (models: {names}"
+        + (f"; store: {store}" if store else "")
+        + "); Ctrl-C stops it",
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn shuts down cleanly, then re-raises the signal
+        server.run()
+    click.echo("scratchnet serve: stopped")
