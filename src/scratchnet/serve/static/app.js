@@ -36,7 +36,7 @@ function paintImage(canvas, values, h, w, scale, colour) {
   const ctx = canvas.getContext("2d");
   const image = ctx.createImageData(w, h);
   for (let i = 0; i < h * w; i++) {
-    const [r, g, b] = colour(values[i] ?? 0);
+    const [r, g, b] = i < values.length && values[i] !== null ? colour(values[i]) : [224, 224, 218]; // padding: no unit
     image.data.set([r, g, b, 255], 4 * i);
   }
   const small = document.createElement("canvas");
@@ -65,7 +65,7 @@ const draw = { canvas: null, ctx: null, drawing: false, last: null, inked: false
 
 function setupDrawing() {
   const canvas = $("draw");
-  const ctx = canvas.getContext("2d");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
   draw.canvas = canvas;
   draw.ctx = ctx;
   clearDrawing();
@@ -249,7 +249,7 @@ function lineChart(canvas, { series, title, logY = false, yMin = null, yMax = nu
   for (let i = 0; i <= 4; i++) {
     const yv = y0 + ((y1 - y0) * i) / 4, py = top + (1 - i / 4) * (H - top - bottom);
     ctx.beginPath(); ctx.moveTo(left, py); ctx.lineTo(W - right, py); ctx.stroke();
-    const label = logY ? `1e${yv.toFixed(1)}` : yv.toPrecision(3);
+    const label = logY ? (10 ** yv).toExponential(1) : yv.toPrecision(3);
     ctx.fillText(label, 2, py + 4);
   }
   ctx.fillText(String(x0), left, H - 10);
