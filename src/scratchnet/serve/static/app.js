@@ -1,8 +1,9 @@
 // scratchnet serve: the page. Plain JavaScript, no dependencies; every number comes from the JSON API.
 "use strict";
 
-const state = { models: [], model: null, view: "draw", tune: false, pending: false, dirty: false, tuneTimer: null };
-window.scratchnet = { lastPixels: null, lastResponse: null, predictions: 0 };
+const state = { models: [], model: null, view: "draw", tune: false, pending: false, dirty: false, tuneTimer: null, generation: 0 };
+// For tests and the curious: the last pixels sent, the last answer, and whether a prediction is under way.
+window.scratchnet = { lastPixels: null, lastResponse: null, predictions: 0, idle: () => !state.pending && !state.dirty };
 
 const $ = (id) => document.getElementById(id);
 const COLORS = ["#2a6fdb", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c2255c", "#5c940d", "#364fc7", "#a61e4d"];
@@ -111,6 +112,7 @@ function clearDrawing() {
   draw.ctx.fillStyle = "black";
   draw.ctx.fillRect(0, 0, draw.canvas.width, draw.canvas.height);
   draw.inked = false;
+  state.generation += 1;
 }
 
 // The drawing as 28 × 28 grey levels 0…255 (the mean of each 10 × 10 block), row-major.
@@ -137,11 +139,13 @@ async function runPrediction() {
   try {
     if (!state.model || !draw.inked) return;
     const pixels = drawingPixels();
+    const generation = state.generation;
     const result = await api("/api/predict", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ model: state.model, pixels }),
     });
+    if (generation !== state.generation) return; // cleared meanwhile
     window.scratchnet.lastPixels = pixels;
     window.scratchnet.lastResponse = result;
     showPrediction(result);
