@@ -289,9 +289,11 @@ def _plain(v):
 
 
 def _rounded(a, digits=4):
-    return [
-        None if not math.isfinite(v) else v for v in np.round(np.asarray(a, dtype=np.float64).ravel(), digits).tolist()
-    ]
+    """``a`` flattened to a list of floats rounded to ``digits`` (NaN/inf → None, which JSON can carry)."""
+    a = np.round(np.asarray(a, dtype=np.float64).ravel(), digits)
+    if np.all(np.isfinite(a)):
+        return a.tolist()
+    return [v if math.isfinite(v) else None for v in a.tolist()]
 
 
 def _error(message, status=400):

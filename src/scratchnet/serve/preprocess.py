@@ -63,13 +63,16 @@ def digits_like(pixels):
     return frame.reshape(8, 4, 8, 4).mean(axis=(1, 3)) / 255.0 * 16.0
 
 
+_PLAIN = {int, float}
+
+
 def check_pixels(pixels):
     """The ``pixels`` of a request: 784 finite numbers in 0…255 → a float array; else ``InvalidValueError``."""
     if not isinstance(pixels, list):
         raise InvalidValueError(f"pixels must be a list of {SIDE * SIDE} numbers 0..255, got {type(pixels).__name__}")
     if len(pixels) != SIDE * SIDE:
         raise InvalidValueError(f"pixels must hold {SIDE * SIDE} numbers (28 × 28, row-major), got {len(pixels)}")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pixels):
+    if not all(type(v) in _PLAIN or isinstance(v, (np.integer, np.floating)) for v in pixels):  # no bool, str, list
         raise InvalidValueError("pixels must all be numbers 0..255")
     array = np.asarray(pixels, dtype=np.float64)
     if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 255:
