@@ -70,9 +70,25 @@ def free_port():
         return s.getsockname()[1]
 
 
+def cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load():
+    return " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
 def percentiles(ms):
     ms = np.asarray(ms)
-    return {p: float(np.percentile(ms, q)) for p, q in (("p50", 50), ("p90", 90), ("p99", 99))} | {"max": float(ms.max())}
+    return {p: float(np.percentile(ms, q)) for p, q in (("p50", 50), ("p90", 90), ("p99", 99))} | {
+        "max": float(ms.max())
+    }
 
 
 def main():
@@ -106,7 +122,9 @@ def main():
                     break
                 except httpx.TransportError:
                     time.sleep(0.2)
-            print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}")
+            print(
+                f"CPU: {cpu_name()}, {os.cpu_count()} cores; Python {platform.python_version()}; load average {load()}"
+            )
             pixels = drawings(args.requests)
             for name in MODELS:
                 for p in pixels[:50]:
@@ -127,6 +145,7 @@ def main():
                     + ", ".join(f"{k} {v:.2f} ms" for k, v in stats.items())
                     + f"; answer {size / args.requests / 1024:.1f} KiB"
                 )
+        print(f"load average at end {load()}")
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=20)
