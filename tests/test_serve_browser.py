@@ -46,7 +46,9 @@ if not (Path(CHROMIUM).is_file() or shutil.which("chromium")):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    return train_models(tmp_path_factory.mktemp("models"))
+    """``digits`` (8 × 8) and a 28 × 28 model: ``mnist`` if $SCRATCHNET_MNIST is at hand (as in CI), else ``digits28``."""
+    mnist = os.environ.get("SCRATCHNET_MNIST")
+    return train_models(tmp_path_factory.mktemp("models"), mnist if mnist and Path(mnist).is_file() else None)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +149,7 @@ def test_drawn_digit_is_predicted_as_the_model_does(page, models, digit, points)
     pixels, response = settled(page)
     assert sum(pixels) > 0
     wanted, net = own_prediction(models[1], pixels)
-    assert response["model"] == "digits28"
+    assert response["model"] == models[1].stem
     assert page.inner_text("#prediction").strip() == str(wanted)
     check_layers_render(page, net)
     # the same drawing through the other model (the picker), 8 × 8 digits
@@ -159,8 +161,10 @@ def test_drawn_digit_is_predicted_as_the_model_does(page, models, digit, points)
     check_layers_render(page, small)
     if digit == "1":
         FIGURES.mkdir(parents=True, exist_ok=True)
-        page.select_option("#model", "digits28")
-        page.wait_for_function("window.scratchnet.lastResponse.model === 'digits28' && window.scratchnet.idle()")
+        page.select_option("#model", models[1].stem)
+        page.wait_for_function(
+            f"window.scratchnet.lastResponse.model === '{models[1].stem}' && window.scratchnet.idle()"
+        )
         page.screenshot(path=str(FIGURES / "draw.png"), full_page=True)
 
 
@@ -186,7 +190,7 @@ def test_clear_and_touch(page, models):
     assert page.inner_text("#prediction").strip() == str(wanted)
 
 
-def test_learn_view_renders(page):
+def test_learn_view_renders(page, models):
     page.select_option("#model", "digits")
     page.click("#tab-learn")
     page.wait_for_function("document.querySelectorAll('#learn-confusion tr').length === 11", timeout=60000)
@@ -200,11 +204,36 @@ def test_learn_view_renders(page):
         )
         assert drawn > 1000, chart
     assert "1,000 fixed training rows" in page.inner_text("#learn-diagnostics-note")
+    page.select_option("#model", models[1].stem)
+    if models[1].stem == "mnist":  # real MNIST at hand: its hold-out is evaluated too
+        page.wait_for_function(
+            "document.getElementById('learn-split').textContent.includes('10000 samples')", timeout=120000
+        )
+        assert page.locator("#learn-confusion tr").count() == 11
+    else:
+        page.wait_for_function(
+            "document.getElementById('learn-split').textContent.includes('not at hand')", timeout=60000
+        )
+    page.wait_for_function("document.querySelectorAll('#learn-weights canvas').length === 48")
     FIGURES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(FIGURES / "learn.png"), full_page=True)
-    page.select_option("#model", "digits28")
-    page.wait_for_function("document.getElementById('learn-split').textContent.includes('not at hand')", timeout=60000)
-    assert page.locator("#learn-weights canvas").count() == 48
+
+
+def test_feature_maps_door(page):
+    """A layer of shape (C, H, W), as a convolutional layer will give, is drawn as C maps; (H, W) as one."""
+    page.evaluate(
+        """() => showLayers([
+            {name: "conv 1", shape: [3, 4, 4], values: Array.from({length: 48}, (_, i) => i / 47)},
+            {name: "map", shape: [5, 5], values: Array.from({length: 25}, (_, i) => i % 2)},
+            {name: "dense", shape: [10], values: Array.from({length: 10}, (_, i) => i / 9)},
+        ])"""
+    )
+    counts = page.evaluate(
+        "[...document.querySelectorAll('#layers .layer')].map((d) => d.querySelectorAll('canvas').length)"
+    )
+    assert counts == [3, 1, 1]
+    sizes = page.evaluate("[...document.querySelectorAll('#layers .layer canvas')].map((c) => [c.width, c.height])")
+    assert all(w > 0 and h > 0 for w, h in sizes) and sizes[0][0] == sizes[0][1]
 
 
 def test_tune_view_renders(page):

@@ -251,8 +251,9 @@ class TuneView:
         if runs.empty:
             return {**base, "table": [], "heatmap": None, "curves": []}
         means = config_means(runs).sort_values("accuracy_validation", ascending=False, kind="stable")
-        columns = [*KEYS, "folds", "accuracy_validation", "accuracy_validation_std", "loss_validation", "seconds"]
         varied = [k for k in KEYS if means[k].nunique() > 1]
+        shown = [k for k in KEYS if k in ("hidden_layers", "hidden_nodes", "learning_rate") or k in varied]
+        columns = [*shown, "folds", "accuracy_validation", "accuracy_validation_std", "loss_validation", "seconds"]
         table = [{c: _finite(_plain(row[c])) for c in columns} for _, row in means.iterrows()]
         accuracy, rate = best_rate_table(means)
         heatmap = {

@@ -232,7 +232,7 @@ function showLayers(layers) {
 }
 
 // ------------------------------------------------------------------ charts
-function lineChart(canvas, { series, title, logY = false, yMin = null, yMax = null }) {
+function lineChart(canvas, { series, title, logY = false, yMin = null, yMax = null, empty = "no data" }) {
   const ctx = canvas.getContext("2d");
   const W = canvas.width, H = canvas.height, left = 56, right = 10, top = 24, bottom = 30;
   ctx.clearRect(0, 0, W, H);
@@ -240,7 +240,7 @@ function lineChart(canvas, { series, title, logY = false, yMin = null, yMax = nu
   ctx.font = "12px system-ui, sans-serif";
   ctx.fillText(title, left, 14);
   const points = series.flatMap((s) => s.x.map((x, i) => [x, s.y[i]])).filter(([, y]) => y !== null && Number.isFinite(y) && (!logY || y > 0));
-  if (!points.length) { ctx.fillStyle = "#6b6b70"; ctx.fillText("no data", W / 2 - 20, H / 2); return; }
+  if (!points.length) { ctx.fillStyle = "#6b6b70"; ctx.textAlign = "center"; ctx.fillText(empty, W / 2, H / 2); ctx.textAlign = "start"; return; }
   const f = logY ? Math.log10 : (v) => v;
   let x0 = Math.min(...points.map((p) => p[0])), x1 = Math.max(...points.map((p) => p[0]));
   let y0 = yMin ?? Math.min(...points.map((p) => f(p[1]))), y1 = yMax ?? Math.max(...points.map((p) => f(p[1])));
@@ -305,6 +305,7 @@ async function showLearn() {
   });
   lineChart($("learn-saturation"), {
     title: "share of saturated hidden units", yMin: 0, yMax: 1,
+    empty: d.length ? "no saturating hidden activation (only sigmoid and tanh saturate)" : "no data",
     series: byLayer("saturated_").map((k) => ({ label: `hidden ${k.split("_").pop()}`, x: epochs, y: d.map((r) => r[k]) })),
   });
   $("learn-diagnostics-note").textContent = d.length
