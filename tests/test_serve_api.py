@@ -254,6 +254,24 @@ def test_a_broken_model_file_is_one_error_line(tmp_path):
     assert result.returncode == 1 and result.stderr.startswith("error:") and "Traceback" not in result.stderr
 
 
+def test_a_port_in_use_is_one_error_line(models):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "scratchnet", "serve", str(models[0]), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+            timeout=60,
+        )
+    assert result.returncode == 1 and f"error: cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # ------------------------------------------------------------------ tune
 def test_tune_view_follows_a_running_tune(tmp_path):
     """The Tune view reads the store while `scratchnet tune` writes it; the writer is never blocked."""
