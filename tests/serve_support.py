@@ -64,7 +64,7 @@ def train_models(folder, mnist=None):
             y_train,
             X_test,
             y_test,
-            epochs=2,
+            epochs=4,
             batch_size=128,
             learning_rate=0.001,
             optimizer="adam",

@@ -263,12 +263,15 @@ class TuneView:
             "learning_rate": [[_finite(v) for v in row] for row in rate.to_numpy()],
         }
         curves = []
-        label_keys = varied or ["hidden_layers", "hidden_nodes", "learning_rate"]
+        recipe_keys = [k for k in varied if k not in ("hidden_layers", "hidden_nodes", "learning_rate")]
         for key, part in mean_curves(epochs).groupby(KEYS, sort=False):
             config = dict(zip(KEYS, key))
             curves.append(
                 {
-                    "label": ", ".join(f"{k} {_plain(config[k])}" for k in label_keys),
+                    "label": ", ".join(
+                        [f"{config['hidden_layers']}×{config['hidden_nodes']}, η {_plain(config['learning_rate'])}"]
+                        + [f"{k} {_plain(config[k])}" for k in recipe_keys]
+                    ),
                     "epoch": part["epoch"].astype(int).tolist(),
                     "accuracy_validation": [_finite(v) for v in part["accuracy_validation"]],
                     "accuracy_training": [_finite(v) for v in part["accuracy_training"]],

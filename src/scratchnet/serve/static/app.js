@@ -408,7 +408,7 @@ async function showTune() {
     });
   }
   lineChart($("tune-curves"), {
-    title: "mean validation accuracy per configuration (top 10)",
+    title: "mean validation accuracy per configuration (top 10; layers × nodes, learning rate η)",
     series: data.curves
       .map((c) => ({ label: c.label, x: c.epoch, y: c.accuracy_validation, last: c.accuracy_validation[c.accuracy_validation.length - 1] ?? 0 }))
       .sort((a, b) => b.last - a.last)
@@ -426,7 +426,7 @@ async function showTune() {
       columns.forEach((c) => {
         const td = document.createElement("td");
         const v = row[c];
-        td.textContent = typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : v ?? "";
+        td.textContent = typeof v === "number" && !Number.isInteger(v) && !["learning_rate", "momentum", "weight_decay", "dropout"].includes(c) ? v.toFixed(4) : v ?? "";
         tr.append(td);
       });
       table.append(tr);
