@@ -254,6 +254,28 @@ def test_a_broken_model_file_is_one_error_line(tmp_path):
     assert result.returncode == 1 and result.stderr.startswith("error:") and "Traceback" not in result.stderr
 
 
+def test_serve_needs_a_model_or_a_store():
+    result = subprocess.run(
+        [sys.executable, "-m", "scratchnet", "serve"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert result.returncode != 0 and "MODEL.npz or a --store" in result.stderr
+
+
+def test_a_foreign_store_is_reported_not_fatal(tmp_path, models):
+    foreign = tmp_path / "foreign.sqlite"
+    foreign.write_bytes(b"this is not sqlite" * 100)
+    with TestClient(create_app([models[0]], foreign)) as c:
+        body = c.get("/api/tune").json()
+        assert body["available"] is False and body["message"]
+        assert c.get("/api/models").json()["tune"] is True
+    with TestClient(create_app([models[0]])) as c:
+        assert c.get("/api/tune").status_code == 404
+
+
 def test_a_port_in_use_is_one_error_line(models):
     import socket
 
