@@ -307,7 +307,7 @@ def test_on_epoch_returning_true_stops_training(digits):
         ([dict(), dict(), dict()], ValueError, "3 option dicts for 2 networks"),
         ([dict(), "adam"], TypeError, r"options\[1\] must be a dict"),
         ("adam", TypeError, "options must be None, a dict or one dict per network"),
-        (dict(optimizer="rmsprop"), ValueError, "unknown optimizer 'rmsprop'"),
+        (dict(optimizer="adagrad"), ValueError, "unknown optimizer 'adagrad'"),
         (dict(schedule="linear"), ValueError, "unknown schedule 'linear'"),
         (dict(optimizer="momentum", momentum=1.0), ValueError, "momentum must be"),
         ([dict(), dict(weight_decay=-1)], ValueError, "weight_decay must be"),

@@ -20,8 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .activations import ACTIVATIONS, DERIVATIVES, OUTPUT_BACKWARD, OUTPUTS, check_activation
-from .losses import LOSSES, check_loss, check_pair, int_to_onehot
+from .activations import ACTIVATIONS, OUTPUTS
+from .errors import InvalidValueError
+from .inits import INITS
+from .losses import LOSSES, check_pair, int_to_onehot
+from .recipe import DEFAULTS, Recipe, check_dropout
 from .validation import (
     check_activations,
     check_dtype,
@@ -37,34 +40,17 @@ from .validation import (
 
 HISTORY_COLUMNS = ["epoch", "loss_training", "accuracy_training", "loss_test", "accuracy_test", "seconds"]
 
-INITS = {
-    "normal": lambda n_in, n_out: 0.1,  # the article's N(0, 0.1²), whatever the widths
-    "glorot": lambda n_in, n_out: np.sqrt(2.0 / (n_in + n_out)),  # Glorot & Bengio 2010: Var = 2/(nᵏ⁻¹ + nᵏ)
-    "he": lambda n_in, n_out: np.sqrt(2.0 / n_in),  # He et al. 2015, for ReLU: Var = 2/nᵏ⁻¹
-}
-"""name → the standard deviation of the normal distribution W⁽ᵏ⁾ is drawn from (biases start at zero)."""
 
-_INIT_ALIASES = {"xavier": "glorot"}
+def draw_dropout_mask_(out, rng, rate):
+    """``out ← [U < 1 − p] / (1 − p)`` in place, U uniform from ``rng``: an inverted-dropout mask of rate p.
 
-
-def check_init(name):
-    """An initialisation name (``xavier`` is ``glorot``) → its key in ``INITS``."""
-    if not isinstance(name, str):
-        raise TypeError(f"init must be a name such as 'normal', got {name!r}")
-    key = _INIT_ALIASES.get(name.lower(), name.lower())
-    if key not in INITS:
-        raise ValueError(f"unknown init {name!r}; choose one of {', '.join(sorted(INITS) + ['xavier'])}")
-    return key
-
-
-def check_dropout(rate, name="dropout"):
-    """A dropout rate p with 0 ≤ p < 1 (the fraction of hidden nodes switched off)."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number in [0, 1), got {rate!r}")
-    rate = float(rate)
-    if not 0 <= rate < 1:
-        raise ValueError(f"{name} must lie in [0, 1) (the fraction of hidden nodes dropped), got {rate}")
-    return rate
+    Kept nodes are scaled by 1/(1 − p), so the next layer sees the same expected
+    input as without dropout and evaluation needs no rescaling.
+    """
+    keep = 1.0 - rate
+    np.less(rng.random(out.shape), keep, out=out, casting="unsafe")
+    out /= out.dtype.type(keep)
+    return out
 
 
 class MultilayerNeuralNetClassifier:
@@ -91,34 +77,32 @@ class MultilayerNeuralNetClassifier:
 
     def __init__(
         self,
-        layers,
-        random_seed=None,
+        layers: list[int],
+        random_seed: int | None = None,
         dtype=np.float64,
         *,
-        activation="sigmoid",
-        output="sigmoid",
-        loss="mse",
-        init="normal",
-    ):
+        activation: str = DEFAULTS["activation"],
+        output: str = DEFAULTS["output"],
+        loss: str = DEFAULTS["loss"],
+        init: str = DEFAULTS["init"],
+    ) -> None:
         self.layers = check_layers(layers)
         self.random_seed = check_seed(random_seed)
         self.dtype = check_dtype(dtype)
-        self.activation = check_activation(activation)
-        self.output = check_activation(output, OUTPUTS, "output activation")
-        loss = check_loss(loss)
-        self._start = check_pair(self.output, loss)
-        self.loss_function = LOSSES[loss]()
-        self.init = check_init(init)
+        recipe = Recipe(activation=activation, output=output, loss=loss, init=init)
+        self.activation, self.output, self.init = recipe.activation, recipe.output, recipe.init
+        self.loss_function = LOSSES[recipe.loss]
+        self._start = check_pair(self.output, recipe.loss)
         rng = np.random.default_rng(random_seed)
         self.weights = [
             rng.normal(0.0, INITS[self.init](n_in, n_out), size=(n_in, n_out)).astype(self.dtype)
             for n_in, n_out in zip(self.layers[:-1], self.layers[1:])
         ]
         self.biases = [np.zeros(n_out, dtype=self.dtype) for n_out in self.layers[1:]]
-        self.history_records = []
+        self.history_records: list[dict] = []
         # The optimiser's state between training calls (velocities, Adam's moments; see
         # ``optimizers``): kept in memory and by pickle, not in model files.
-        self.optimizer_state = None
+        self.optimizer_state: dict | None = None
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -154,9 +138,13 @@ class MultilayerNeuralNetClassifier:
             "init": self.init,
         }
 
+    @property
+    def recipe(self) -> Recipe:
+        """The network's part of the recipe (activation, output, loss, init; training fields at their defaults)."""
+        return Recipe(**self.options)
+
     def __repr__(self):
-        defaults = {"activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal"}
-        extra = "".join(f", {k}={v!r}" for k, v in self.options.items() if v != defaults[k])
+        extra = "".join(f", {k}={v!r}" for k, v in self.recipe.changes().items())
         return (
             f"MultilayerNeuralNetClassifier(layers={self.layers}, random_seed={self.random_seed}, "
             f"dtype=np.{self.dtype.name}{extra})"
@@ -190,10 +178,7 @@ class MultilayerNeuralNetClassifier:
         if dropout == 0:
             return self._forward(x, None), None
         check_rng(rng)
-        keep = 1.0 - dropout
-        masks = [
-            (rng.random((x.shape[0], n)) < keep).astype(self.dtype) / self.dtype.type(keep) for n in self.layers[1:-1]
-        ]
+        masks = [draw_dropout_mask_(np.empty((x.shape[0], n), self.dtype), rng, dropout) for n in self.layers[1:-1]]
         return self._forward(x, masks), masks
 
     def _forward(self, a, masks):
@@ -204,7 +189,7 @@ class MultilayerNeuralNetClassifier:
             if k > 0 and masks is not None:
                 a = a * masks[k - 1]  # dropout: layer k+1 sees A⁽ᵏ⁾ ⊙ M⁽ᵏ⁾
             z = a @ W + b  # Z⁽ᵏ⁾ = A⁽ᵏ⁻¹⁾ · W⁽ᵏ⁾ + b⁽ᵏ⁾
-            a = sigma(z) if k < self.n_layers - 1 else sigma_out(z)  # A⁽ᵏ⁾ = σ(Z⁽ᵏ⁾)
+            a = (sigma if k < self.n_layers - 1 else sigma_out).forward_(z)  # A⁽ᵏ⁾ = σ(Z⁽ᵏ⁾), in place of Z
             activations.append(a)
         return activations
 
@@ -212,10 +197,14 @@ class MultilayerNeuralNetClassifier:
         if masks is None:
             return None
         if not isinstance(masks, (list, tuple)) or len(masks) != self.n_layers - 1:
-            raise ValueError(f"masks must be the list of {self.n_layers - 1} hidden-layer masks from forward_train")
+            raise InvalidValueError(
+                f"masks must be the list of {self.n_layers - 1} hidden-layer masks from forward_train"
+            )
         for k, (m, n) in enumerate(zip(masks, self.layers[1:-1]), start=1):
             if not isinstance(m, np.ndarray) or m.shape != (n_samples, n):
-                raise ValueError(f"masks[{k - 1}] (layer {k}) must have shape ({n_samples}, {n}); pass forward_train's")
+                raise InvalidValueError(
+                    f"masks[{k - 1}] (layer {k}) must have shape ({n_samples}, {n}); pass forward_train's"
+                )
         return list(masks)
 
     def backward(self, x, y_onehot, activations, masks=None):
@@ -230,7 +219,7 @@ class MultilayerNeuralNetClassifier:
         y_onehot = check_onehot(y_onehot, x.shape[0], self.n_classes, self.dtype)
         activations = check_activations(activations, self.layers, x.shape[0])
         masks = self._check_masks(masks, x.shape[0])
-        sigma_prime = DERIVATIVES[self.activation]
+        sigma = ACTIVATIONS[self.activation]
         weight_grads = [None] * self.n_layers
         bias_grads = [None] * self.n_layers
         A_L = activations[-1]
@@ -238,10 +227,12 @@ class MultilayerNeuralNetClassifier:
             dZ = self.loss_function.delta_z(A_L, y_onehot)  # ∂L/∂Z⁽ᴸ⁾ = (A⁽ᴸ⁾ − Y)/N (CE) or /(N·nᴸ) (BCE)
         else:
             dA = self.loss_function.delta(A_L, y_onehot)  # ∂L/∂A⁽ᴸ⁾ = 2/(N·nᴸ)·(A⁽ᴸ⁾ − Y) (MSE)
-            dZ = OUTPUT_BACKWARD[self.output](dA, A_L)  # ∂L/∂Z⁽ᴸ⁾ = ∂L/∂A⁽ᴸ⁾ ⊙ A⁽ᴸ⁾ ⊙ (1 − A⁽ᴸ⁾) (sigmoid)
+            # ∂L/∂Z⁽ᴸ⁾ = ∂L/∂A⁽ᴸ⁾ ⊙ A⁽ᴸ⁾ ⊙ (1 − A⁽ᴸ⁾) (sigmoid)
+            dZ = OUTPUTS[self.output].backward_(dA, A_L, np.empty_like(dA))
         for k in reversed(range(self.n_layers)):
             if k < self.n_layers - 1:
-                dZ = dA * sigma_prime(activations[k])  # ∂L/∂Z⁽ᵏ⁾ = ∂L/∂A⁽ᵏ⁾ ⊙ σ'(Z⁽ᵏ⁾), sigmoid: A⁽ᵏ⁾ ⊙ (1 − A⁽ᵏ⁾)
+                # ∂L/∂Z⁽ᵏ⁾ = ∂L/∂A⁽ᵏ⁾ ⊙ σ'(Z⁽ᵏ⁾), sigmoid: A⁽ᵏ⁾ ⊙ (1 − A⁽ᵏ⁾)
+                dZ = sigma.backward_(dA, activations[k], np.empty_like(dA))
             a_prev = activations[k - 1] if k > 0 else x  # A⁽⁰⁾ = X
             if k > 0 and masks is not None:
                 a_prev = a_prev * masks[k - 1]  # what layer k saw: A⁽ᵏ⁻¹⁾ ⊙ M⁽ᵏ⁻¹⁾
@@ -264,7 +255,7 @@ class MultilayerNeuralNetClassifier:
         """
         layer = check_int(layer, "layer")
         if layer > self.n_layers:
-            raise ValueError(f"layer must be between 1 and {self.n_layers} (the output layer), got {layer}")
+            raise InvalidValueError(f"layer must be between 1 and {self.n_layers} (the output layer), got {layer}")
         eps = check_positive_float(eps, "eps")
         x = self._as_batch(x)
         y_onehot = check_onehot(y_onehot, x.shape[0], self.n_classes, self.dtype)
