@@ -15,10 +15,20 @@ import pytest
 
 from scratchnet.activations import ACTIVATIONS, OUTPUTS, Activation, softmax, tanh_
 from scratchnet.gradcheck import check_gradients, kink_distance, random_problem
-from scratchnet.losses import LOSSES, PAIRS, int_to_onehot
 from scratchnet.inits import INITS
+from scratchnet.losses import LOSSES, PAIRS, int_to_onehot
 from scratchnet.network import MultilayerNeuralNetClassifier
-from scratchnet.optimizers import SGD, Adam, Momentum, Nesterov, constant, cosine, make_optimizer, step
+from scratchnet.optimizers import (
+    OPTIMIZERS,
+    SGD,
+    Adam,
+    Momentum,
+    Nesterov,
+    constant,
+    cosine,
+    make_optimizer,
+    step,
+)
 from scratchnet.training import evaluate, train, train_reference, validation_split
 
 HIDDEN = sorted(ACTIVATIONS)
@@ -327,13 +337,13 @@ def test_article_defaults_through_the_reference_loop_are_unchanged(digits_split)
         np.testing.assert_allclose(wa, wb, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "adam"])
+@pytest.mark.parametrize("optimizer", [name for name, cls in OPTIMIZERS.items() if cls.state_names])
 def test_modern_recipes_learn_digits(digits_split, optimizer):
     X_train, X_test, y_train, y_test = digits_split
     net = MultilayerNeuralNetClassifier(
         [64, 32, 10], random_seed=0, activation="relu", output="softmax", loss="cross_entropy", init="he"
     )
-    lr = 0.005 if optimizer == "adam" else 0.05
+    lr = 0.005 if OPTIMIZERS[optimizer].adaptive else 0.05
     hist = train(
         net,
         X_train,

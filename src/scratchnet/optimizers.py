@@ -58,6 +58,8 @@ class Optimizer:
     even_state: ClassVar[frozenset[str]] = frozenset()
     counts_steps: ClassVar[bool] = False
     uses_momentum: ClassVar[bool] = False
+    adaptive: ClassVar[bool] = False
+    """Are its steps scaled by running gradient statistics (then a usual η is about 0.001)?"""
 
     learning_rate: float
     momentum: float
@@ -183,6 +185,7 @@ class Adam(Optimizer):
     state_names = ("m", "v")
     even_state = frozenset({"v"})
     counts_steps = True
+    adaptive = True
 
     def __init__(self, learning_rate=0.001, *, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0):
         super().__init__(learning_rate, momentum=momentum, weight_decay=weight_decay)
@@ -223,6 +226,7 @@ class RMSprop(Optimizer):
     name = "rmsprop"
     state_names = ("v",)
     even_state = frozenset({"v"})
+    adaptive = True
 
     def __init__(self, learning_rate=0.001, *, rho=0.9, epsilon=1e-8, momentum=0.9, weight_decay=0.0):
         super().__init__(learning_rate, momentum=momentum, weight_decay=weight_decay)
