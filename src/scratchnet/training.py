@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from .batching import epoch_rng, minibatches
@@ -74,6 +73,8 @@ def validation_split(X, y, fraction: float, seed: int | None):
     """
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction < 1:
         raise InvalidValueError(f"validation_fraction must lie strictly between 0 and 1, got {fraction!r}")
+    from sklearn.model_selection import train_test_split  # heavy: only when a split is asked for
+
     try:
         return train_test_split(X, y, test_size=fraction, random_state=seed, stratify=y)
     except ValueError as exc:
