@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import InvalidTypeError
 from .validation import check_name
@@ -205,7 +206,7 @@ OUTPUTS: dict[str, Activation] = {
 
 
 # ------------------------------------------------------------ public functions
-def sigmoid(z):
+def sigmoid(z: ArrayLike) -> float | np.ndarray:
     """The logistic function ``σ(z) = 1 / (1 + e⁻ᶻ)``, for floats and arrays.
 
     Finite input of any size gives no warning (``sigmoid(-1000.0) == 0.0``).
@@ -215,11 +216,11 @@ def sigmoid(z):
     return float(out) if out.ndim == 0 else out
 
 
-def softmax(z):
+def softmax(z: ArrayLike) -> np.ndarray:
     """``softmax(Z)[j,i] = e^{Z[j,i]} / Σₗ e^{Z[j,l]}`` row by row, (N, nᴸ) → (N, nᴸ)."""
     return OUTPUTS["softmax"](z)
 
 
-def check_activation(name, table=ACTIVATIONS, what="activation"):
+def check_activation(name: str, table: dict[str, Activation] = ACTIVATIONS, what: str = "activation") -> str:
     """A known activation name (any case, ``-`` for ``_``, e.g. ``leaky-relu``) → its key; else a one-line error."""
     return check_name(name, table, what)

@@ -8,7 +8,7 @@ from .errors import InvalidTypeError, InvalidValueError
 from .validation import check_int, check_rng
 
 
-def minibatches(X, y, batch_size, rng):
+def minibatches(X: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator):
     """Yield shuffled ``(X_batch, y_batch)`` pairs of exactly ``batch_size`` rows.
 
     The ``N mod batch_size`` rows left over by the shuffle are dropped, so a
@@ -24,7 +24,7 @@ def minibatches(X, y, batch_size, rng):
         yield X[idx], y[idx]
 
 
-def batch_indices(n_samples, batch_size, rng):
+def batch_indices(n_samples: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """The row indices of each minibatch: ``n_samples // batch_size`` arrays of ``batch_size``."""
     if batch_size < 1:
         raise InvalidValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -33,7 +33,7 @@ def batch_indices(n_samples, batch_size, rng):
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(n_batches)]
 
 
-def epoch_rng(seed, epoch):
+def epoch_rng(seed: int | None, epoch: int) -> np.random.Generator:
     """The generator that shuffles epoch ``epoch``: ``default_rng([seed, epoch])``.
 
     Seeding per epoch makes a hot start reproducible: 10 epochs then 5 more

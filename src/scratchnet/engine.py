@@ -22,16 +22,22 @@ their work can be fused (see docs/engine.md):
   array, so loss, accuracy counts and ∂L/∂Z⁽ᴸ⁾ are a few vectorised operations.
 * **Preallocated buffers**: element-wise work is done in place; the validation
   pass runs the same fused forward pass over chunks of rows.
-* **Any recipe.** Hidden activations (``HIDDEN``, mirroring ``activations``),
-  sigmoid or softmax outputs and the losses of ``losses.PAIRS``; networks of one
-  recipe ``(activation, output, loss)`` and the same training options share an
-  engine, and ``train_many`` steps every engine on the same batches.
-* **Any optimiser option** (``ENGINE_DEFAULTS``). Plain SGD (the article) keeps η
-  folded into ∂L/∂Z⁽ᴸ⁾; momentum, Nesterov, Adam and weight decay take the true
-  gradient of each packed array and apply ``optimizers``' rules with η per
-  network (``_Engine._update``), their state packed like the parameters and
-  kept on each network between calls. Schedules set η per epoch; dropout draws
-  each network's masks from its own generator, as ``network.forward_train``.
+* **Any recipe, the same kernels.** Every activation of ``activations.ACTIVATIONS``
+  and ``OUTPUTS``, every loss of ``losses.LOSSES``: the engine calls their in-place
+  kernels on the stacked arrays, the very code the reference network calls on
+  one network's. Networks of one recipe ``(activation, output, loss)`` and the
+  same training options share an engine, and ``train_many`` steps every engine
+  on the same batches.
+* **Any optimiser** (``optimizers.OPTIMIZERS``, options ``ENGINE_DEFAULTS``). Plain
+  SGD (the article) keeps η folded into ∂L/∂Z⁽ᴸ⁾; the others (and weight decay)
+  take the true gradient of each packed array and call the optimiser's own
+  ``apply`` with η per network (``_Engine._update``), their state packed like the
+  parameters and kept on each network between calls. Schedules set η per epoch;
+  dropout draws each network's masks from its own generator with
+  ``network.draw_dropout_mask_``, as ``network.forward_train`` does.
+
+What stays here is only what fusion needs: packing many networks, buffers,
+buckets, the sparse first layer and the negated first layer.
 
 Results equal training each network alone (``scratchnet.training.train_reference``)
 with the same seed, up to floating-point rounding; the tests check ≤ 1e-10
@@ -43,9 +49,11 @@ from __future__ import annotations
 import contextlib
 import numbers
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -685,22 +693,22 @@ def _check_learning_rates(learning_rates, n):
 
 
 def train_many(
-    nets,
-    X_train,
-    y_train,
-    X_val,
-    y_val,
+    nets: list[MultilayerNeuralNetClassifier],
+    X_train: ArrayLike,
+    y_train: ArrayLike,
+    X_val: ArrayLike | None,
+    y_val: ArrayLike | None,
     *,
-    epochs,
-    batch_size=100,
-    learning_rates=0.1,
-    seed=None,
-    on_epoch=None,
-    progress=False,
-    blas_threads=None,
-    options=None,
-    first_layer="auto",
-):
+    epochs: int,
+    batch_size: int = 100,
+    learning_rates: float | list[float] = 0.1,
+    seed: int | None = None,
+    on_epoch: Callable[[int, list[dict]], bool | None] | None = None,
+    progress: bool = False,
+    blas_threads: int | None = None,
+    options: dict | list[dict] | None = None,
+    first_layer: str = "auto",
+) -> list[pd.DataFrame]:
     """Train every network of ``nets`` in place on the same shuffled minibatches.
 
     ``nets``: ``MultilayerNeuralNetClassifier`` objects with equal input width,

@@ -14,12 +14,13 @@ lists the output/loss pairs a network accepts and whether backward uses
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import InvalidTypeError, InvalidValueError
 from .validation import check_int, check_name
 
 
-def int_to_onehot(y, num_labels):
+def int_to_onehot(y: ArrayLike, num_labels: int) -> np.ndarray:
     """Integer classes ``y`` (N,) → the one-hot matrix (N, num_labels), float64."""
     num_labels = check_int(num_labels, "num_labels")
     y = np.asarray(y)
@@ -179,12 +180,12 @@ PAIRS = {
 ALIASES = {"ce": "cross_entropy", "bce": "binary_cross_entropy"}
 
 
-def check_loss(name):
+def check_loss(name: str) -> str:
     """A loss name (``cross-entropy``, ``ce``, ``bce`` … accepted) → its key in ``LOSSES``."""
     return check_name(name, LOSSES, "loss", ALIASES)
 
 
-def check_pair(output, loss):
+def check_pair(output: str, loss: str) -> str:
     """Refuse an output/loss pair without a correct gradient here, saying which loss to take instead."""
     if (output, loss) in PAIRS:
         return PAIRS[(output, loss)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from .activations import ACTIVATIONS, OUTPUTS
 from .errors import InvalidValueError
@@ -41,7 +42,7 @@ from .validation import (
 HISTORY_COLUMNS = ["epoch", "loss_training", "accuracy_training", "loss_test", "accuracy_test", "seconds"]
 
 
-def draw_dropout_mask_(out, rng, rate):
+def draw_dropout_mask_(out: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
     """``out ← [U < 1 − p] / (1 − p)`` in place, U uniform from ``rng``: an inverted-dropout mask of rate p.
 
     Kept nodes are scaled by 1/(1 − p), so the next layer sees the same expected
@@ -106,30 +107,30 @@ class MultilayerNeuralNetClassifier:
 
     # ------------------------------------------------------------------ sizes
     @property
-    def n_layers(self):
+    def n_layers(self) -> int:
         """L, the number of layers with weights (the input is not a layer)."""
         return len(self.layers) - 1
 
     @property
-    def n_classes(self):
+    def n_classes(self) -> int:
         return self.layers[-1]
 
     @property
-    def n_parameters(self):
+    def n_parameters(self) -> int:
         """``Σₖ nᵏ·(nᵏ⁻¹ + 1)``: 39,760 for [784, 50, 10]."""
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
     @property
-    def epochs_trained(self):
+    def epochs_trained(self) -> int:
         return len(self.history_records)
 
     @property
-    def history(self):
+    def history(self) -> pd.DataFrame:
         """Every epoch trained so far (all calls of ``train``), one row each."""
         return pd.DataFrame(self.history_records, columns=HISTORY_COLUMNS)
 
     @property
-    def options(self):
+    def options(self) -> dict[str, str]:
         """The choices beyond the article: ``{"activation", "output", "loss", "init"}``."""
         return {
             "activation": self.activation,
@@ -154,7 +155,7 @@ class MultilayerNeuralNetClassifier:
     def _as_batch(self, x):
         return check_features(x, self.layers[0], self.dtype, name="x")
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> list[np.ndarray]:
         """The activated values of every layer: a list of L matrices (N, nᵏ).
 
         ``x`` is (N, n⁰), or a 1-D sample treated as the row vector (1, n⁰).
@@ -163,7 +164,9 @@ class MultilayerNeuralNetClassifier:
         """
         return self._forward(self._as_batch(x), None)
 
-    def forward_train(self, x, dropout, rng):
+    def forward_train(
+        self, x: ArrayLike, dropout: float, rng: np.random.Generator | None
+    ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         """Forward pass with inverted dropout on the hidden layers: ``(activations, masks)``.
 
         Each hidden node is kept with probability 1 − p (``dropout`` = p) and
@@ -207,7 +210,13 @@ class MultilayerNeuralNetClassifier:
                 )
         return list(masks)
 
-    def backward(self, x, y_onehot, activations, masks=None):
+    def backward(
+        self,
+        x: ArrayLike,
+        y_onehot: ArrayLike,
+        activations: list[np.ndarray],
+        masks: list[np.ndarray] | None = None,
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Gradients of the loss by backpropagation (article, section 3).
 
         ``x`` (N, n⁰), ``y_onehot`` (N, nᴸ), ``activations`` from ``forward(x)``
@@ -244,7 +253,14 @@ class MultilayerNeuralNetClassifier:
                     dA = dA * masks[k - 1]  # through the dropout: ⊙ M⁽ᵏ⁻¹⁾
         return weight_grads, bias_grads
 
-    def backward_numerical(self, x, y_onehot, layer, eps=1e-5, masks=None):
+    def backward_numerical(
+        self,
+        x: ArrayLike,
+        y_onehot: ArrayLike,
+        layer: int,
+        eps: float = 1e-5,
+        masks: list[np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``∂L/∂W⁽ᵏ⁾`` and ``∂L/∂b⁽ᵏ⁾`` of layer ``layer`` (1-based, L = output) by central differences.
 
         ``(L(θ + ε) − L(θ − ε)) / 2ε`` for every parameter: two forward passes
@@ -275,21 +291,21 @@ class MultilayerNeuralNetClassifier:
         return grads[0], grads[1]
 
     # ------------------------------------------------------------- evaluation
-    def predict_proba(self, x):
+    def predict_proba(self, x: ArrayLike) -> np.ndarray:
         """The output activations A⁽ᴸ⁾ (N, nᴸ): one-vs-all scores in [0, 1] (sigmoid) or a distribution (softmax)."""
         return self.forward(x)[-1]
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> np.ndarray:
         """Predicted classes (N,) int64: the argmax of A⁽ᴸ⁾."""
         return np.argmax(self.predict_proba(x), axis=1).astype(np.int64)
 
-    def loss(self, x, y):
+    def loss(self, x: ArrayLike, y: ArrayLike) -> float:
         """The loss of the network on ``x`` against integer labels ``y``."""
         a = self.predict_proba(x)
         y = check_labels(y, self.n_classes, a.shape[0])
         return self.loss_function.value(a, int_to_onehot(y, self.n_classes))
 
-    def accuracy(self, x, y):
+    def accuracy(self, x: ArrayLike, y: ArrayLike) -> float:
         """The fraction of ``x`` classified as ``y`` (integer labels)."""
         pred = self.predict(x)
         y = check_labels(y, self.n_classes, pred.shape[0])
