@@ -81,16 +81,21 @@ class _Bucket:
     ``rank`` is the position of the bucket's first network in the sorted order,
     ``count`` how many it holds. For s ≥ 2, ``W`` is (G, nˢ⁻¹, nˢ), ``b`` (G, 1, nˢ);
     ``parent`` is the bucket of layer s − 1 they come from (``offset`` = their
-    position inside it). ``out_slot`` is where an output bucket writes A⁽ᴸ⁾.
+    position inside it). ``out_slot`` is where an output bucket writes A⁽ᴸ⁾;
+    ``slots`` the rows of Aout of its networks; ``factors`` the optimiser's step
+    factors laid out (G, 1, 1).
     """
 
     def __init__(self, stage, rank, count, n_in, n_out, is_output, parent, offset):
         self.stage, self.rank, self.count = stage, rank, count
         self.n_in, self.n_out, self.is_output = n_in, n_out, is_output
         self.parent, self.offset = parent, offset
-        self.column = None  # first-layer buckets: their first column in V = −[W⁽¹⁾; b⁽¹⁾]
-        self.out_slot = None
-        self.W = self.b = None
+        self.column: int | None = None  # first-layer buckets: their first column in V = −[W⁽¹⁾; b⁽¹⁾]
+        self.out_slot: int | None = None
+        self.slots: np.ndarray | None = None
+        self.W: np.ndarray | None = None
+        self.b: np.ndarray | None = None
+        self.factors = None
 
 
 class _Buffers:
@@ -203,6 +208,9 @@ class _Engine:
         self.dropout = o["dropout"]
         self.drop_rngs = {}
         self.factors_first = None  # the optimiser's per-step factors (η …), laid out like V1: (1, H)
+        self.eta: np.ndarray | None = None  # this epoch's η per row of Aout (optimisers but plain SGD)
+        self.t = np.zeros(len(nets))  # steps taken per row of Aout (optimisers that count them)
+        self.state: dict = {}  # the optimiser's packed state: name → (like V1, {bucket: (like W, like b)})
         self._scratch = {}  # shape → a scratch array for _update
         # One recipe per engine (train_many groups the networks by it).
         self.hidden = ACTIVATIONS[nets[0].activation]
@@ -794,6 +802,7 @@ class _FusedRun:
         self.nets, self.lrs, self.seed, self.batch_size = nets, lrs, seed, batch_size
         self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
         self.frames: list[list[dict]] = [[] for _ in nets]
+        self.n_seen = 0  # training rows seen in the current epoch
         background = self.val_rows = self.batch = None
         if first_layer != "dense":
             c = _background(X_train)
