@@ -65,15 +65,18 @@ class MultilayerNeuralNetClassifier:
         Seeds the weight initialisation (``W ~ N(0, 0.1²)``, biases zero).
     dtype : np.float64 or np.float32
         Precision of parameters and computation.
-    activation : {"sigmoid", "tanh", "relu", "leaky_relu", "identity"}, default "sigmoid"
-        σ of the hidden layers.
-    output : {"sigmoid", "softmax"}, default "sigmoid"
-        Activation of the output layer.
-    loss : {"mse", "cross_entropy", "binary_cross_entropy"}, default "mse"
+    activation : a name of ``activations.ACTIVATIONS``, default the article's sigmoid
+        σ of the hidden layers (sigmoid, tanh, relu, leaky_relu, elu, identity).
+    output : a name of ``activations.OUTPUTS``, default the article's sigmoid
+        Activation of the output layer (sigmoid or softmax).
+    loss : a name of ``losses.LOSSES``, default the article's mse
         With a sigmoid output: mse or binary_cross_entropy; with softmax: mse or
         cross_entropy (``losses.PAIRS``). ``-`` for ``_`` and ``ce``/``bce`` are accepted.
-    init : {"normal", "glorot" (= "xavier"), "he"}, default "normal"
+    init : a name of ``inits.INITS`` (or ``xavier`` for glorot), default the article's normal
         ``W⁽ᵏ⁾ ~ N(0, s²)`` with s = 0.1 (the article), √(2/(nᵏ⁻¹+nᵏ)) or √(2/nᵏ⁻¹).
+
+    The names are checked and canonicalised by ``recipe.Recipe``; the defaults
+    are ``recipe.DEFAULTS``.
     """
 
     def __init__(
