@@ -73,6 +73,7 @@ class Optimizer:
         self.weight_decay = check_rate(weight_decay, "weight_decay")
         self.state = None
         self.t = 0
+        self._scratch: dict = {}
 
     # ------------------------------------------------------------------ the rule
     def constants(self) -> tuple:
@@ -114,20 +115,29 @@ class Optimizer:
             self.t = int(state.get("t", 0))
 
     # ------------------------------------------------------- the reference loop
-    def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        """Update every array of ``params`` in place with its gradient in ``grads`` (left unchanged).
+    def update(self, params: list[np.ndarray], grads: list[np.ndarray], *, overwrite_grads: bool = False) -> None:
+        """Update every array of ``params`` in place with its gradient in ``grads``.
 
-        Weight decay applies to the 2-D arrays (weights), not to the 1-D ones (biases).
+        Weight decay applies to the 2-D arrays (weights), not to the 1-D ones
+        (biases). ``grads`` are left unchanged unless ``overwrite_grads`` (then
+        they serve as work space, which saves a copy per array).
         """
         if self.state is None:
             self.state = {name: [np.zeros_like(p) for p in params] for name in self.state_names}
         self.t += 1
         factors = self.step_factors(self.learning_rate, self.t)
         for i, (param, grad) in enumerate(zip(params, grads)):
-            work = np.array(grad, dtype=param.dtype)
-            scratch = np.empty_like(param)
+            work = grad if overwrite_grads and grad.dtype == param.dtype else np.array(grad, dtype=param.dtype)
+            scratch = self._scratch_like(param)
             add_weight_decay(param, work, self.weight_decay, None if param.ndim == 2 else 0, scratch)
             self.apply(param, work, [self.state[name][i] for name in self.state_names], factors, scratch)
+
+    def _scratch_like(self, param: np.ndarray) -> np.ndarray:
+        """A work array like ``param``, kept per shape and dtype between steps."""
+        key = (param.shape, param.dtype)
+        if key not in self._scratch:
+            self._scratch[key] = np.empty_like(param)
+        return self._scratch[key]
 
 
 class SGD(Optimizer):

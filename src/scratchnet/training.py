@@ -338,7 +338,7 @@ def _reference_epoch(net, optimizer, X_train, y_train, X_test, y_test, epoch, ba
         n_seen += yb.shape[0]
         n_batches += 1
         weight_grads, bias_grads = net.backward(Xb, Yb, activations, masks)
-        optimizer.update(net.weights + net.biases, weight_grads + bias_grads)
+        optimizer.update(net.weights + net.biases, weight_grads + bias_grads, overwrite_grads=True)
     loss_test, accuracy_test = evaluate(net, X_test, y_test) if X_test is not None else (np.nan, np.nan)
     record = {
         "epoch": epoch,
