@@ -179,7 +179,7 @@ def test_resume_cannot_change_the_activation(capsys, tmp_path):
 @pytest.mark.parametrize(
     "args, hint",
     [
-        (["--optimizer", "rmsprop"], "--optimizer"),
+        (["--optimizer", "adagrad"], "--optimizer"),
         (["--dropout", "1"], "--dropout"),
         (["--preset", "fastest"], "--preset"),
         (["--activation", "swish"], "--activation"),

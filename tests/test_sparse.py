@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchnet import sparse
+from scratchnet import engine, sparse
 from scratchnet.engine import train_many
 from scratchnet.network import MultilayerNeuralNetClassifier
 from scratchnet.training import train_reference
@@ -181,7 +181,7 @@ def test_auto_picks_sparse_only_for_sparse_inputs(inky, monkeypatch):
         used.append(True)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sparse, "SparseFirstLayer", spy)
+    monkeypatch.setattr(engine, "SparseFirstLayer", spy)
     X, y, Xv, yv = inky
     train_many(
         [MultilayerNeuralNetClassifier([40, 5, 10], random_seed=0)],

@@ -117,8 +117,8 @@ def test_divergence_stops_with_the_epoch_and_keeps_finite_weights(digits_split, 
     before = [w.copy() for w in net.weights]
     real_backward = net.backward
 
-    def poisoned(x, y, acts):
-        wg, bg = real_backward(x, y, acts)
+    def poisoned(x, y, acts, masks=None):
+        wg, bg = real_backward(x, y, acts, masks)
         wg[0][0, 0] = np.nan
         return wg, bg
 

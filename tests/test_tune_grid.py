@@ -174,7 +174,7 @@ def test_every_dimension_multiplies_the_grid_and_names_are_canonical():
         ({"heads": ["sigmoid/cross-entropy"]}, ValueError, "sigmoid output"),
         ({"heads": ["softmax"]}, ValueError, "OUTPUT/LOSS"),
         ({"activations": ["swish"]}, ValueError, "unknown activation 'swish'"),
-        ({"optimizers": ["rmsprop"]}, ValueError, "unknown optimizer 'rmsprop'"),
+        ({"optimizers": ["adagrad"]}, ValueError, "unknown optimizer 'adagrad'"),
         ({"momentums": [1.0]}, ValueError, r"momentum must be a finite number in \[0, 1\)"),
         ({"weight_decays": [-1e-3]}, ValueError, "weight_decay must be a finite number ≥ 0"),
         ({"schedules": ["linear"]}, ValueError, "unknown schedule 'linear'"),

@@ -22,16 +22,22 @@ their work can be fused (see docs/engine.md):
   array, so loss, accuracy counts and ∂L/∂Z⁽ᴸ⁾ are a few vectorised operations.
 * **Preallocated buffers**: element-wise work is done in place; the validation
   pass runs the same fused forward pass over chunks of rows.
-* **Any recipe.** Hidden activations (``HIDDEN``, mirroring ``activations``),
-  sigmoid or softmax outputs and the losses of ``losses.PAIRS``; networks of one
-  recipe ``(activation, output, loss)`` and the same training options share an
-  engine, and ``train_many`` steps every engine on the same batches.
-* **Any optimiser option** (``ENGINE_DEFAULTS``). Plain SGD (the article) keeps η
-  folded into ∂L/∂Z⁽ᴸ⁾; momentum, Nesterov, Adam and weight decay take the true
-  gradient of each packed array and apply ``optimizers``' rules with η per
-  network (``_Engine._update``), their state packed like the parameters and
-  kept on each network between calls. Schedules set η per epoch; dropout draws
-  each network's masks from its own generator, as ``network.forward_train``.
+* **Any recipe, the same kernels.** Every activation of ``activations.ACTIVATIONS``
+  and ``OUTPUTS``, every loss of ``losses.LOSSES``: the engine calls their in-place
+  kernels on the stacked arrays, the very code the reference network calls on
+  one network's. Networks of one recipe ``(activation, output, loss)`` and the
+  same training options share an engine, and ``train_many`` steps every engine
+  on the same batches.
+* **Any optimiser** (``optimizers.OPTIMIZERS``, options ``ENGINE_DEFAULTS``). Plain
+  SGD (the article) keeps η folded into ∂L/∂Z⁽ᴸ⁾; the others (and weight decay)
+  take the true gradient of each packed array and call the optimiser's own
+  ``apply`` with η per network (``_Engine._update``), their state packed like the
+  parameters and kept on each network between calls. Schedules set η per epoch;
+  dropout draws each network's masks from its own generator with
+  ``network.draw_dropout_mask_``, as ``network.forward_train`` does.
+
+What stays here is only what fusion needs: packing many networks, buffers,
+buckets, the sparse first layer and the negated first layer.
 
 Results equal training each network alone (``scratchnet.training.train_reference``)
 with the same seed, up to floating-point rounding; the tests check ≤ 1e-10
@@ -43,118 +49,30 @@ from __future__ import annotations
 import contextlib
 import numbers
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .activations import LEAKY_SLOPE
+from .activations import ACTIVATIONS, OUTPUTS
 from .batching import batch_indices, epoch_rng
-from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier, check_dropout
-from .optimizers import SCHEDULES, STATE_ARRAYS, check_schedule, make_optimizer, state_fits
-from .validation import check_features, check_int, check_labels, check_positive_float
+from .errors import InvalidTypeError, InvalidValueError, TrainingDivergedError
+from .losses import PAIRS
+from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier, draw_dropout_mask_
+from .optimizers import SCHEDULES, add_weight_decay, make_optimizer, state_fits
+from .recipe import DEFAULTS, TRAINING_FIELDS, Recipe
+from .sparse import MAX_DENSITY, SparseBatch, SparseFirstLayer, SparseRows, density
+from .sparse import background as _background
+from .validation import check_features, check_int, check_labels, check_positive_float, check_seed
 
 EVAL_CHUNK = 2000
 """Rows per chunk of the fused validation pass."""
 
-ENGINE_DEFAULTS = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 0.0, "schedule": "constant", "dropout": 0.0}
-"""The per-network training options of ``train_many`` (those of ``training.train_reference`` but early stopping)."""
-
-
-def sigmoid_(a):
-    """σ in place: ``a ← 1 / (1 + e⁻ᵃ)``. Finite and warning-free for any finite input.
-
-    For ``a < −log(max float)``, e⁻ᵃ overflows to +inf (silenced) and 1/(1 + inf)
-    is 0, where the true value lies below the smallest normal number; no NaN can arise.
-    """
-    with np.errstate(over="ignore"):
-        np.negative(a, out=a)
-        return _sigmoid_of_negated(a)
-
-
-def _sigmoid_of_negated(a):
-    """``a ← σ(−a)`` in place; call under ``np.errstate(over="ignore")``."""
-    np.exp(a, out=a)
-    np.add(a, 1, out=a)
-    np.reciprocal(a, out=a)
-    return a
-
-
-def _sigmoid_backward(dA, A, out):
-    """``out ← ∂L/∂A ⊙ A ⊙ (1 − A)``: ∂L/∂Z from ∂L/∂A (``out`` distinct from both)."""
-    np.subtract(1, A, out=out)
-    out *= A
-    out *= dA
-    return out
-
-
-def _tanh_(z):
-    """``z ← tanh(z)`` in place."""
-    return np.tanh(z, out=z)
-
-
-def _relu_(z):
-    """``z ← max(z, 0)`` in place."""
-    return np.maximum(z, 0, out=z)
-
-
-def _leaky_relu_(z):
-    """``z ← α·z`` where z ≤ 0, in place (z elsewhere), as ``activations.leaky_relu``."""
-    return np.multiply(z, LEAKY_SLOPE, out=z, where=z <= 0)
-
-
-def _identity_(z):
-    """``f(z) = z``: nothing to do."""
-    return z
-
-
-def _tanh_backward(dA, A, out):
-    """``out ← ∂L/∂A ⊙ (1 − A²)``."""
-    np.multiply(A, A, out=out)
-    np.subtract(1, out, out=out)
-    out *= dA
-    return out
-
-
-def _relu_backward(dA, A, out):
-    """``out ← ∂L/∂A ⊙ [A > 0]``."""
-    return np.multiply(dA, A > 0, out=out)
-
-
-def _leaky_relu_backward(dA, A, out):
-    """``out ← ∂L/∂A ⊙ (1 where A > 0, else α)``."""
-    np.copyto(out, dA)
-    return np.multiply(out, LEAKY_SLOPE, out=out, where=A <= 0)
-
-
-def _identity_backward(dA, A, out):
-    """``out ← ∂L/∂A``."""
-    np.copyto(out, dA)
-    return out
-
-
-HIDDEN = {
-    "sigmoid": (sigmoid_, _sigmoid_backward),
-    "tanh": (_tanh_, _tanh_backward),
-    "relu": (_relu_, _relu_backward),
-    "leaky_relu": (_leaky_relu_, _leaky_relu_backward),
-    "identity": (_identity_, _identity_backward),
-}
-"""Hidden activation name → (f in place ``z ← f(z)``, ``(∂L/∂A, A, out) ↦ ∂L/∂Z``), as in ``activations``."""
-
-
-def _softmax_(z):
-    """Row-wise softmax over the last axis, in place (the row maximum subtracted first, as ``activations.softmax``)."""
-    z -= z.max(axis=-1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=-1, keepdims=True)
-    return z
-
-
-def _clip_(a):
-    """``losses._clip`` in place: A kept inside (0, 1) so that ``log`` never sees 0."""
-    info = np.finfo(a.dtype)
-    return np.clip(a, info.tiny, 1 - info.epsneg, out=a)
+ENGINE_DEFAULTS = {name: DEFAULTS[name] for name in TRAINING_FIELDS}
+"""The per-network training options of ``train_many``: the recipe's training fields (early stopping is ``train``'s)."""
 
 
 class _Bucket:
@@ -163,16 +81,21 @@ class _Bucket:
     ``rank`` is the position of the bucket's first network in the sorted order,
     ``count`` how many it holds. For s ≥ 2, ``W`` is (G, nˢ⁻¹, nˢ), ``b`` (G, 1, nˢ);
     ``parent`` is the bucket of layer s − 1 they come from (``offset`` = their
-    position inside it). ``out_slot`` is where an output bucket writes A⁽ᴸ⁾.
+    position inside it). ``out_slot`` is where an output bucket writes A⁽ᴸ⁾;
+    ``slots`` the rows of Aout of its networks; ``factors`` the optimiser's step
+    factors laid out (G, 1, 1).
     """
 
     def __init__(self, stage, rank, count, n_in, n_out, is_output, parent, offset):
         self.stage, self.rank, self.count = stage, rank, count
         self.n_in, self.n_out, self.is_output = n_in, n_out, is_output
         self.parent, self.offset = parent, offset
-        self.column = None  # first-layer buckets: their first column in V = −[W⁽¹⁾; b⁽¹⁾]
-        self.out_slot = None
-        self.W = self.b = None
+        self.column: int | None = None  # first-layer buckets: their first column in V = −[W⁽¹⁾; b⁽¹⁾]
+        self.out_slot: int | None = None
+        self.slots: np.ndarray | None = None
+        self.W: np.ndarray | None = None
+        self.b: np.ndarray | None = None
+        self.factors = None
 
 
 class _Buffers:
@@ -263,12 +186,10 @@ class _Buffers:
     def draw_masks(self, engine):
         """Inverted-dropout masks of this batch, as ``network.forward_train``: from each network's generator,
         per hidden layer ``(rng.random((n, nᵏ)) < 1 − p) / (1 − p)``."""
-        keep = 1.0 - engine.dropout
         for i, views in self.masks.items():
             rng = engine.drop_rngs[i]
             for view in views:
-                np.less(rng.random(view.shape), keep, out=view, casting="unsafe")
-                view /= engine.dtype.type(keep)
+                draw_dropout_mask_(view, rng, engine.dropout)
 
 
 class _Engine:
@@ -280,40 +201,38 @@ class _Engine:
         # One set of optimiser options per engine (train_many groups by them); η may differ per network.
         o = {**ENGINE_DEFAULTS, **(options or {})}
         self.optimizer = make_optimizer(o["optimizer"], 1.0, momentum=o["momentum"], weight_decay=o["weight_decay"])
-        self.kind = o["optimizer"]
         self.weight_decay = self.optimizer.weight_decay
-        self.plain = self.kind == "sgd" and self.weight_decay == 0  # η folded into ∂L/∂Z⁽ᴸ⁾, no state
-        self.state_names = STATE_ARRAYS.get(self.kind, ())
+        self.plain = self.optimizer.name == "sgd" and self.weight_decay == 0  # η folded into ∂L/∂Z⁽ᴸ⁾, no state
+        self.state_names = self.optimizer.state_names
         self.schedule = SCHEDULES[o["schedule"]]
         self.dropout = o["dropout"]
         self.drop_rngs = {}
-        self._adam_first = None
+        self.factors_first = None  # the optimiser's per-step factors (η …), laid out like V1: (1, H)
+        self.eta: np.ndarray | None = None  # this epoch's η per row of Aout (optimisers but plain SGD)
+        self.t = np.zeros(len(nets))  # steps taken per row of Aout (optimisers that count them)
+        self.state: dict = {}  # the optimiser's packed state: name → (like V1, {bucket: (like W, like b)})
         self._scratch = {}  # shape → a scratch array for _update
         # One recipe per engine (train_many groups the networks by it).
-        self.activation, self.output, self.loss = nets[0].activation, nets[0].output, nets[0].loss_function.name
-        self.hidden_, self.hidden_backward = HIDDEN[self.activation]
-        self.hidden_negated = self.activation == "sigmoid"  # keep −Z for σ(−·), as the first layer gives it
-        self.output_negated = self.output == "sigmoid"
+        self.hidden = ACTIVATIONS[nets[0].activation]
+        self.out_activation = OUTPUTS[nets[0].output]
+        self.loss = nets[0].loss_function
+        self.fused = PAIRS[(self.out_activation.name, self.loss.name)] == "fused"
+        # Layers whose activation has f(−·) in place keep −Z, which the negated first layer gives directly.
+        self.hidden_negated = self.hidden.negated_ is not None
+        self.output_negated = self.out_activation.negated_ is not None
         self.n_in = nets[0].layers[0]
         self.n_out = nets[0].layers[-1]
         self.n_nets = len(nets)
-        # ∂L/∂A⁽ᴸ⁾ (chain: MSE) or ∂L/∂Z⁽ᴸ⁾ (fused: CE, BCE) = delta_factor/N · (A⁽ᴸ⁾ − Y)
-        self.delta_factor = {"mse": 2.0 / self.n_out, "cross_entropy": 1.0, "binary_cross_entropy": 1.0 / self.n_out}[
-            self.loss
-        ]
-        # the loss of a pass = the sum the engine accumulates / (rows · loss_divisor)
-        self.loss_divisor = 1 if self.loss == "cross_entropy" else self.n_out
+        # backpropagation starts from delta_factor/N · (A⁽ᴸ⁾ − Y); a pass's loss is its sum / (rows · loss_divisor)
+        self.delta_factor = self.loss.factor(self.n_out)
+        self.loss_divisor = self.loss.divisor(self.n_out)
         # Sorting by the widths makes every group of shared leading widths contiguous.
         self.order = sorted(range(len(nets)), key=lambda i: (tuple(nets[i].layers[1:]), i))
         self.slot = {}  # network index → its row in Aout
         self.buckets = []
         self._build(learning_rates)
         # ``background`` c: train the first layer on the sparse P = X − c (see ``scratchnet.sparse``)
-        self.first = None
-        if background is not None:
-            from .sparse import SparseFirstLayer
-
-            self.first = SparseFirstLayer(self.V1, background)
+        self.first = None if background is None else SparseFirstLayer(self.V1, background)
         self.load_parameters()
         self.load_state()
 
@@ -424,8 +343,8 @@ class _Engine:
         """Packed optimiser state (velocities, Adam's m and v, per-network t) from every network.
 
         A network whose ``optimizer_state`` belongs to another optimiser (or is None) starts
-        from zeros, as ``optimizers.SGD``/``Adam`` do. The first layer's velocity and m are
-        stored negated like V1 (v = E[g²] is not).
+        from zeros, as the optimisers do. The first layer's state is stored negated like V1,
+        but for the optimiser's ``even_state`` (squares such as Adam's v = E[g²]).
         """
         self.state = {
             name: (np.zeros_like(self.V1), {b: (np.zeros_like(b.W), np.zeros_like(b.b)) for b in self.deep})
@@ -437,7 +356,7 @@ class _Engine:
         for name in self.state_names:
             for i, k, W, b, sign in self._views(*self.state[name]):
                 if fits[i]:
-                    sign = 1 if name == "v" else sign
+                    sign = 1 if name in self.optimizer.even_state else sign
                     L = self.nets[i].n_layers
                     np.multiply(self.nets[i].optimizer_state[name][k], sign, out=W)
                     np.multiply(self.nets[i].optimizer_state[name][L + k], sign, out=b)
@@ -452,12 +371,12 @@ class _Engine:
         for name in self.state_names:
             arrays = [[None] * (2 * net.n_layers) for net in self.nets]
             for i, k, W, b, sign in self._views(*self.state[name]):
-                sign = 1 if name == "v" else sign
+                sign = 1 if name in self.optimizer.even_state else sign
                 L = self.nets[i].n_layers
                 arrays[i][k], arrays[i][L + k] = np.multiply(W, sign), np.multiply(b, sign)
             for state, a in zip(states, arrays):
                 state[name] = a
-        if self.kind == "adam":
+        if self.optimizer.counts_steps:
             for i, state in enumerate(states):
                 state["t"] = int(self.t[self.slot[i]])
         for net, state in zip(self.nets, states):
@@ -467,7 +386,8 @@ class _Engine:
         """Set this epoch's rates ηₑ = schedule(η, epoch − first, epochs) and dropout generators.
 
         Plain SGD folds ηₑ into ``buf.scale``; the other optimisers keep ∂L/∂Z⁽ᴸ⁾
-        unscaled and take ηₑ per packed array (``eta``: (1, H) for V1, (G, 1, 1) per bucket).
+        unscaled and take their step factors (ηₑ, or Adam's) per packed array:
+        (1, H) for V1, (G, 1, 1) per bucket (``_lay_out_factors``).
         """
         eta = np.array([self.schedule(float(lr), epoch - first, epochs) for lr in self.lr_out.ravel()])
         factor = self.delta_factor / buf.n
@@ -476,9 +396,8 @@ class _Engine:
         else:
             buf.scale[...] = np.full((self.n_nets, 1, 1), factor).astype(self.dtype)
             self.eta = eta
-            self.eta_first = eta[self.column_slots].reshape(1, -1).astype(self.dtype)
-            for bucket in self.deep:
-                bucket.eta = eta[bucket.slots].reshape(-1, 1, 1).astype(self.dtype)
+            if not self.optimizer.counts_steps:  # the same factors for every step of the epoch
+                self._lay_out_factors(self.optimizer.step_factors(eta, None))
         if self.dropout:  # one generator per network, seeded as train_reference seeds its own
             self.drop_rngs = {
                 i: np.random.default_rng(None if seed is None else [seed, epoch, 1]) for i in range(self.n_nets)
@@ -499,9 +418,9 @@ class _Engine:
         With the sparse first layer, the rows come as ``sparse_rows`` =
         ``(indptr, indices, data, r)`` (default: ``buf.batch``'s) instead of ``buf.X``.
 
-        Call under ``np.errstate(over="ignore")`` (see ``sigmoid_``). Layers with
-        a sigmoid keep −Z (the first layer's product gives it) and take σ(−·)
-        directly; other activations negate it back first.
+        Layers whose activation has an in-place f(−·) (the sigmoid) keep −Z (the
+        first layer's product gives it) and take σ(−·) directly; other
+        activations negate it back first.
         """
         self._first_forward(buf, sparse_rows)
         for bucket in self.first_outputs:  # no hidden layer: Z⁽¹⁾ is the output's net input
@@ -510,10 +429,7 @@ class _Engine:
                 np.copyto(out, buf.A[bucket])
             else:
                 np.negative(buf.A[bucket], out=out)
-        if self.hidden_negated:
-            _sigmoid_of_negated(buf.A1)
-        else:
-            self.hidden_(np.negative(buf.A1, out=buf.A1))
+        self.hidden.forward_negated_(buf.A1)
         for bucket in self.deep:  # built stage by stage, so parents come first
             a_in = buf.A[bucket.parent][bucket.offset : bucket.offset + bucket.count]
             if buf.M is not None:  # dropout (training): the layer sees A⁽ˢ⁻¹⁾ ⊙ M⁽ˢ⁻¹⁾
@@ -531,35 +447,14 @@ class _Engine:
             if bucket.is_output:
                 continue  # activated below, all outputs at once
             if negated:
-                _sigmoid_of_negated(a)
+                self.hidden.forward_negated_(a)
             else:
-                self.hidden_(a)
+                self.hidden.forward_(a)
         # A⁽ᴸ⁾ of every network at once (Aout holds −Z⁽ᴸ⁾ for a sigmoid output, Z⁽ᴸ⁾ for the softmax)
         if self.output_negated:
-            _sigmoid_of_negated(buf.Aout)
+            self.out_activation.forward_negated_(buf.Aout)
         else:
-            _softmax_(buf.Aout)
-
-    def loss_sums(self, A, D, y, scratch):
-        """Per row of ``A`` (networks, N, nᴸ): the loss summed over the batch, float64 (see ``loss_divisor``).
-
-        ``D`` = A − Y (used by MSE); ``scratch`` an array like A (may be A itself,
-        which is then overwritten). Mirrors ``losses``: Σ D² (MSE), −Σ log A[true]
-        (cross-entropy), −Σ [Y log A + (1 − Y) log(1 − A)] (binary), A clipped as there.
-        """
-        rows = np.arange(A.shape[1])
-        if self.loss == "mse":
-            return np.einsum("gij,gij->g", D, D, dtype=np.float64)
-        if self.loss == "cross_entropy":
-            true = _clip_(A[:, rows, y])  # fancy indexing copies: A stays intact
-            return -np.log(true).sum(axis=1, dtype=np.float64)
-        true = _clip_(A[:, rows, y])
-        np.copyto(scratch, A)
-        _clip_(scratch)
-        np.subtract(1, scratch, out=scratch)  # 1 − A for the other classes …
-        scratch[:, rows, y] = true  # … A for the true one
-        np.log(scratch, out=scratch)
-        return -scratch.sum(axis=(1, 2), dtype=np.float64)
+            self.out_activation.forward_(buf.Aout)
 
     def _first_forward(self, buf, sparse_rows=None):
         """−Z⁽¹⁾ = [X | 1] · V: one matrix product for the first layer of every network, into ``buf.A1``.
@@ -588,75 +483,47 @@ class _Engine:
         return np.negative(buf.G1, out=buf.G1)
 
     def _first_optimizer_update(self, buf, dZ1):
-        """Momentum, Nesterov, Adam or weight decay on V = −[W⁽¹⁾; b⁽¹⁾].
+        """Momentum, Nesterov, Adam, RMSprop or weight decay on V = −[W⁽¹⁾; b⁽¹⁾].
 
-        The update rules are odd in (θ, ∂L/∂θ, velocity, m), so applying them to V with
-        ∂L/∂V = −∂L/∂θ gives exactly −(the update of θ); the bias row is not decayed.
+        The update rules are odd in (θ, ∂L/∂θ) and in their ``state`` but for the
+        ``even_state`` (squares), so applying them to V with ∂L/∂V = −∂L/∂θ gives
+        exactly −(the update of θ); the bias row is not decayed.
         """
         state = [self.state[name][0] for name in self.state_names]
-        self._update(
-            self.V1, self._first_gradient(buf, dZ1), state, self.eta_first, self._adam_first, decay_rows=self.n_in
-        )
+        self._update(self.V1, self._first_gradient(buf, dZ1), state, self.factors_first, decay_rows=self.n_in)
         if self.first is not None:
             self.first.fold()  # V changed as a whole: q = c·M anew
 
-    def _update(self, param, grad, state, eta, adam=None, decay_rows=None):
-        """One step of ``self.optimizer``'s rule on a packed array, per network (``grad`` is overwritten).
+    def _update(self, param, grad, state, factors, decay_rows=None):
+        """One step of the optimiser's rule (``Optimizer.apply``) on a packed array, η per network.
 
-        As ``optimizers.SGD.update``/``Adam.update`` with η = ``eta`` (broadcast per network),
-        the same operations in the same order, in place (``S``: a scratch array like ``param``):
-        weight decay ``g ← g + λ·θ`` (on ``param[:decay_rows]``; None: all, 0: none), then
-        SGD ``θ −= η·g``; momentum ``v ← μ·v − η·g``, ``θ += v`` (Nesterov ``θ += μ·v − η·g``);
-        Adam with ``adam`` = (η·√(1−β₂ᵗ)/(1−β₁ᵗ), ε·√(1−β₂ᵗ)) per network.
+        Weight decay ``g ← g + λ·θ`` first, on ``param[:decay_rows]`` (None: all, 0: none);
+        ``grad`` is overwritten; a scratch array like ``param`` is kept per shape.
         """
-        S = self._scratch.get(param.shape)
-        if S is None:
-            S = self._scratch[param.shape] = np.empty_like(param)
-        if self.weight_decay and decay_rows != 0:
-            rows = slice(decay_rows)
-            grad[rows] += np.multiply(param[rows], self.weight_decay, out=S[rows])
-        if self.kind == "adam":
-            b1, b2 = self.optimizer.beta1, self.optimizer.beta2
-            m, v = state
-            v *= b2
-            v += np.multiply(np.multiply(grad, 1 - b2, out=S), grad, out=S)  # v ← β₂·v + (1−β₂)·g²
-            m *= b1
-            m += np.multiply(grad, 1 - b1, out=grad)  # m ← β₁·m + (1−β₁)·g
-            np.sqrt(v, out=S)
-            S += adam[1]
-            step = np.multiply(m, adam[0], out=grad)
-            step /= S
-            param -= step  # θ ← θ − η·m̂/(√v̂ + ε)
-            return
-        grad *= eta  # η·g
-        if self.kind == "sgd":
-            param -= grad
-            return
-        mu = self.optimizer.momentum
-        (velocity,) = state
-        velocity *= mu
-        velocity -= grad  # v ← μ·v − η·g
-        if self.kind == "nesterov":
-            np.multiply(velocity, mu, out=S)
-            S -= grad
-            param += S  # θ ← θ + μ·v − η·g
-        else:
-            param += velocity
+        scratch = self._scratch.get(param.shape)
+        if scratch is None:
+            scratch = self._scratch[param.shape] = np.empty_like(param)
+        add_weight_decay(param, grad, self.weight_decay, decay_rows, scratch)
+        self.optimizer.apply(param, grad, state, factors, scratch)
 
-    def _adam_step(self):
-        """t ← t + 1 per network; Adam's step factors (η·√(1−β₂ᵗ)/(1−β₁ᵗ), ε·√(1−β₂ᵗ)) for V1 and each bucket."""
-        opt = self.optimizer
-        self.t += 1
-        c1 = 1 - opt.beta1**self.t
-        c2 = np.sqrt(1 - opt.beta2**self.t)
-        step, eps = self.eta * c2 / c1, opt.epsilon * c2
+    def _lay_out_factors(self, factors):
+        """The optimiser's per-network step factors (arrays over the rows of Aout, or a tuple of them)
+        laid out for V1 (``factors_first``, (1, H)) and each deeper bucket (``bucket.factors``, (G, 1, 1))."""
+        many = isinstance(factors, tuple)
+        parts = factors if many else (factors,)
 
         def shaped(idx, shape):
-            return step[idx].reshape(shape).astype(self.dtype), eps[idx].reshape(shape).astype(self.dtype)
+            laid = tuple(np.asarray(f)[idx].reshape(shape).astype(self.dtype) for f in parts)
+            return laid if many else laid[0]
 
-        self._adam_first = shaped(self.column_slots, (1, -1))
+        self.factors_first = shaped(self.column_slots, (1, -1))
         for bucket in self.deep:
-            bucket.adam = shaped(bucket.slots, (-1, 1, 1))
+            bucket.factors = shaped(bucket.slots, (-1, 1, 1))
+
+    def _count_step(self):
+        """t ← t + 1 per network, and the step factors that depend on it (Adam's bias corrections)."""
+        self.t += 1
+        self._lay_out_factors(self.optimizer.step_factors(self.eta, self.t))
 
     def step(self, y, buf, loss_sum, correct):
         """One training step of every network on the batch ``buf.X``, ``y``; adds to the loss sums and counts.
@@ -665,65 +532,68 @@ class _Engine:
         so every gradient below is already ``η·∂L/∂…`` and updates are plain
         subtractions. Other optimisers get the true gradients and ``_update``.
         """
-        n = y.shape[0]
         if self.dropout:
             buf.draw_masks(self)
-        if self.kind == "adam":
-            self._adam_step()
+        if self.optimizer.counts_steps:
+            self._count_step()
         self.forward(buf)
+        self._output_delta(y, buf, loss_sum, correct)
+        for bucket in reversed(self.deep):  # children before parents
+            self._backward_bucket(bucket, buf)
+        self._backward_first(buf)
+
+    def _output_delta(self, y, buf, loss_sum, correct):
+        """The batch's loss sums and correct counts, and (η·)∂L/∂Z⁽ᴸ⁾ of every network into ``buf.dZout``."""
         Aout, D, dZout, Y = buf.Aout, buf.D, buf.dZout, buf.Y
-        rows = np.arange(n)
+        rows = np.arange(y.shape[0])
         Y[rows, y] = 1
         np.subtract(Aout, Y, out=D)  # A⁽ᴸ⁾ − Y
         Y[rows, y] = 0
-        loss_sum += self.loss_sums(Aout, D, y, dZout)
+        loss_sum += self.loss.sums(Aout, D, y, dZout)
         correct += np.count_nonzero(Aout.argmax(axis=2) == y, axis=1)
-        if self.loss == "mse" and self.output == "sigmoid":
-            # η·∂L/∂Z⁽ᴸ⁾ = η·2/(N·nᴸ)·(A⁽ᴸ⁾ − Y) ⊙ A⁽ᴸ⁾ ⊙ (1 − A⁽ᴸ⁾)
-            _sigmoid_backward(D, Aout, dZout)
+        if self.fused:  # η·∂L/∂Z⁽ᴸ⁾ = η·factor/N·(A⁽ᴸ⁾ − Y): (A − Y)/N for CE, (A − Y)/(N·nᴸ) for BCE
+            np.multiply(D, buf.scale, out=dZout)
+        else:  # η·∂L/∂Z⁽ᴸ⁾ = (∂L/∂A⁽ᴸ⁾ through the output's derivative) · η·2/(N·nᴸ), ∂L/∂A ∝ A⁽ᴸ⁾ − Y (MSE)
+            self.out_activation.backward_(D, Aout, dZout)
             dZout *= buf.scale
-        elif self.loss == "mse":
-            # η·∂L/∂Z⁽ᴸ⁾ = A ⊙ (η∂L/∂A − Σᵢ η∂L/∂Aᵢ · Aᵢ), η∂L/∂A = η·2/(N·nᴸ)·(A⁽ᴸ⁾ − Y): the softmax Jacobian
-            np.multiply(D, buf.scale, out=dZout)
-            dZout -= np.einsum("gij,gij->gi", dZout, Aout)[:, :, None]
-            dZout *= Aout
-        else:  # fused: η·∂L/∂Z⁽ᴸ⁾ = η·(A⁽ᴸ⁾ − Y)/N (CE) or η·(A⁽ᴸ⁾ − Y)/(N·nᴸ) (BCE)
-            np.multiply(D, buf.scale, out=dZout)
-        for bucket in reversed(self.deep):  # children before parents
-            if bucket.is_output:
-                dZ = dZout[bucket.out_slot : bucket.out_slot + bucket.count]
-            else:
-                if buf.M is not None:
-                    buf.dA[bucket] *= buf.M[bucket]  # through the dropout: ⊙ M⁽ˢ⁾
-                dZ = self.hidden_backward(buf.dA[bucket], buf.A[bucket], buf.dZ[bucket])
-            lo, hi = bucket.offset, bucket.offset + bucket.count
-            # ∂L/∂A⁽ˢ⁻¹⁾ = ∂L/∂Z⁽ˢ⁾ · W⁽ˢ⁾ᵀ, before W⁽ˢ⁾ changes
-            np.matmul(dZ, bucket.W.transpose(0, 2, 1), out=buf.dA[bucket.parent][lo:hi])
-            a_in = buf.A[bucket.parent][lo:hi] if buf.M is None else buf.Ain[bucket]
-            gW = np.matmul(a_in.transpose(0, 2, 1), dZ, out=buf.gW[bucket])  # (η)∂L/∂W⁽ˢ⁾ = A⁽ˢ⁻¹⁾ᵀ·(η)∂L/∂Z⁽ˢ⁾
-            if self.plain:
-                bucket.W -= gW
-                bucket.b -= np.matmul(buf.ones, dZ, out=buf.gb[bucket])
-            else:
-                W_state = [self.state[name][1][bucket][0] for name in self.state_names]
-                b_state = [self.state[name][1][bucket][1] for name in self.state_names]
-                adam = getattr(bucket, "adam", None)
-                self._update(bucket.W, gW, W_state, bucket.eta, adam)
-                self._update(
-                    bucket.b, np.matmul(buf.ones, dZ, out=buf.gb[bucket]), b_state, bucket.eta, adam, decay_rows=0
-                )
+
+    def _backward_bucket(self, bucket, buf):
+        """Backpropagate through the stacked layer of ``bucket`` and update its weights and biases."""
+        if bucket.is_output:
+            dZ = buf.dZout[bucket.out_slot : bucket.out_slot + bucket.count]
+        else:
+            if buf.M is not None:
+                buf.dA[bucket] *= buf.M[bucket]  # through the dropout: ⊙ M⁽ˢ⁾
+            dZ = self.hidden.backward_(buf.dA[bucket], buf.A[bucket], buf.dZ[bucket])
+        lo, hi = bucket.offset, bucket.offset + bucket.count
+        # ∂L/∂A⁽ˢ⁻¹⁾ = ∂L/∂Z⁽ˢ⁾ · W⁽ˢ⁾ᵀ, before W⁽ˢ⁾ changes
+        np.matmul(dZ, bucket.W.transpose(0, 2, 1), out=buf.dA[bucket.parent][lo:hi])
+        a_in = buf.A[bucket.parent][lo:hi] if buf.M is None else buf.Ain[bucket]
+        gW = np.matmul(a_in.transpose(0, 2, 1), dZ, out=buf.gW[bucket])  # (η)∂L/∂W⁽ˢ⁾ = A⁽ˢ⁻¹⁾ᵀ·(η)∂L/∂Z⁽ˢ⁾
+        gb = np.matmul(buf.ones, dZ, out=buf.gb[bucket])  # (η)∂L/∂b⁽ˢ⁾ = 1ᵀ·(η)∂L/∂Z⁽ˢ⁾
+        if self.plain:
+            bucket.W -= gW
+            bucket.b -= gb
+        else:
+            W_state = [self.state[name][1][bucket][0] for name in self.state_names]
+            b_state = [self.state[name][1][bucket][1] for name in self.state_names]
+            self._update(bucket.W, gW, W_state, bucket.factors)
+            self._update(bucket.b, gb, b_state, bucket.factors, decay_rows=0)
+
+    def _backward_first(self, buf):
+        """Backpropagate into the first layer of every network and update it (one product for all)."""
         if buf.M1 is not None:
             buf.dA1 *= buf.M1
-        dZ1 = self.hidden_backward(buf.dA1, buf.A1, buf.dZ1)
+        dZ1 = self.hidden.backward_(buf.dA1, buf.A1, buf.dZ1)
         for bucket in self.first_outputs:
-            np.copyto(buf.dZ1_view[bucket], dZout[bucket.out_slot : bucket.out_slot + bucket.count])
+            np.copyto(buf.dZ1_view[bucket], buf.dZout[bucket.out_slot : bucket.out_slot + bucket.count])
         if self.plain:
             self._first_update(buf, dZ1)
         else:
             self._first_optimizer_update(buf, dZ1)
 
     def evaluate(self, X, y, buffers, sparse_rows=None):
-        """Per network (rows of ``Aout``): the summed loss (see ``loss_sums``) and the correct count on ``X``/``y``.
+        """Per network (rows of ``Aout``): the summed loss (``Loss.sums``) and the correct count on ``X``/``y``.
 
         One fused forward pass in chunks of ``EVAL_CHUNK`` rows; sums in float64.
         With the sparse first layer, ``sparse_rows`` is X as a ``sparse.SparseRows``.
@@ -744,26 +614,26 @@ class _Engine:
                 self.forward(buf, sparse_rows.rows(start, start + m))
             A = buf.Aout
             correct += np.count_nonzero(A.argmax(axis=2) == yc, axis=1)
-            if self.loss == "mse":
+            if self.loss.uses_difference:
                 A[:, np.arange(m), yc] -= 1  # A⁽ᴸ⁾ − Y, in place (A is not needed afterwards)
-            loss_sum += self.loss_sums(A, A, yc, A)
+            loss_sum += self.loss.sums(A, A, yc, A)
         return loss_sum, correct
 
 
 def _check_nets(nets):
     if isinstance(nets, MultilayerNeuralNetClassifier):
-        raise TypeError("nets must be a list of networks; wrap a single network as [net]")
+        raise InvalidTypeError("nets must be a list of networks; wrap a single network as [net]")
     try:
         nets = list(nets)
     except TypeError:
-        raise TypeError(f"nets must be a list of MultilayerNeuralNetClassifier, got {nets!r}") from None
+        raise InvalidTypeError(f"nets must be a list of MultilayerNeuralNetClassifier, got {nets!r}") from None
     if not nets:
-        raise ValueError("nets is empty: give at least one network to train")
+        raise InvalidValueError("nets is empty: give at least one network to train")
     for i, net in enumerate(nets):
         if not isinstance(net, MultilayerNeuralNetClassifier):
-            raise TypeError(f"nets[{i}] is {type(net).__name__}, not a MultilayerNeuralNetClassifier")
+            raise InvalidTypeError(f"nets[{i}] is {type(net).__name__}, not a MultilayerNeuralNetClassifier")
     if len({id(net) for net in nets}) != len(nets):
-        raise ValueError("the same network object appears more than once in nets; give each one once")
+        raise InvalidValueError("the same network object appears more than once in nets; give each one once")
     first = nets[0]
     for i, net in enumerate(nets[1:], start=1):
         what = None
@@ -776,7 +646,7 @@ def _check_nets(nets):
         elif net.epochs_trained != first.epochs_trained:
             what = f"{net.epochs_trained} epochs trained while nets[0] has {first.epochs_trained}"
         if what:
-            raise ValueError(
+            raise InvalidValueError(
                 f"nets[{i}] has {what}; networks trained together need the same input width, "
                 "classes, dtype and epochs trained"
             )
@@ -796,10 +666,10 @@ def _check_options(options, n):
     if options is None or isinstance(options, dict):
         options = [options or {}] * n
     elif isinstance(options, (str, bytes)) or not hasattr(options, "__iter__"):
-        raise TypeError(f"options must be None, a dict or one dict per network, got {options!r}")
+        raise InvalidTypeError(f"options must be None, a dict or one dict per network, got {options!r}")
     options = list(options)
     if len(options) != n:
-        raise ValueError(f"{len(options)} option dicts for {n} networks; give one dict or one per network")
+        raise InvalidValueError(f"{len(options)} option dicts for {n} networks; give one dict or one per network")
     return [_check_one(o, f"options[{i}]") for i, o in enumerate(options)]
 
 
@@ -807,7 +677,7 @@ def _check_one(options, name):
     """One options dict → all of ``ENGINE_DEFAULTS``' keys, checked and normalised."""
     options = {} if options is None else options
     if not isinstance(options, dict):
-        raise TypeError(f"{name} must be a dict such as {{'optimizer': 'adam'}}, got {options!r}")
+        raise InvalidTypeError(f"{name} must be a dict such as {{'optimizer': 'adam'}}, got {options!r}")
     unknown = sorted(set(options) - set(ENGINE_DEFAULTS))
     if unknown:
         hint = (
@@ -815,47 +685,38 @@ def _check_one(options, name):
             if set(unknown) & {"early_stopping", "patience", "validation_fraction"}
             else ""
         )
-        raise TypeError(f"{name} has unknown option(s) {unknown}; known: {', '.join(ENGINE_DEFAULTS)}{hint}")
-    o = {**ENGINE_DEFAULTS, **options}
-    optimizer = make_optimizer(o["optimizer"], 1.0, momentum=o["momentum"], weight_decay=o["weight_decay"])
-    kind = o["optimizer"].lower()
-    return {
-        "optimizer": kind,
-        "momentum": optimizer.momentum if kind in ("momentum", "nesterov") else ENGINE_DEFAULTS["momentum"],
-        "weight_decay": optimizer.weight_decay,
-        "schedule": check_schedule(o["schedule"]),
-        "dropout": check_dropout(o["dropout"]),
-    }
+        raise InvalidTypeError(f"{name} has unknown option(s) {unknown}; known: {', '.join(ENGINE_DEFAULTS)}{hint}")
+    return Recipe.of(**options).training_options()
 
 
 def _check_learning_rates(learning_rates, n):
     if isinstance(learning_rates, numbers.Real) and not isinstance(learning_rates, bool):
         return [check_positive_float(learning_rates, "learning_rates")] * n
     if isinstance(learning_rates, (str, bytes)) or not hasattr(learning_rates, "__iter__"):
-        raise TypeError(f"learning_rates must be a number or one number per network, got {learning_rates!r}")
+        raise InvalidTypeError(f"learning_rates must be a number or one number per network, got {learning_rates!r}")
     lrs = [check_positive_float(v, f"learning_rates[{i}]") for i, v in enumerate(learning_rates)]
     if len(lrs) != n:
-        raise ValueError(f"{len(lrs)} learning rates for {n} networks; give one number or one per network")
+        raise InvalidValueError(f"{len(lrs)} learning rates for {n} networks; give one number or one per network")
     return lrs
 
 
 def train_many(
-    nets,
-    X_train,
-    y_train,
-    X_val,
-    y_val,
+    nets: list[MultilayerNeuralNetClassifier],
+    X_train: ArrayLike,
+    y_train: ArrayLike,
+    X_val: ArrayLike | None,
+    y_val: ArrayLike | None,
     *,
-    epochs,
-    batch_size=100,
-    learning_rates=0.1,
-    seed=None,
-    on_epoch=None,
-    progress=False,
-    blas_threads=None,
-    options=None,
-    first_layer="auto",
-):
+    epochs: int,
+    batch_size: int = 100,
+    learning_rates: float | list[float] = 0.1,
+    seed: int | None = None,
+    on_epoch: Callable[[int, list[dict]], bool | None] | None = None,
+    progress: bool = False,
+    blas_threads: int | None = None,
+    options: dict | list[dict] | None = None,
+    first_layer: str = "auto",
+) -> list[pd.DataFrame]:
     """Train every network of ``nets`` in place on the same shuffled minibatches.
 
     ``nets``: ``MultilayerNeuralNetClassifier`` objects with equal input width,
@@ -887,130 +748,27 @@ def train_many(
     Raises ``TrainingDivergedError`` if any network's loss or parameters turn
     NaN/infinite; every network then keeps its parameters from before that epoch.
     """
-    from .training import TrainingDivergedError
-
     nets = _check_nets(nets)
     lrs = _check_learning_rates(learning_rates, len(nets))
     opts = _check_options(options, len(nets))
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
-    if seed is not None:
-        seed = check_int(seed, "seed", minimum=0)
+    seed = check_seed(seed, "seed")
     if on_epoch is not None and not callable(on_epoch):
-        raise TypeError(f"on_epoch must be a function on_epoch(epoch, records) or None, got {on_epoch!r}")
+        raise InvalidTypeError(f"on_epoch must be a function on_epoch(epoch, records) or None, got {on_epoch!r}")
     if blas_threads is not None:
         blas_threads = check_int(blas_threads, "blas_threads")
     if first_layer not in ("auto", "dense", "sparse"):
-        raise ValueError(f"first_layer must be 'auto', 'dense' or 'sparse', got {first_layer!r}")
-    first = nets[0]
-    X_train = np.ascontiguousarray(check_features(X_train, first.layers[0], first.dtype, name="X_train"))
-    y_train = check_labels(y_train, first.n_classes, X_train.shape[0], name="y_train")
-    if (X_val is None) != (y_val is None):
-        raise ValueError("give both X_val and y_val, or neither (then the test columns of the history are NaN)")
-    if X_val is not None:
-        X_val = np.ascontiguousarray(check_features(X_val, first.layers[0], first.dtype, name="X_val"))
-        y_val = check_labels(y_val, first.n_classes, X_val.shape[0], name="y_val")
-    if batch_size > X_train.shape[0]:
-        raise ValueError(
-            f"batch_size {batch_size} is larger than the {X_train.shape[0]} training samples; choose a smaller one"
-        )
-
-    if blas_threads is None:
-        limits = contextlib.nullcontext()
-    else:
-        from threadpoolctl import threadpool_limits
-
-        limits = threadpool_limits(limits=blas_threads, user_api="blas")
-    background = train_rows = val_rows = None
-    if first_layer != "dense":
-        from . import sparse
-
-        c = sparse.background(X_train)
-        if first_layer == "sparse" or sparse.density(X_train, c) <= sparse.MAX_DENSITY:
-            background, train_rows = c, sparse.SparseRows(X_train, c)
-            val_rows = sparse.SparseRows(X_val, c) if X_val is not None else None
-    groups = {}  # (recipe, options) → indices into nets, in order of first appearance
-    for i, net in enumerate(nets):
-        groups.setdefault((_recipe(net), tuple(opts[i].items())), []).append(i)
-    engines = [
-        (_Engine([nets[i] for i in idx], [lrs[i] for i in idx], opts[idx[0]], background), idx)
-        for idx in groups.values()
-    ]
-    n_train = X_train.shape[0]
-    start_epoch = first.epochs_trained
-    frames = [[] for _ in nets]
+        raise InvalidValueError(f"first_layer must be 'auto', 'dense' or 'sparse', got {first_layer!r}")
+    X_train, y_train, X_val, y_val = _check_data(nets[0], X_train, y_train, X_val, y_val, batch_size)
+    limits = contextlib.nullcontext() if blas_threads is None else threadpool_limits(blas_threads, user_api="blas")
     with limits, np.errstate(over="ignore"):
-        batch = None
-        if train_rows is not None:
-            from .sparse import SparseBatch
-
-            batch = SparseBatch(train_rows, batch_size)
-        bufs = []
-        for engine, _ in engines:  # one [X | 1] for all: every engine trains on the same batch
-            bufs.append(_Buffers(engine, batch_size, training=True, X1=bufs[0].X1 if bufs else None, batch=batch))
-        X_batch = bufs[0].X
-        eval_buffers = [{} for _ in engines]
+        run = _FusedRun(nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer)
+        start = nets[0].epochs_trained
         desc = "training" if len(nets) == 1 else f"training {len(nets)} networks"
-        bar = tqdm(range(start_epoch, start_epoch + epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
+        bar = tqdm(range(start, start + epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
         for epoch in bar:
-            t0 = time.perf_counter()
-            for (engine, _), buf in zip(engines, bufs):
-                engine.start_epoch(epoch, start_epoch, epochs, seed, buf)
-            sums = [(np.zeros(e.n_nets), np.zeros(e.n_nets, dtype=np.int64)) for e, _ in engines]
-            batches = batch_indices(n_train, batch_size, epoch_rng(seed, epoch))
-            for idx in batches:
-                if batch is None:
-                    np.take(X_train, idx, axis=0, out=X_batch)
-                else:
-                    batch.take(idx)
-                yb = y_train[idx]
-                for (engine, _), buf, (loss_sum, correct) in zip(engines, bufs, sums):
-                    engine.step(yb, buf, loss_sum, correct)
-            n_seen = len(batches) * batch_size
-            n_val = X_val.shape[0] if X_val is not None else np.nan
-            loss_tr, loss_va = np.empty(len(nets)), np.empty(len(nets))
-            correct, val_correct = np.zeros(len(nets), dtype=np.int64), np.zeros(len(nets), dtype=np.int64)
-            finite = np.ones(len(nets), dtype=bool)
-            for (engine, idx), (loss_sum, right), ebufs in zip(engines, sums, eval_buffers):
-                if X_val is not None:
-                    val_loss, val_right = engine.evaluate(X_val, y_val, ebufs, val_rows)
-                else:  # no validation set: NaN test columns
-                    val_loss, val_right = np.full(engine.n_nets, np.nan), np.zeros(engine.n_nets, dtype=np.int64)
-                slots = [engine.slot[j] for j in range(len(idx))]
-                loss_tr[idx] = (loss_sum / (n_seen * engine.loss_divisor))[slots]
-                loss_va[idx] = (val_loss / (n_val * engine.loss_divisor))[slots]
-                correct[idx], val_correct[idx] = right[slots], val_right[slots]
-                engine.sync()
-                finite[idx] = engine.finite_networks()
-            seconds = time.perf_counter() - t0
-            finite &= np.isfinite(loss_tr) & (np.isfinite(loss_va) | (X_val is None))
-            bad = np.flatnonzero(~finite).tolist()
-            if bad:  # the networks still hold the last epoch's parameters: written back only below
-                names = ", ".join(f"nets[{i}] (layers {nets[i].layers}, learning rate {lrs[i]})" for i in bad[:5])
-                more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-                error = TrainingDivergedError(
-                    f"training diverged in epoch {epoch}: the loss or the weights of {names}{more} became "
-                    "NaN/infinite; every network keeps its parameters from before that epoch. "
-                    "Try a smaller learning rate."
-                )
-                error.epoch, error.networks = epoch, bad
-                raise error
-            for engine, _ in engines:
-                engine.store_parameters()
-                engine.store_state()
-            records = []
-            for i, net in enumerate(nets):
-                record = {
-                    "epoch": epoch,
-                    "loss_training": float(loss_tr[i]),
-                    "accuracy_training": int(correct[i]) / n_seen,
-                    "loss_test": float(loss_va[i]),
-                    "accuracy_test": int(val_correct[i]) / n_val,
-                    "seconds": seconds,
-                }
-                net.history_records.append(record)
-                frames[i].append(record)
-                records.append(record)
+            records = run.epoch(epoch, start, epochs)
             stop = on_epoch(epoch, records) is True if on_epoch is not None else False
             if progress and X_val is not None:
                 best = max(r["accuracy_test"] for r in records)
@@ -1018,4 +776,134 @@ def train_many(
             if stop:
                 break
         bar.close()
-    return [pd.DataFrame(f, columns=HISTORY_COLUMNS) for f in frames]
+    return [pd.DataFrame(f, columns=HISTORY_COLUMNS) for f in run.frames]
+
+
+def _check_data(first, X_train, y_train, X_val, y_val, batch_size):
+    """The training and validation data checked for the networks (like ``first``), C-contiguous."""
+    X_train = np.ascontiguousarray(check_features(X_train, first.layers[0], first.dtype, name="X_train"))
+    y_train = check_labels(y_train, first.n_classes, X_train.shape[0], name="y_train")
+    if (X_val is None) != (y_val is None):
+        raise InvalidValueError("give both X_val and y_val, or neither (then the test columns of the history are NaN)")
+    if X_val is not None:
+        X_val = np.ascontiguousarray(check_features(X_val, first.layers[0], first.dtype, name="X_val"))
+        y_val = check_labels(y_val, first.n_classes, X_val.shape[0], name="y_val")
+    if batch_size > X_train.shape[0]:
+        raise InvalidValueError(
+            f"batch_size {batch_size} is larger than the {X_train.shape[0]} training samples; choose a smaller one"
+        )
+    return X_train, y_train, X_val, y_val
+
+
+class _FusedRun:
+    """One ``train_many`` call: its engines (one per recipe and options), buffers and the epoch loop's steps."""
+
+    def __init__(self, nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer):
+        self.nets, self.lrs, self.seed, self.batch_size = nets, lrs, seed, batch_size
+        self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
+        self.frames: list[list[dict]] = [[] for _ in nets]
+        self.n_seen = 0  # training rows seen in the current epoch
+        background = self.val_rows = self.batch = None
+        if first_layer != "dense":
+            c = _background(X_train)
+            if first_layer == "sparse" or density(X_train, c) <= MAX_DENSITY:
+                background = c
+                self.batch = SparseBatch(SparseRows(X_train, c), batch_size)
+                self.val_rows = SparseRows(X_val, c) if X_val is not None else None
+        groups: dict = {}  # (recipe, options) → indices into nets, in order of first appearance
+        for i, net in enumerate(nets):
+            groups.setdefault((_recipe(net), tuple(opts[i].items())), []).append(i)
+        self.engines = [
+            (_Engine([nets[i] for i in idx], [lrs[i] for i in idx], opts[idx[0]], background), idx)
+            for idx in groups.values()
+        ]
+        self.bufs: list[_Buffers] = []
+        for engine, _ in self.engines:  # one [X | 1] for all: every engine trains on the same batch
+            X1 = self.bufs[0].X1 if self.bufs else None
+            self.bufs.append(_Buffers(engine, batch_size, training=True, X1=X1, batch=self.batch))
+        self.eval_buffers: list[dict] = [{} for _ in self.engines]
+
+    def epoch(self, epoch, start, epochs):
+        """Train every network for one epoch, measure it, refuse divergence, store and return its records."""
+        t0 = time.perf_counter()
+        sums = self._train(epoch, start, epochs)
+        metrics = self._measure(sums)
+        seconds = time.perf_counter() - t0
+        self._refuse_divergence(epoch, metrics)
+        for engine, _ in self.engines:
+            engine.store_parameters()
+            engine.store_state()
+        return self._record(epoch, metrics, seconds)
+
+    def _train(self, epoch, start, epochs):
+        """Every minibatch step of the epoch; per engine the summed training loss and correct counts."""
+        for (engine, _), buf in zip(self.engines, self.bufs):
+            engine.start_epoch(epoch, start, epochs, self.seed, buf)
+        sums = [(np.zeros(e.n_nets), np.zeros(e.n_nets, dtype=np.int64)) for e, _ in self.engines]
+        self.n_seen = 0
+        X_batch = self.bufs[0].X
+        for idx in batch_indices(self.X_train.shape[0], self.batch_size, epoch_rng(self.seed, epoch)):
+            if self.batch is None:
+                np.take(self.X_train, idx, axis=0, out=X_batch)
+            else:
+                self.batch.take(idx)
+            yb = self.y_train[idx]
+            for (engine, _), buf, (loss_sum, correct) in zip(self.engines, self.bufs, sums):
+                engine.step(yb, buf, loss_sum, correct)
+            self.n_seen += self.batch_size
+        return sums
+
+    def _measure(self, sums):
+        """Per network (order of ``nets``): training loss and correct count, validation loss and correct
+        count (NaN and 0 without a validation set), and whether its parameters are finite."""
+        n = len(self.nets)
+        n_val = self.X_val.shape[0] if self.X_val is not None else np.nan
+        loss_tr, loss_va = np.empty(n), np.empty(n)
+        correct, val_correct = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        finite = np.ones(n, dtype=bool)
+        for (engine, idx), (loss_sum, right), ebufs in zip(self.engines, sums, self.eval_buffers):
+            if self.X_val is not None:
+                val_loss, val_right = engine.evaluate(self.X_val, self.y_val, ebufs, self.val_rows)
+            else:
+                val_loss, val_right = np.full(engine.n_nets, np.nan), np.zeros(engine.n_nets, dtype=np.int64)
+            slots = [engine.slot[j] for j in range(len(idx))]
+            loss_tr[idx] = (loss_sum / (self.n_seen * engine.loss_divisor))[slots]
+            loss_va[idx] = (val_loss / (n_val * engine.loss_divisor))[slots]
+            correct[idx], val_correct[idx] = right[slots], val_right[slots]
+            engine.sync()
+            finite[idx] = engine.finite_networks()
+        finite &= np.isfinite(loss_tr) & (np.isfinite(loss_va) | (self.X_val is None))
+        return loss_tr, correct, loss_va, val_correct, n_val, finite
+
+    def _refuse_divergence(self, epoch, metrics):
+        """``TrainingDivergedError`` naming the networks whose loss or parameters turned non-finite; the
+        networks still hold the last epoch's parameters (the packed ones are written back only after this)."""
+        bad = np.flatnonzero(~metrics[-1]).tolist()
+        if not bad:
+            return
+        names = ", ".join(f"nets[{i}] (layers {self.nets[i].layers}, learning rate {self.lrs[i]})" for i in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise TrainingDivergedError(
+            f"training diverged in epoch {epoch}: the loss or the weights of {names}{more} became NaN/infinite; "
+            "every network keeps its parameters from before that epoch. Try a smaller learning rate.",
+            epoch=epoch,
+            networks=bad,
+        )
+
+    def _record(self, epoch, metrics, seconds):
+        """One history record per network, appended to its ``history_records`` and to this call's frames."""
+        loss_tr, correct, loss_va, val_correct, n_val, _ = metrics
+        records = []
+        for i, net in enumerate(self.nets):
+            record = {
+                "epoch": epoch,
+                "loss_training": float(loss_tr[i]),
+                "accuracy_training": int(correct[i]) / self.n_seen,
+                "loss_test": float(loss_va[i]),
+                "accuracy_test": int(val_correct[i]) / n_val,
+                "seconds": seconds,
+            }
+            net.history_records.append(record)
+            self.frames[i].append(record)
+            records.append(record)
+        return records

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .validation import check_name
+
 INITS = {
     "normal": lambda n_in, n_out: 0.1,  # the article's N(0, 0.1²), whatever the widths
     "glorot": lambda n_in, n_out: np.sqrt(2.0 / (n_in + n_out)),  # Glorot & Bengio 2010: Var = 2/(nᵏ⁻¹ + nᵏ)
@@ -13,3 +15,8 @@ INITS = {
 
 ALIASES = {"xavier": "glorot"}
 """Other names accepted for an entry of ``INITS``."""
+
+
+def check_init(name: str) -> str:
+    """An initialisation name (``xavier`` is ``glorot``) → its key in ``INITS``."""
+    return check_name(name, INITS, "init", ALIASES)

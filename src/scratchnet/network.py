@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
-from .activations import ACTIVATIONS, DERIVATIVES, OUTPUT_BACKWARD, OUTPUTS, check_activation
-from .losses import LOSSES, check_loss, check_pair, int_to_onehot
+from .activations import ACTIVATIONS, OUTPUTS
+from .errors import InvalidValueError
+from .inits import INITS
+from .losses import LOSSES, check_pair, int_to_onehot
+from .recipe import DEFAULTS, Recipe, check_dropout
 from .validation import (
     check_activations,
     check_dtype,
@@ -37,34 +41,17 @@ from .validation import (
 
 HISTORY_COLUMNS = ["epoch", "loss_training", "accuracy_training", "loss_test", "accuracy_test", "seconds"]
 
-INITS = {
-    "normal": lambda n_in, n_out: 0.1,  # the article's N(0, 0.1²), whatever the widths
-    "glorot": lambda n_in, n_out: np.sqrt(2.0 / (n_in + n_out)),  # Glorot & Bengio 2010: Var = 2/(nᵏ⁻¹ + nᵏ)
-    "he": lambda n_in, n_out: np.sqrt(2.0 / n_in),  # He et al. 2015, for ReLU: Var = 2/nᵏ⁻¹
-}
-"""name → the standard deviation of the normal distribution W⁽ᵏ⁾ is drawn from (biases start at zero)."""
 
-_INIT_ALIASES = {"xavier": "glorot"}
+def draw_dropout_mask_(out: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
+    """``out ← [U < 1 − p] / (1 − p)`` in place, U uniform from ``rng``: an inverted-dropout mask of rate p.
 
-
-def check_init(name):
-    """An initialisation name (``xavier`` is ``glorot``) → its key in ``INITS``."""
-    if not isinstance(name, str):
-        raise TypeError(f"init must be a name such as 'normal', got {name!r}")
-    key = _INIT_ALIASES.get(name.lower(), name.lower())
-    if key not in INITS:
-        raise ValueError(f"unknown init {name!r}; choose one of {', '.join(sorted(INITS) + ['xavier'])}")
-    return key
-
-
-def check_dropout(rate, name="dropout"):
-    """A dropout rate p with 0 ≤ p < 1 (the fraction of hidden nodes switched off)."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number in [0, 1), got {rate!r}")
-    rate = float(rate)
-    if not 0 <= rate < 1:
-        raise ValueError(f"{name} must lie in [0, 1) (the fraction of hidden nodes dropped), got {rate}")
-    return rate
+    Kept nodes are scaled by 1/(1 − p), so the next layer sees the same expected
+    input as without dropout and evaluation needs no rescaling.
+    """
+    keep = 1.0 - rate
+    np.less(rng.random(out.shape), keep, out=out, casting="unsafe")
+    out /= out.dtype.type(keep)
+    return out
 
 
 class MultilayerNeuralNetClassifier:
@@ -78,74 +65,75 @@ class MultilayerNeuralNetClassifier:
         Seeds the weight initialisation (``W ~ N(0, 0.1²)``, biases zero).
     dtype : np.float64 or np.float32
         Precision of parameters and computation.
-    activation : {"sigmoid", "tanh", "relu", "leaky_relu", "identity"}, default "sigmoid"
-        σ of the hidden layers.
-    output : {"sigmoid", "softmax"}, default "sigmoid"
-        Activation of the output layer.
-    loss : {"mse", "cross_entropy", "binary_cross_entropy"}, default "mse"
+    activation : a name of ``activations.ACTIVATIONS``, default the article's sigmoid
+        σ of the hidden layers (sigmoid, tanh, relu, leaky_relu, elu, identity).
+    output : a name of ``activations.OUTPUTS``, default the article's sigmoid
+        Activation of the output layer (sigmoid or softmax).
+    loss : a name of ``losses.LOSSES``, default the article's mse
         With a sigmoid output: mse or binary_cross_entropy; with softmax: mse or
         cross_entropy (``losses.PAIRS``). ``-`` for ``_`` and ``ce``/``bce`` are accepted.
-    init : {"normal", "glorot" (= "xavier"), "he"}, default "normal"
+    init : a name of ``inits.INITS`` (or ``xavier`` for glorot), default the article's normal
         ``W⁽ᵏ⁾ ~ N(0, s²)`` with s = 0.1 (the article), √(2/(nᵏ⁻¹+nᵏ)) or √(2/nᵏ⁻¹).
+
+    The names are checked and canonicalised by ``recipe.Recipe``; the defaults
+    are ``recipe.DEFAULTS``.
     """
 
     def __init__(
         self,
-        layers,
-        random_seed=None,
+        layers: list[int],
+        random_seed: int | None = None,
         dtype=np.float64,
         *,
-        activation="sigmoid",
-        output="sigmoid",
-        loss="mse",
-        init="normal",
-    ):
+        activation: str = DEFAULTS["activation"],
+        output: str = DEFAULTS["output"],
+        loss: str = DEFAULTS["loss"],
+        init: str = DEFAULTS["init"],
+    ) -> None:
         self.layers = check_layers(layers)
         self.random_seed = check_seed(random_seed)
         self.dtype = check_dtype(dtype)
-        self.activation = check_activation(activation)
-        self.output = check_activation(output, OUTPUTS, "output activation")
-        loss = check_loss(loss)
-        self._start = check_pair(self.output, loss)
-        self.loss_function = LOSSES[loss]()
-        self.init = check_init(init)
+        recipe = Recipe(activation=activation, output=output, loss=loss, init=init)
+        self.activation, self.output, self.init = recipe.activation, recipe.output, recipe.init
+        self.loss_function = LOSSES[recipe.loss]
+        self._start = check_pair(self.output, recipe.loss)
         rng = np.random.default_rng(random_seed)
         self.weights = [
             rng.normal(0.0, INITS[self.init](n_in, n_out), size=(n_in, n_out)).astype(self.dtype)
             for n_in, n_out in zip(self.layers[:-1], self.layers[1:])
         ]
         self.biases = [np.zeros(n_out, dtype=self.dtype) for n_out in self.layers[1:]]
-        self.history_records = []
+        self.history_records: list[dict] = []
         # The optimiser's state between training calls (velocities, Adam's moments; see
         # ``optimizers``): kept in memory and by pickle, not in model files.
-        self.optimizer_state = None
+        self.optimizer_state: dict | None = None
 
     # ------------------------------------------------------------------ sizes
     @property
-    def n_layers(self):
+    def n_layers(self) -> int:
         """L, the number of layers with weights (the input is not a layer)."""
         return len(self.layers) - 1
 
     @property
-    def n_classes(self):
+    def n_classes(self) -> int:
         return self.layers[-1]
 
     @property
-    def n_parameters(self):
+    def n_parameters(self) -> int:
         """``Σₖ nᵏ·(nᵏ⁻¹ + 1)``: 39,760 for [784, 50, 10]."""
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
     @property
-    def epochs_trained(self):
+    def epochs_trained(self) -> int:
         return len(self.history_records)
 
     @property
-    def history(self):
+    def history(self) -> pd.DataFrame:
         """Every epoch trained so far (all calls of ``train``), one row each."""
         return pd.DataFrame(self.history_records, columns=HISTORY_COLUMNS)
 
     @property
-    def options(self):
+    def options(self) -> dict[str, str]:
         """The choices beyond the article: ``{"activation", "output", "loss", "init"}``."""
         return {
             "activation": self.activation,
@@ -154,9 +142,13 @@ class MultilayerNeuralNetClassifier:
             "init": self.init,
         }
 
+    @property
+    def recipe(self) -> Recipe:
+        """The network's part of the recipe (activation, output, loss, init; training fields at their defaults)."""
+        return Recipe(**self.options)
+
     def __repr__(self):
-        defaults = {"activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal"}
-        extra = "".join(f", {k}={v!r}" for k, v in self.options.items() if v != defaults[k])
+        extra = "".join(f", {k}={v!r}" for k, v in self.recipe.changes().items())
         return (
             f"MultilayerNeuralNetClassifier(layers={self.layers}, random_seed={self.random_seed}, "
             f"dtype=np.{self.dtype.name}{extra})"
@@ -166,7 +158,7 @@ class MultilayerNeuralNetClassifier:
     def _as_batch(self, x):
         return check_features(x, self.layers[0], self.dtype, name="x")
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> list[np.ndarray]:
         """The activated values of every layer: a list of L matrices (N, nᵏ).
 
         ``x`` is (N, n⁰), or a 1-D sample treated as the row vector (1, n⁰).
@@ -175,7 +167,9 @@ class MultilayerNeuralNetClassifier:
         """
         return self._forward(self._as_batch(x), None)
 
-    def forward_train(self, x, dropout, rng):
+    def forward_train(
+        self, x: ArrayLike, dropout: float, rng: np.random.Generator | None
+    ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         """Forward pass with inverted dropout on the hidden layers: ``(activations, masks)``.
 
         Each hidden node is kept with probability 1 − p (``dropout`` = p) and
@@ -190,10 +184,7 @@ class MultilayerNeuralNetClassifier:
         if dropout == 0:
             return self._forward(x, None), None
         check_rng(rng)
-        keep = 1.0 - dropout
-        masks = [
-            (rng.random((x.shape[0], n)) < keep).astype(self.dtype) / self.dtype.type(keep) for n in self.layers[1:-1]
-        ]
+        masks = [draw_dropout_mask_(np.empty((x.shape[0], n), self.dtype), rng, dropout) for n in self.layers[1:-1]]
         return self._forward(x, masks), masks
 
     def _forward(self, a, masks):
@@ -204,7 +195,7 @@ class MultilayerNeuralNetClassifier:
             if k > 0 and masks is not None:
                 a = a * masks[k - 1]  # dropout: layer k+1 sees A⁽ᵏ⁾ ⊙ M⁽ᵏ⁾
             z = a @ W + b  # Z⁽ᵏ⁾ = A⁽ᵏ⁻¹⁾ · W⁽ᵏ⁾ + b⁽ᵏ⁾
-            a = sigma(z) if k < self.n_layers - 1 else sigma_out(z)  # A⁽ᵏ⁾ = σ(Z⁽ᵏ⁾)
+            a = (sigma if k < self.n_layers - 1 else sigma_out).forward_(z)  # A⁽ᵏ⁾ = σ(Z⁽ᵏ⁾), in place of Z
             activations.append(a)
         return activations
 
@@ -212,13 +203,23 @@ class MultilayerNeuralNetClassifier:
         if masks is None:
             return None
         if not isinstance(masks, (list, tuple)) or len(masks) != self.n_layers - 1:
-            raise ValueError(f"masks must be the list of {self.n_layers - 1} hidden-layer masks from forward_train")
+            raise InvalidValueError(
+                f"masks must be the list of {self.n_layers - 1} hidden-layer masks from forward_train"
+            )
         for k, (m, n) in enumerate(zip(masks, self.layers[1:-1]), start=1):
             if not isinstance(m, np.ndarray) or m.shape != (n_samples, n):
-                raise ValueError(f"masks[{k - 1}] (layer {k}) must have shape ({n_samples}, {n}); pass forward_train's")
+                raise InvalidValueError(
+                    f"masks[{k - 1}] (layer {k}) must have shape ({n_samples}, {n}); pass forward_train's"
+                )
         return list(masks)
 
-    def backward(self, x, y_onehot, activations, masks=None):
+    def backward(
+        self,
+        x: ArrayLike,
+        y_onehot: ArrayLike,
+        activations: list[np.ndarray],
+        masks: list[np.ndarray] | None = None,
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Gradients of the loss by backpropagation (article, section 3).
 
         ``x`` (N, n⁰), ``y_onehot`` (N, nᴸ), ``activations`` from ``forward(x)``
@@ -230,7 +231,7 @@ class MultilayerNeuralNetClassifier:
         y_onehot = check_onehot(y_onehot, x.shape[0], self.n_classes, self.dtype)
         activations = check_activations(activations, self.layers, x.shape[0])
         masks = self._check_masks(masks, x.shape[0])
-        sigma_prime = DERIVATIVES[self.activation]
+        sigma = ACTIVATIONS[self.activation]
         weight_grads = [None] * self.n_layers
         bias_grads = [None] * self.n_layers
         A_L = activations[-1]
@@ -238,10 +239,12 @@ class MultilayerNeuralNetClassifier:
             dZ = self.loss_function.delta_z(A_L, y_onehot)  # ∂L/∂Z⁽ᴸ⁾ = (A⁽ᴸ⁾ − Y)/N (CE) or /(N·nᴸ) (BCE)
         else:
             dA = self.loss_function.delta(A_L, y_onehot)  # ∂L/∂A⁽ᴸ⁾ = 2/(N·nᴸ)·(A⁽ᴸ⁾ − Y) (MSE)
-            dZ = OUTPUT_BACKWARD[self.output](dA, A_L)  # ∂L/∂Z⁽ᴸ⁾ = ∂L/∂A⁽ᴸ⁾ ⊙ A⁽ᴸ⁾ ⊙ (1 − A⁽ᴸ⁾) (sigmoid)
+            # ∂L/∂Z⁽ᴸ⁾ = ∂L/∂A⁽ᴸ⁾ ⊙ A⁽ᴸ⁾ ⊙ (1 − A⁽ᴸ⁾) (sigmoid)
+            dZ = OUTPUTS[self.output].backward_(dA, A_L, np.empty_like(dA))
         for k in reversed(range(self.n_layers)):
             if k < self.n_layers - 1:
-                dZ = dA * sigma_prime(activations[k])  # ∂L/∂Z⁽ᵏ⁾ = ∂L/∂A⁽ᵏ⁾ ⊙ σ'(Z⁽ᵏ⁾), sigmoid: A⁽ᵏ⁾ ⊙ (1 − A⁽ᵏ⁾)
+                # ∂L/∂Z⁽ᵏ⁾ = ∂L/∂A⁽ᵏ⁾ ⊙ σ'(Z⁽ᵏ⁾), sigmoid: A⁽ᵏ⁾ ⊙ (1 − A⁽ᵏ⁾)
+                dZ = sigma.backward_(dA, activations[k], np.empty_like(dA))
             a_prev = activations[k - 1] if k > 0 else x  # A⁽⁰⁾ = X
             if k > 0 and masks is not None:
                 a_prev = a_prev * masks[k - 1]  # what layer k saw: A⁽ᵏ⁻¹⁾ ⊙ M⁽ᵏ⁻¹⁾
@@ -253,7 +256,14 @@ class MultilayerNeuralNetClassifier:
                     dA = dA * masks[k - 1]  # through the dropout: ⊙ M⁽ᵏ⁻¹⁾
         return weight_grads, bias_grads
 
-    def backward_numerical(self, x, y_onehot, layer, eps=1e-5, masks=None):
+    def backward_numerical(
+        self,
+        x: ArrayLike,
+        y_onehot: ArrayLike,
+        layer: int,
+        eps: float = 1e-5,
+        masks: list[np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``∂L/∂W⁽ᵏ⁾`` and ``∂L/∂b⁽ᵏ⁾`` of layer ``layer`` (1-based, L = output) by central differences.
 
         ``(L(θ + ε) − L(θ − ε)) / 2ε`` for every parameter: two forward passes
@@ -264,7 +274,7 @@ class MultilayerNeuralNetClassifier:
         """
         layer = check_int(layer, "layer")
         if layer > self.n_layers:
-            raise ValueError(f"layer must be between 1 and {self.n_layers} (the output layer), got {layer}")
+            raise InvalidValueError(f"layer must be between 1 and {self.n_layers} (the output layer), got {layer}")
         eps = check_positive_float(eps, "eps")
         x = self._as_batch(x)
         y_onehot = check_onehot(y_onehot, x.shape[0], self.n_classes, self.dtype)
@@ -284,21 +294,21 @@ class MultilayerNeuralNetClassifier:
         return grads[0], grads[1]
 
     # ------------------------------------------------------------- evaluation
-    def predict_proba(self, x):
+    def predict_proba(self, x: ArrayLike) -> np.ndarray:
         """The output activations A⁽ᴸ⁾ (N, nᴸ): one-vs-all scores in [0, 1] (sigmoid) or a distribution (softmax)."""
         return self.forward(x)[-1]
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> np.ndarray:
         """Predicted classes (N,) int64: the argmax of A⁽ᴸ⁾."""
         return np.argmax(self.predict_proba(x), axis=1).astype(np.int64)
 
-    def loss(self, x, y):
+    def loss(self, x: ArrayLike, y: ArrayLike) -> float:
         """The loss of the network on ``x`` against integer labels ``y``."""
         a = self.predict_proba(x)
         y = check_labels(y, self.n_classes, a.shape[0])
         return self.loss_function.value(a, int_to_onehot(y, self.n_classes))
 
-    def accuracy(self, x, y):
+    def accuracy(self, x: ArrayLike, y: ArrayLike) -> float:
         """The fraction of ``x`` classified as ``y`` (integer labels)."""
         pred = self.predict(x)
         y = check_labels(y, self.n_classes, pred.shape[0])

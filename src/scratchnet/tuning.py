@@ -85,7 +85,7 @@ def check_head(head):
 
 def _rate(name, upper=None):
     """A checker of one grid value: a finite number ≥ 0 (and < ``upper``), as the optimisers check it."""
-    from .optimizers import _check_rate
+    from .validation import check_rate as _check_rate
 
     return lambda value: _check_rate(value, name, upper)
 
@@ -114,8 +114,9 @@ def make_grid(
     multiply the grid), ``weight_decays``, ``schedules``, ``dropouts``.
     """
     from .activations import check_activation
-    from .network import check_dropout, check_init
+    from .inits import check_init
     from .optimizers import OPTIMIZERS, check_schedule
+    from .recipe import check_dropout
 
     def check_optimizer(name):
         if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
@@ -230,8 +231,8 @@ def check_network(network=None):
     ``{"activation": "leaky-relu", "loss": "ce"}``); the output/loss pair is checked.
     """
     from .activations import OUTPUTS, check_activation
+    from .inits import check_init
     from .losses import check_loss, check_pair
-    from .network import check_init
 
     network = dict(network or {})
     unknown = sorted(set(network) - set(ARTICLE_NETWORK))
