@@ -6,6 +6,7 @@ Pixels are scaled as in the article: ``(X / 255 − 0.5) · 2`` ∈ [−1, 1].
 from __future__ import annotations
 
 import gzip
+import numbers
 import os
 import zipfile
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from .batching import minibatches  # noqa: F401  (part of the data API, as in the article)
+from .errors import DataNotFoundError, InvalidTypeError, InvalidValueError
+from .validation import check_int, check_seed
 
 IDX_FILES = {
     "x_train": "train-images*idx3*",
@@ -21,10 +24,6 @@ IDX_FILES = {
     "y_test": "t10k-labels*idx1*",
 }
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-class DataNotFoundError(FileNotFoundError):
-    """No copy of the data set could be found or fetched."""
 
 
 def scale_pixels(X, max_value=255.0, dtype=np.float64):
@@ -50,18 +49,18 @@ def read_idx(path):
         with opener(path, "rb") as fh:
             raw = fh.read()
     except (OSError, EOFError) as exc:
-        raise ValueError(f"cannot read IDX file {str(path)!r}: {exc}") from None
+        raise InvalidValueError(f"cannot read IDX file {str(path)!r}: {exc}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{str(path)!r} is not an IDX file (bad magic number)")
+        raise InvalidValueError(f"{str(path)!r} is not an IDX file (bad magic number)")
     ndim = raw[3]
     header_len = 4 + 4 * ndim
     if len(raw) < header_len:
-        raise ValueError(f"{str(path)!r} is truncated (incomplete IDX header)")
+        raise InvalidValueError(f"{str(path)!r} is truncated (incomplete IDX header)")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header_len != expected:
-        raise ValueError(
+        raise InvalidValueError(
             f"{str(path)!r} is truncated or padded: header promises {expected} bytes of data, "
             f"found {len(raw) - header_len}"
         )
@@ -71,7 +70,7 @@ def read_idx(path):
 def _find_idx(folder, pattern):
     matches = sorted(p for p in Path(folder).glob(pattern) if p.is_file())
     if not matches:
-        raise ValueError(
+        raise InvalidValueError(
             f"folder {str(folder)!r} has no file matching {pattern!r}; it must hold the four MNIST IDX files "
             "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, "
             "gzipped or not)"
@@ -99,10 +98,12 @@ def _raw_from_npz(path):
             if {"X", "y"} <= files:
                 return data["X"], data["y"], path
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"cannot read {str(path)!r} as an .npz file: {exc}") from None
+        raise InvalidValueError(f"cannot read {str(path)!r} as an .npz file: {exc}") from None
     except ValueError as exc:
-        raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
-    raise ValueError(f"{str(path)!r} holds arrays {sorted(files)}; expected x_train/y_train/x_test/y_test or X/y")
+        raise InvalidValueError(f"cannot read {str(path)!r}: {exc}") from None
+    raise InvalidValueError(
+        f"{str(path)!r} holds arrays {sorted(files)}; expected x_train/y_train/x_test/y_test or X/y"
+    )
 
 
 def _raw_from_source(source):
@@ -111,7 +112,7 @@ def _raw_from_source(source):
         return _raw_from_folder(path)
     if path.is_file():
         return _raw_from_npz(path)
-    raise ValueError(f"MNIST source {str(path)!r} does not exist (give an .npz file or a folder of IDX files)")
+    raise InvalidValueError(f"MNIST source {str(path)!r} does not exist (give an .npz file or a folder of IDX files)")
 
 
 def _check_images(X, y, where):
@@ -120,22 +121,22 @@ def _check_images(X, y, where):
     if X.ndim == 3:
         X = X.reshape(X.shape[0], -1)
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
-        raise ValueError(f"{where!s}: images {X.shape} and labels {y.shape} do not fit together")
+        raise InvalidValueError(f"{where!s}: images {X.shape} and labels {y.shape} do not fit together")
     if X.dtype.kind not in "iuf" or not np.all(np.isfinite(X)) or X.min() < 0 or X.max() > 255:
-        raise ValueError(f"{where!s}: pixel values must be numbers in 0..255")
+        raise InvalidValueError(f"{where!s}: pixel values must be numbers in 0..255")
     if y.dtype.kind in "US":
         try:
             y = y.astype(np.int64)
         except ValueError:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{where!s}: labels must be digits like '0'…'9', got {np.unique(y)[:5].tolist()}"
             ) from None
     if y.dtype.kind not in "iuf":
-        raise ValueError(f"{where!s}: labels must be whole numbers, got dtype {y.dtype}")
+        raise InvalidValueError(f"{where!s}: labels must be whole numbers, got dtype {y.dtype}")
     if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0)):
-        raise ValueError(f"{where!s}: labels must be whole numbers")
+        raise InvalidValueError(f"{where!s}: labels must be whole numbers")
     if y.min() < 0:
-        raise ValueError(f"{where!s}: labels must be ≥ 0, got {y.min()}")
+        raise InvalidValueError(f"{where!s}: labels must be ≥ 0, got {y.min()}")
     return X, y.astype(np.int64)
 
 
@@ -193,9 +194,9 @@ def load_dataset(name, source=None, dtype=np.float64):
         return load_mnist(source, dtype=dtype)
     if name == "digits":
         if source is not None:
-            raise ValueError("--data is only for MNIST; the digits data set is bundled with scikit-learn")
+            raise InvalidValueError("--data is only for MNIST; the digits data set is bundled with scikit-learn")
         return load_digits(dtype=dtype)
-    raise ValueError(f"unknown dataset {name!r}; choose 'mnist' or 'digits'")
+    raise InvalidValueError(f"unknown dataset {name!r}; choose 'mnist' or 'digits'")
 
 
 def preprocessing(name):
@@ -214,30 +215,37 @@ def split(X, y, test_size=10000, seed=123):
 
     ``test_size``: a count of samples or a fraction in (0, 1).
     """
-    import numbers
-
     from sklearn.model_selection import train_test_split
 
-    from .validation import check_int, check_seed
-
     if not hasattr(X, "__len__") or not hasattr(y, "__len__"):
-        raise TypeError("X and y must be arrays (samples first)")
+        raise InvalidTypeError("X and y must be arrays (samples first)")
     n = len(y)
     if len(X) != n:
-        raise ValueError(f"X has {len(X)} samples but y has {n} labels; they must match")
+        raise InvalidValueError(f"X has {len(X)} samples but y has {n} labels; they must match")
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
-        raise TypeError(f"test_size must be a count of samples or a fraction in (0, 1), got {test_size!r}")
+        raise InvalidTypeError(f"test_size must be a count of samples or a fraction in (0, 1), got {test_size!r}")
     if isinstance(test_size, numbers.Integral) or test_size >= 1:
         test_size = check_int(test_size, "test_size")
         if not test_size < n:
-            raise ValueError(f"test_size must be between 1 and {n - 1} samples, got {test_size}")
+            raise InvalidValueError(f"test_size must be between 1 and {n - 1} samples, got {test_size}")
     elif not test_size > 0:
-        raise ValueError(f"test_size as a fraction must lie strictly between 0 and 1, got {test_size}")
+        raise InvalidValueError(f"test_size as a fraction must lie strictly between 0 and 1, got {test_size}")
     seed = check_seed(seed, "seed")
     try:
         return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
     except ValueError as exc:
-        raise ValueError(
+        raise InvalidValueError(
             f"cannot split {n} samples stratified by class with test_size={test_size}: {exc} "
             "Use more samples per class or another test_size."
         ) from None
+
+
+def load_split(
+    dataset: str, data_path: str | os.PathLike | None, test_size: float | int | None, seed: int, dtype: str | type
+) -> list[np.ndarray]:
+    """Load a data set and split off its stratified hold-out: ``X_train, X_test, y_train, y_test``.
+
+    ``test_size`` None is the data set's default (``default_test_size``).
+    """
+    X, y = load_dataset(dataset, data_path, dtype=np.dtype(dtype).type)
+    return split(X, y, default_test_size(dataset) if test_size is None else test_size, seed)

@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .errors import InvalidTypeError, InvalidValueError
 from .network import MultilayerNeuralNetClassifier
 from .training import TrainingDivergedError, train
 from .validation import check_dtype, check_int
@@ -33,7 +34,7 @@ def _hidden_layers(hidden_layer_sizes):
     if isinstance(hidden_layer_sizes, numbers.Integral) and not isinstance(hidden_layer_sizes, bool):
         hidden_layer_sizes = [hidden_layer_sizes]
     if isinstance(hidden_layer_sizes, (str, bytes)) or not hasattr(hidden_layer_sizes, "__iter__"):
-        raise TypeError(
+        raise InvalidTypeError(
             f"hidden_layer_sizes must be a tuple of layer widths such as (50,) or (50, 40), got {hidden_layer_sizes!r}"
         )
     return [check_int(n, f"hidden_layer_sizes[{i}]") for i, n in enumerate(hidden_layer_sizes)]
@@ -54,7 +55,7 @@ def _check_targets(y, name="y"):
     except ValueError as exc:
         types = sorted({type(v).__name__ for v in np.asarray(y, dtype=object).ravel().tolist()})
         hint = f" {name} mixes label types {types}: give every label the same type." if len(types) > 1 else ""
-        raise ValueError(f"{exc}{hint}") from None
+        raise InvalidValueError(f"{exc}{hint}") from None
 
 
 class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
@@ -221,7 +222,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """Labels → output indices ``0…n_classes-1``; labels outside ``classes_`` are refused."""
         unknown = ~np.isin(y, self.classes_)
         if unknown.any():
-            raise ValueError(
+            raise InvalidValueError(
                 f"y holds labels {np.unique(y[unknown]).tolist()} that are not among classes_ "
                 f"{self.classes_.tolist()}; pass every label to the first partial_fit call through classes="
             )
@@ -249,7 +250,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                     X, y, test_size=self.validation_fraction, random_state=seed, stratify=y
                 )
             except ValueError as exc:
-                raise ValueError(
+                raise InvalidValueError(
                     f"cannot hold out validation_fraction={self.validation_fraction} of {len(y)} samples "
                     f"stratified by class ({exc}); use more data, a larger fraction or validation_fraction=None"
                 ) from None
@@ -316,18 +317,18 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             _hidden_layers(self.hidden_layer_sizes)
             check_dtype(self.dtype)
             if classes is None:
-                raise ValueError(
+                raise InvalidValueError(
                     "classes must be passed on the first call to partial_fit: every label that will ever occur, "
                     "e.g. partial_fit(X, y, classes=np.unique(y_all))"
                 )
             classes = np.asarray(classes)
             if classes.ndim != 1 or classes.size == 0:
-                raise ValueError(f"classes must be a non-empty 1-D list of labels, got shape {classes.shape}")
+                raise InvalidValueError(f"classes must be a non-empty 1-D list of labels, got shape {classes.shape}")
             _check_targets(classes, "classes")
             if np.unique(classes).size != classes.size:
-                raise ValueError(f"classes must not repeat a label, got {classes.tolist()}")
+                raise InvalidValueError(f"classes must not repeat a label, got {classes.tolist()}")
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
-            raise ValueError(
+            raise InvalidValueError(
                 f"classes={np.asarray(classes).tolist()} differs from classes_ {self.classes_.tolist()} "
                 "given on the first partial_fit call; call fit to start again"
             )

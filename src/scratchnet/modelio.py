@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .errors import ModelFileError
 from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier
 
 FORMAT_NAME = "scratchnet-model"
@@ -77,33 +78,33 @@ def read_model_file(path):
     """Read and check a model file: ``(header dict, {name: array})``; ``ValueError`` if anything is off."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"model file {str(path)!r} does not exist")
+        raise ModelFileError(f"model file {str(path)!r} does not exist")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{str(path)!r} is not a readable scratchnet model file (truncated or not an .npz)")
+        raise ModelFileError(f"{str(path)!r} is not a readable scratchnet model file (truncated or not an .npz)")
     try:
         with np.load(path, allow_pickle=False) as data:
             if "header" not in data.files:
-                raise ValueError("it has no scratchnet header")
+                raise ModelFileError("it has no scratchnet header")
             arrays = {name: data[name] for name in data.files}
     except ValueError as exc:
         if "pickle" in str(exc):
             exc = "it holds object arrays, which are refused because loading them could run code"
-        raise ValueError(f"{str(path)!r} is not a usable scratchnet model file: {exc}") from None
+        raise ModelFileError(f"{str(path)!r} is not a usable scratchnet model file: {exc}") from None
     except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise ValueError(
+        raise ModelFileError(
             f"{str(path)!r} is not a readable scratchnet model file (truncated or not an .npz): {exc}"
         ) from None
     try:
         header = json.loads(str(arrays.pop("header")[()]))
     except (json.JSONDecodeError, TypeError, IndexError) as exc:
-        raise ValueError(f"{str(path)!r} has a corrupt header: {exc}") from None
+        raise ModelFileError(f"{str(path)!r} has a corrupt header: {exc}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-        raise ValueError(f"{str(path)!r} is not a scratchnet model file (foreign .npz)")
+        raise ModelFileError(f"{str(path)!r} is not a scratchnet model file (foreign .npz)")
     version = header.get("format_version")
     if not isinstance(version, int) or version < 1:
-        raise ValueError(f"{str(path)!r} has an invalid format version {version!r}")
+        raise ModelFileError(f"{str(path)!r} has an invalid format version {version!r}")
     if version > FORMAT_VERSION:
-        raise ValueError(
+        raise ModelFileError(
             f"{str(path)!r} uses model format version {version}, newer than this scratchnet "
             f"understands ({FORMAT_VERSION}); upgrade scratchnet to read it"
         )
@@ -112,15 +113,15 @@ def read_model_file(path):
 
 def _check_array(arrays, name, shape, path):
     if name not in arrays:
-        raise ValueError(f"{str(path)!r} is missing the array {name!r}")
+        raise ModelFileError(f"{str(path)!r} is missing the array {name!r}")
     arr = arrays[name]
     if arr.dtype.kind != "f" or arr.shape != tuple(shape):
-        raise ValueError(
+        raise ModelFileError(
             f"{str(path)!r}: array {name!r} has shape {arr.shape} and dtype {arr.dtype}, "
             f"expected floats of shape {tuple(shape)}"
         )
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{str(path)!r}: array {name!r} contains NaN or infinite values")
+        raise ModelFileError(f"{str(path)!r}: array {name!r} contains NaN or infinite values")
     return arr
 
 
@@ -132,15 +133,15 @@ def network_from_file(header, arrays, path="<model>"):
     }
     for name, value in options.items():
         if not isinstance(value, str):
-            raise ValueError(f"{str(path)!r} has an invalid header: {name} must be a name, got {value!r}")
+            raise ModelFileError(f"{str(path)!r} has an invalid header: {name} must be a name, got {value!r}")
     try:
         net = MultilayerNeuralNetClassifier(header["layers"], random_seed=None, dtype=header["dtype"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{str(path)!r} has an invalid header ({exc})") from None
+        raise ModelFileError(f"{str(path)!r} has an invalid header ({exc})") from None
     try:
         net = MultilayerNeuralNetClassifier(net.layers, random_seed=None, dtype=net.dtype, **options)
     except ValueError as exc:
-        raise ValueError(
+        raise ModelFileError(
             f"{str(path)!r} needs activation {options['activation']!r}, output {options['output']!r} and loss "
             f"{options['loss']!r}, which this scratchnet does not provide ({exc})"
         ) from None
@@ -151,7 +152,7 @@ def network_from_file(header, arrays, path="<model>"):
         net.biases[k - 1] = _check_array(arrays, f"b{k}", net.biases[k - 1].shape, path).astype(net.dtype)
     history = arrays.get("history", np.zeros((0, len(HISTORY_COLUMNS))))
     if history.ndim != 2 or history.shape[1] != len(HISTORY_COLUMNS) or history.dtype.kind != "f":
-        raise ValueError(f"{str(path)!r} has a malformed training history of shape {history.shape}")
+        raise ModelFileError(f"{str(path)!r} has a malformed training history of shape {history.shape}")
     net.history_records = [
         {c: (int(v) if c == "epoch" else float(v)) for c, v in zip(HISTORY_COLUMNS, row)} for row in history
     ]
@@ -181,11 +182,11 @@ def encode_classes(classes):
     elif classes.dtype.kind == "f" or all(isinstance(v, (float, np.floating)) for v in values):
         kind = "float"
         if not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
-            raise ValueError(f"class labels must be finite to be saved, got {values}")
+            raise ModelFileError(f"class labels must be finite to be saved, got {values}")
     elif classes.dtype.kind in "US" or all(isinstance(v, str) for v in values):
         kind = "str"
     else:
-        raise ValueError(
+        raise ModelFileError(
             f"cannot save class labels {values!r}: labels must all be whole numbers, all floats, all strings "
             "or all booleans"
         )
@@ -199,7 +200,7 @@ def decode_classes(spec, n_classes, path="<model>"):
         return np.arange(n_classes, dtype=np.int64)
     bad = f"{str(path)!r} has an invalid classes entry in its header"
     if not isinstance(spec, dict) or spec.get("kind") not in _CLASS_KINDS or not isinstance(spec.get("values"), list):
-        raise ValueError(f"{bad}: expected {{'kind': int|float|str|bool, 'values': [...]}}, got {spec!r}")
+        raise ModelFileError(f"{bad}: expected {{'kind': int|float|str|bool, 'values': [...]}}, got {spec!r}")
     dtype, python_type = _CLASS_KINDS[spec["kind"]]
     values = spec["values"]
     for v in values:
@@ -207,12 +208,12 @@ def decode_classes(spec, n_classes, path="<model>"):
         if python_type is float:
             ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
         if not ok:
-            raise ValueError(f"{bad}: {v!r} is not a {spec['kind']} label")
+            raise ModelFileError(f"{bad}: {v!r} is not a {spec['kind']} label")
     if len(values) != n_classes:
-        raise ValueError(f"{bad}: {len(values)} labels for a network with {n_classes} outputs")
+        raise ModelFileError(f"{bad}: {len(values)} labels for a network with {n_classes} outputs")
     classes = np.asarray(values, dtype=dtype)
     if classes.size and not np.array_equal(np.unique(classes), classes):
-        raise ValueError(f"{bad}: labels must be unique and sorted, got {values}")
+        raise ModelFileError(f"{bad}: labels must be unique and sorted, got {values}")
     return classes
 
 
@@ -260,7 +261,7 @@ def save_estimator(est, path, preprocessing=None):
     try:
         json.dumps(extra)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"preprocessing must be JSON-serialisable: {exc}") from None
+        raise ModelFileError(f"preprocessing must be JSON-serialisable: {exc}") from None
     return save_network(est.network_, path, extra_header=extra)
 
 
@@ -291,7 +292,7 @@ def estimator_from_file(header, arrays, path="<model>"):
             or info.get("class") != "NeuralNetClassifier"
             or not isinstance(info.get("params"), dict)
         ):
-            raise ValueError(f"{str(path)!r} has an invalid estimator entry in its header")
+            raise ModelFileError(f"{str(path)!r} has an invalid estimator entry in its header")
         try:
             params = dict(info["params"])
             if isinstance(params.get("hidden_layer_sizes"), list):
@@ -299,7 +300,7 @@ def estimator_from_file(header, arrays, path="<model>"):
             est.set_params(**params)
             est._validate_params()
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
+            raise ModelFileError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
         try:
             wanted = MultilayerNeuralNetClassifier(
                 net.layers[:1] + net.layers[-1:],
@@ -309,25 +310,25 @@ def estimator_from_file(header, arrays, path="<model>"):
                 init=est.init,
             ).options
         except ValueError as exc:
-            raise ValueError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
+            raise ModelFileError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
         if wanted != net.options:
-            raise ValueError(
+            raise ModelFileError(
                 f"{str(path)!r}: estimator parameters {wanted} do not match the stored network {net.options}"
             )
         if list(np.atleast_1d(est.hidden_layer_sizes)) != net.layers[1:-1] or est.dtype != net.dtype.name:
-            raise ValueError(
+            raise ModelFileError(
                 f"{str(path)!r}: estimator parameters (hidden {est.hidden_layer_sizes}, {est.dtype}) do not match "
                 f"the stored network (layers {net.layers}, {net.dtype.name})"
             )
         if info.get("n_features_in") != net.layers[0]:
-            raise ValueError(
+            raise ModelFileError(
                 f"{str(path)!r}: n_features_in {info.get('n_features_in')!r} ≠ input width {net.layers[0]}"
             )
         names = info.get("feature_names_in")
         if names is not None and (
             not isinstance(names, list) or len(names) != net.layers[0] or not all(isinstance(n, str) for n in names)
         ):
-            raise ValueError(f"{str(path)!r}: feature_names_in must list {net.layers[0]} strings")
+            raise ModelFileError(f"{str(path)!r}: feature_names_in must list {net.layers[0]} strings")
     est.network_ = net
     est._label_encoder = LabelEncoder().fit(classes)
     est.classes_ = est._label_encoder.classes_

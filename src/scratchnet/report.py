@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InvalidValueError
+from .grid import ARCHITECTURE_FIELDS, COLUMN_TYPES, COLUMNS, configs_of, varied_fields
+from .recipe import DEFAULTS, Recipe, describe_values
 from .store import METRICS
-from .tuning import RECIPE_FIELDS, Config, configs_of, describe_recipe, varied_fields
 
-KEYS = list(Config._fields)
-"""Every dimension of a configuration: the article's three, then the recipe (``tuning.RECIPE_FIELDS``)."""
-GRID_KEYS = ["hidden_layers", "hidden_nodes", "learning_rate"]
+KEYS = list(COLUMNS)
+"""Every dimension of a configuration: the article's three, then the recipe (``grid.COLUMNS``)."""
+GRID_KEYS = list(ARCHITECTURE_FIELDS)
+NUMBER_KEYS = [k for k in KEYS if COLUMN_TYPES[k] is float]
+"""The dimensions shown as numbers (``%g``): the learning rate and the recipe's numeric fields."""
 TOP = 10
 """Configurations in the ranking of a report whose grid varies the recipe."""
 
@@ -42,7 +46,9 @@ def complete(means, n_folds):
 def best_config(means):
     """The row with the highest mean validation accuracy; ties go to fewer layers, fewer nodes, smaller rate."""
     if means.empty:
-        raise ValueError("no configuration has finished all its folds yet; run `scratchnet tune` to complete the grid")
+        raise InvalidValueError(
+            "no configuration has finished all its folds yet; run `scratchnet tune` to complete the grid"
+        )
     ranked = means.assign(_neg=-means["accuracy_validation"]).sort_values(["_neg", *KEYS], kind="stable")
     return ranked.iloc[0].drop("_neg")
 
@@ -153,7 +159,7 @@ def format_markdown(summary, store_path):
         "(the hold-out is not used).",
         "",
     ]
-    recipe = describe_recipe({k: fp[k] for k in RECIPE_FIELDS if k in fp})
+    recipe = describe_values({k: fp[k] for k in Recipe.FIELDS if k in fp and fp[k] != DEFAULTS[k]})
     if recipe:
         out += [f"Recipe beyond the article's (sigmoid/sigmoid/mse/normal, plain SGD): {recipe}.", ""]
     if len(runs) < summary["n_total"]:
@@ -176,12 +182,7 @@ def format_markdown(summary, store_path):
             markdown_table(
                 top[[*KEYS, "accuracy_validation", "accuracy_validation_std", "loss_validation", "seconds"]]
                 .astype(dict.fromkeys(KEYS, str))
-                .assign(
-                    **{
-                        k: top[k].map(lambda v: f"{v:g}")
-                        for k in ("learning_rate", "momentum", "weight_decay", "dropout")
-                    }
-                ),
+                .assign(**{k: top[k].map(lambda v: f"{v:g}") for k in NUMBER_KEYS}),
                 "rank",
             ),
             "",

@@ -20,7 +20,7 @@ Schema (format version 2)::
            loss_test, accuracy_test, seconds, model_path, finished_at)
 
 ``<recipe>`` is ``activation, output, loss, init, optimizer, momentum,
-weight_decay, schedule, dropout`` (``tuning.RECIPE_FIELDS``). Stores of format
+weight_decay, schedule, dropout`` (``recipe.Recipe.FIELDS``). Stores of format
 version 1 lack these columns: they hold one recipe, that of their fingerprint
 (the article's where it names none); they are read and extended as they are,
 the recipe columns filled in from the fingerprint.
@@ -40,12 +40,16 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
-from .tuning import ARTICLE_RECIPE, RECIPE_FIELDS, Config
+from .errors import StoreError
+from .grid import COLUMNS, Config
+from .recipe import DEFAULTS, FIELD_TYPES, Recipe
 
 FORMAT_NAME = "scratchnet-tune"
 FORMAT_VERSION = 2
 METRICS = ["loss_training", "accuracy_training", "loss_validation", "accuracy_validation"]
-CONFIG_COLUMNS = list(Config._fields)
+RECIPE_FIELDS = list(Recipe.FIELDS)
+"""The recipe columns of ``runs`` and ``refits`` (format 2)."""
+CONFIG_COLUMNS = list(COLUMNS)
 RUN_COLUMNS = [
     *CONFIG_COLUMNS,
     "fold",
@@ -59,10 +63,9 @@ RUN_COLUMNS = [
     "finished_at",
 ]
 _REQUIRED = [c for c in RUN_COLUMNS if c not in RECIPE_FIELDS]  # the columns of every format version
-_RECIPE_SQL = """
-    activation TEXT NOT NULL, output TEXT NOT NULL, loss TEXT NOT NULL, init TEXT NOT NULL,
-    optimizer TEXT NOT NULL, momentum REAL NOT NULL, weight_decay REAL NOT NULL, schedule TEXT NOT NULL,
-    dropout REAL NOT NULL,"""
+_SQL_TYPES = {str: "TEXT", float: "REAL", int: "INTEGER"}
+_RECIPE_SQL = "".join(f"\n    {k} {_SQL_TYPES[FIELD_TYPES[k]]} NOT NULL," for k in RECIPE_FIELDS)
+"""The recipe columns of the schema, from ``recipe.FIELD_TYPES``: ``activation TEXT NOT NULL, …``."""
 
 _SCHEMA = (
     """
@@ -83,8 +86,9 @@ CREATE TABLE IF NOT EXISTS runs (
     group_size INTEGER NOT NULL,
     group_seconds REAL NOT NULL,
     finished_at TEXT NOT NULL,
-    UNIQUE (hidden_layers, hidden_nodes, learning_rate, activation, output, loss, init, optimizer, momentum,
-            weight_decay, schedule, dropout, fold)
+    UNIQUE ("""
+    + ", ".join([*CONFIG_COLUMNS, "fold"])
+    + """)
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -110,11 +114,7 @@ CREATE TABLE IF NOT EXISTS refits (
 )
 
 
-class StoreError(ValueError):
-    """The file is not a usable scratchnet store, or belongs to another experiment."""
-
-
-FINGERPRINT_DEFAULTS = dict(ARTICLE_RECIPE)
+FINGERPRINT_DEFAULTS = dict(DEFAULTS)
 """Fingerprint keys added after stores existed: the value a store without them was made with (the article's).
 
 The network recipe (activation, output, loss, init) came first, then the
@@ -155,7 +155,7 @@ class Store:
 
     def _recipe_of(self, record):
         """The recipe columns of ``record`` (a run or refit); a format-1 store refuses another recipe than its own."""
-        recipe = {k: record.get(k, ARTICLE_RECIPE[k]) for k in RECIPE_FIELDS}
+        recipe = {k: record.get(k, DEFAULTS[k]) for k in RECIPE_FIELDS}
         if self.legacy and recipe != self._recipe:
             raise StoreError(
                 f"store {str(self.path)!r} (format 1) holds only the recipe {self._recipe}; "
@@ -413,8 +413,8 @@ class Store:
     def finished(self):
         """The set of ``(Config, fold)`` already stored."""
         rows = self.conn.execute(f"SELECT {self._config_sql()}, fold FROM runs").fetchall()
-        recipe = [self._recipe[k] for k in RECIPE_FIELDS] if self.legacy else []
-        return {(Config(int(r[0]), int(r[1]), float(r[2]), *(recipe or r[3:-1])), int(r[-1])) for r in rows}
+        columns = [c for c in CONFIG_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
+        return {(Config.from_row({**self._recipe, **dict(zip(columns, r[:-1]))}), int(r[-1])) for r in rows}
 
     def runs(self):
         """One row per finished training (``RUN_COLUMNS``), ordered by configuration and fold."""
