@@ -6,6 +6,7 @@ without a traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from .data import load_split
 from .errors import ScratchnetError
 from .gradcheck import check_gradients, format_report, kink_distance, random_problem
 from .grid import Config, experiment_fingerprint, make_grid
+from .inputs import read_inputs
 from .network import MultilayerNeuralNetClassifier
 from .presets import PRESETS
 from .recipe import Recipe
@@ -668,57 +670,77 @@ def predict_command(model, inputs, as_json, scaled):
     0..255 unless --scaled. Prints the predicted class and every class's score
     (the output layer: one-vs-all sigmoid scores in [0, 1], or softmax probabilities).
     """
-    import json
+    from .estimator import read_estimator  # scikit-learn: only when a model is read
 
-    import pandas as pd
-
-    from .estimator import normalise_scores
-    from .inputs import read_inputs
-    from .modelio import estimator_from_file, read_model_file
-
-    header, arrays = read_model_file(model)
-    est = estimator_from_file(header, arrays, model)
-    prep = header.get("preprocessing")
-    if isinstance(prep, dict) and isinstance(prep.get("max_value"), (int, float)) and prep["max_value"] > 0:
-        max_value = float(prep["max_value"])
-    else:  # no record: a 784-input model is taken as MNIST, any other needs --scaled arrays
-        max_value = 255.0 if est.n_features_in_ == 784 else None
-    names, X, labels = read_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=max_value)
+    est, header = read_estimator(model)
+    names, X, labels = read_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=_max_value(header, est))
     scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
     predicted = est.classes_[scores.argmax(axis=1)]
-    classes = [c.item() if hasattr(c, "item") else c for c in est.classes_]
     labelled = [i for i, label in enumerate(labels) if label is not None]
     accuracy = None
     if labelled:
         accuracy = float(np.mean([str(labels[i]) == str(predicted[i]) for i in labelled]))
     if as_json:
-        proba = normalise_scores(scores)
-        out = {
-            "model": str(model),
-            "classes": classes,
-            "predictions": [
-                {
-                    "input": name,
-                    "predicted": classes[int(k)],
-                    "label": label,
-                    "scores": [float(v) for v in row],
-                    "probabilities": [float(v) for v in prow],
-                }
-                for name, k, label, row, prow in zip(names, scores.argmax(axis=1), labels, scores, proba)
-            ],
-            "accuracy": accuracy,
-        }
-        click.echo(json.dumps(out, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-        return
+        click.echo(_predictions_json(model, est, names, labels, scores, accuracy))
+    else:
+        click.echo(_predictions_table(est, names, labels, scores, predicted, labelled))
+        if accuracy is not None:
+            click.echo(f"accuracy {accuracy:.4f} on {len(labelled)} labelled inputs")
+
+
+def _max_value(header: dict[str, Any], est: Any) -> float | None:
+    """The raw pixel maximum of the model's preprocessing record; without one a 784-input model is taken as MNIST
+    (255) and any other needs --scaled arrays (None)."""
+    prep = header.get("preprocessing")
+    if isinstance(prep, dict) and isinstance(prep.get("max_value"), int | float) and prep["max_value"] > 0:
+        return float(prep["max_value"])
+    return 255.0 if est.n_features_in_ == 784 else None
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as its Python value."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _predictions_json(
+    model: str, est: Any, names: list[str], labels: list, scores: np.ndarray, accuracy: float | None
+) -> str:
+    """``predict --json``: every input's prediction, scores and probabilities, and the accuracy on labelled ones."""
+    from .estimator import normalise_scores
+
+    classes = [_plain(c) for c in est.classes_]
+    proba = normalise_scores(scores)
+    out = {
+        "model": str(model),
+        "classes": classes,
+        "predictions": [
+            {
+                "input": name,
+                "predicted": classes[int(k)],
+                "label": label,
+                "scores": [float(v) for v in row],
+                "probabilities": [float(v) for v in prow],
+            }
+            for name, k, label, row, prow in zip(names, scores.argmax(axis=1), labels, scores, proba, strict=True)
+        ],
+        "accuracy": accuracy,
+    }
+    return json.dumps(out, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+
+
+def _predictions_table(
+    est: Any, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray, labelled: list[int]
+) -> str:
+    """``predict``'s table: input, label (if any input has one), predicted class and every class's score."""
+    import pandas as pd
+
     table = pd.DataFrame({"input": names, "predicted": predicted})
     if labelled:
         table.insert(1, "label", ["" if label is None else label for label in labels])
-    for j, c in enumerate(classes):
+    for j, c in enumerate(_plain(c) for c in est.classes_):
         table[f"score {c}"] = scores[:, j]
     with pd.option_context("display.max_rows", None, "display.width", 10_000):
-        click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if accuracy is not None:
-        click.echo(f"accuracy {accuracy:.4f} on {len(labelled)} labelled inputs")
+        return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:

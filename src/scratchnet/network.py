@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import modelio
 from .activations import ACTIVATIONS, DERIVATIVES, OUTPUT_BACKWARD, OUTPUTS, check_activation
 from .losses import LOSSES, check_loss, check_pair, int_to_onehot
 from .validation import (
@@ -307,13 +308,9 @@ class MultilayerNeuralNetClassifier:
     # ------------------------------------------------------------------ files
     def save(self, path):
         """Write the network to ``path`` (.npz, no pickle; see ``scratchnet.modelio``)."""
-        from .modelio import save_network
-
-        return save_network(self, path)
+        return modelio.save_network(self, path)
 
     @classmethod
     def load(cls, path):
-        """Read a network written by ``save``; a broken or foreign file raises ``ValueError``."""
-        from .modelio import load_network
-
-        return load_network(path)
+        """Read a network written by ``save``; a broken or foreign file raises ``ModelFileError`` (a ``ValueError``)."""
+        return modelio.load_network(path, cls)
