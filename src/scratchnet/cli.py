@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 import numpy as np
+import pandas as pd
 from click.core import ParameterSource
 
 from . import __version__, recipe
@@ -25,6 +26,8 @@ from .inputs import read_inputs
 from .network import MultilayerNeuralNetClassifier
 from .presets import PRESETS
 from .recipe import Recipe
+from .report import format_markdown, plot_curves, plot_heatmap, runs_table, shown_columns, summarize
+from .reproduce import reproduce
 from .runs import RunSettings, train_run
 from .store import Store
 from .tuning import refit_best, run_tune
@@ -567,8 +570,6 @@ def _tune_into(
 @click.option("--no-figures", is_flag=True, help="Only the text.")
 def report_command(store_path, fmt, show_runs, figures, no_figures):
     """The table of a grid search: mean CV accuracy per hidden layers × nodes, the optimal parameters."""
-    from .report import format_markdown, plot_curves, plot_heatmap, runs_table, shown_columns, summarize
-
     with Store.open(store_path) as store:
         summary = summarize(store)
         varied = summary["varied"]
@@ -633,8 +634,6 @@ def refit_command(store_path, data_path, out, quiet, progress):
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def reproduce_command(quick, out, data_path, epochs, executor, scheduler, workers, progress):
     """The whole article: gradient check, data, training runs, grid search, table, refit → OUT/REPORT.md."""
-    from .reproduce import reproduce
-
     if scheduler and executor != "dask":
         raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
     if quick and data_path:
@@ -732,8 +731,6 @@ def _predictions_table(
     est: Any, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray, labelled: list[int]
 ) -> str:
     """``predict``'s table: input, label (if any input has one), predicted class and every class's score."""
-    import pandas as pd
-
     table = pd.DataFrame({"input": names, "predicted": predicted})
     if labelled:
         table.insert(1, "label", ["" if label is None else label for label in labels])

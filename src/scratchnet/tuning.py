@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from .data import load_split
 from .engine import train_many
@@ -216,8 +218,6 @@ def run_group(
     ``group_seconds`` (wall time of the whole group) and ``seconds``: this
     training's share of it, in proportion to its epoch times.
     """
-    from threadpoolctl import threadpool_limits
-
     payload = _resolve(data)
     X, y = payload["X"], payload["y"]
     train_idx, val_idx = payload["folds"][fold]
@@ -394,8 +394,6 @@ def run_tune(
     ``configs`` carry their recipes (``make_grid``); they should be the store's.
     Returns ``{"trained": …, "total": …, "seconds": …}``.
     """
-    from tqdm.auto import tqdm
-
     if executor not in ("local", "dask"):
         raise InvalidValueError(f"executor must be 'local' or 'dask', got {executor!r}")
     split = make_folds(y_train, folds, seed)
