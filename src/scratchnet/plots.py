@@ -56,7 +56,9 @@ def plot_digits(X, y, path, per_class=10, seed=0):
     """A grid of ``per_class`` random images of each class (one row per class), drawn as one mosaic."""
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
-        raise InvalidValueError(f"plot_digits needs images X (N, pixels) and labels y (N,), got {X.shape} and {y.shape}")
+        raise InvalidValueError(
+            f"plot_digits needs images X (N, pixels) and labels y (N,), got {X.shape} and {y.shape}"
+        )
     side = round(np.sqrt(X.shape[1]))
     if side * side != X.shape[1]:
         raise InvalidValueError(f"cannot draw images of {X.shape[1]} pixels: not a square")
