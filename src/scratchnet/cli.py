@@ -44,7 +44,7 @@ class IntList(click.ParamType):
 
     name = "N[,N…]"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, list):
             return value
         try:
@@ -65,7 +65,7 @@ class FloatList(click.ParamType):
     def __init__(self, positive=True, example="0.1,0.2,0.3"):
         self.positive, self.example = positive, example
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, list):
             return value
         try:
@@ -86,7 +86,7 @@ class NameList(click.ParamType):
         self.choices = list(choices)
         self.name = f"{{{'|'.join(self.choices)}}}[,…]"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, list):
             return value
         items = [v.strip() for v in str(value).split(",") if v.strip()]
@@ -101,7 +101,7 @@ class TestSize(click.ParamType):
 
     name = "COUNT|FRACTION"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, (int, float)):
             return value
         try:
@@ -119,7 +119,7 @@ class TestSize(click.ParamType):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scratchnet")
-def cli():
+def cli() -> None:
     """scratchnet: a multilayer neural network from scratch in NumPy."""
 
 
@@ -204,7 +204,7 @@ def gradcheck(layers: list[int], samples: int, seed: int, **flags: Any) -> None:
         sys.exit(1)
 
 
-def data_options(f):
+def data_options(f: Callable) -> Callable:
     """``--dataset/--data/--seed/--test-size/--dtype``, shared by train and tune."""
     f = click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)(f)
     f = click.option(
@@ -568,7 +568,7 @@ def _tune_into(
     help="Folder of heatmap.png and curves.png [default: next to the store, named after it].",
 )
 @click.option("--no-figures", is_flag=True, help="Only the text.")
-def report_command(store_path, fmt, show_runs, figures, no_figures):
+def report_command(store_path: str, fmt: str, show_runs: bool, figures: str | None, no_figures: bool) -> None:
     """The table of a grid search: mean CV accuracy per hidden layers × nodes, the optimal parameters."""
     with Store.open(store_path) as store:
         summary = summarize(store)
@@ -604,7 +604,7 @@ def report_command(store_path, fmt, show_runs, figures, no_figures):
 )
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def refit_command(store_path, data_path, out, quiet, progress):
+def refit_command(store_path: str, data_path: str | None, out: str | None, quiet: bool, progress: bool) -> None:
     """Retrain the best configuration of STORE on all training samples; report the hold-out accuracy."""
     with Store.open(store_path) as store:
         if data_path is None:
@@ -632,7 +632,16 @@ def refit_command(store_path, data_path, out, quiet, progress):
 @click.option("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="[default: the cores]")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def reproduce_command(quick, out, data_path, epochs, executor, scheduler, workers, progress):
+def reproduce_command(
+    quick: bool,
+    out: str,
+    data_path: str | None,
+    epochs: int | None,
+    executor: str,
+    scheduler: str | None,
+    workers: int | None,
+    progress: bool,
+) -> None:
     """The whole article: gradient check, data, training runs, grid search, table, refit → OUT/REPORT.md."""
     if scheduler and executor != "dask":
         raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
@@ -660,7 +669,7 @@ def reproduce_command(quick, out, data_path, epochs, executor, scheduler, worker
     is_flag=True,
     help="The .npy/.npz inputs are already model features: feed them unchanged (default: raw pixels 0..255).",
 )
-def predict_command(model, inputs, as_json, scaled):
+def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: bool) -> None:
     """Classify 28×28 PNG/JPEG digits, .npy arrays or an .npz data set with a saved model.
 
     MODEL is a file written by `scratchnet train` or NeuralNetClassifier.save.

@@ -10,6 +10,7 @@ import numbers
 import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,13 +27,13 @@ IDX_FILES = {
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def scale_pixels(X, max_value=255.0, dtype=np.float64):
+def scale_pixels(X: np.ndarray, max_value: float = 255.0, dtype: type = np.float64) -> np.ndarray:
     """Pixels ``0…max_value`` → ``(X / max_value − 0.5) · 2`` in [−1, 1], as ``dtype``."""
     X = np.asarray(X, dtype=dtype)
     return (X / dtype(max_value) - dtype(0.5)) * dtype(2)
 
 
-def cache_dir():
+def cache_dir() -> Path:
     """Where downloaded data is kept: ``$SCRATCHNET_CACHE``, else ``$XDG_CACHE_HOME/scratchnet``, else ``~/.cache/scratchnet``."""
     if os.environ.get("SCRATCHNET_CACHE"):
         return Path(os.environ["SCRATCHNET_CACHE"])
@@ -41,7 +42,7 @@ def cache_dir():
 
 
 # ---------------------------------------------------------------- raw readers
-def read_idx(path):
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read one IDX file (gzipped or not) into an array of its stored shape."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -147,7 +148,7 @@ def _fetch_openml():
     return X.astype(np.uint8), y.astype(np.int64)
 
 
-def load_mnist(source=None, dtype=np.float64):
+def load_mnist(source: str | os.PathLike | None = None, dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """The 70,000 MNIST digits: ``X`` (70000, 784) scaled to [−1, 1] and ``y`` (70000,) int64.
 
     Looks, in this order, at: ``source`` (an ``.npz`` with x_train/y_train/x_test/y_test
@@ -180,7 +181,7 @@ def load_mnist(source=None, dtype=np.float64):
     return scale_pixels(X, 255.0, dtype), y
 
 
-def load_digits(dtype=np.float64):
+def load_digits(dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8×8 digits (1,797 samples, 64 features), scaled to [−1, 1] like MNIST."""
     from sklearn.datasets import load_digits as sk_load_digits
 
@@ -188,7 +189,9 @@ def load_digits(dtype=np.float64):
     return scale_pixels(digits.data, 16.0, dtype), digits.target.astype(np.int64)
 
 
-def load_dataset(name, source=None, dtype=np.float64):
+def load_dataset(
+    name: str, source: str | os.PathLike | None = None, dtype: type = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
     """``"mnist"`` or ``"digits"`` → ``(X, y)``."""
     if name == "mnist":
         return load_mnist(source, dtype=dtype)
@@ -199,18 +202,18 @@ def load_dataset(name, source=None, dtype=np.float64):
     raise InvalidValueError(f"unknown dataset {name!r}; choose 'mnist' or 'digits'")
 
 
-def preprocessing(name):
+def preprocessing(name: str) -> dict[str, Any]:
     """How raw inputs of data set ``name`` become features, for model file headers."""
     max_value = {"mnist": 255.0, "digits": 16.0}[name]
     return {"name": "scale_pixels", "dataset": name, "max_value": max_value}
 
 
-def default_test_size(name):
+def default_test_size(name: str) -> float | int:
     """The article's hold-out: 10,000 samples for MNIST; 20 % for the small digits set."""
     return 10000 if name == "mnist" else 0.2
 
 
-def split(X, y, test_size=10000, seed=123):
+def split(X: np.ndarray, y: np.ndarray, test_size: float | int = 10000, seed: int = 123) -> list[np.ndarray]:
     """Stratified split into ``X_train, X_test, y_train, y_test`` (article: 10,000 hold-out, seed 123).
 
     ``test_size``: a count of samples or a fraction in (0, 1).

@@ -19,7 +19,9 @@ unchanged (any finite numbers; for models not trained on pixels).
 
 from __future__ import annotations
 
+import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +34,7 @@ IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
 
 
-def read_image(path):
+def read_image(path: str | os.PathLike) -> np.ndarray:
     """A 28×28 PNG/JPEG → its 784 raw pixels (0…255, float64), white digit on black."""
     from PIL import Image, UnidentifiedImageError
 
@@ -131,7 +133,9 @@ def _load_npz(path):
     return X, y
 
 
-def read_inputs(paths, n_features, *, scaled=False, max_value=255.0):
+def read_inputs(
+    paths: Sequence[str | os.PathLike], n_features: int, *, scaled: bool = False, max_value: float | None = 255.0
+) -> tuple[list[str], np.ndarray, list]:
     """Read every input: ``(names, X, labels)``.
 
     ``names``: one per row (``file.npy[3]`` for arrays of several rows);

@@ -9,12 +9,18 @@ the varied recipe fields, after a ranking of its best configurations.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+import pandas as pd
 
 from .errors import InvalidValueError
 from .grid import ARCHITECTURE_FIELDS, COLUMN_TYPES, COLUMNS, configs_of, varied_fields
 from .recipe import DEFAULTS, Recipe, describe_values
-from .store import METRICS
+from .store import METRICS, Store
 
 KEYS = list(COLUMNS)
 """Every dimension of a configuration: the article's three, then the recipe (``grid.COLUMNS``)."""
@@ -25,7 +31,7 @@ TOP = 10
 """Configurations in the ranking of a report whose grid varies the recipe."""
 
 
-def config_means(runs):
+def config_means(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: folds finished and the fold means of the metrics and seconds."""
     grouped = runs.groupby(KEYS)
     means = grouped[[*METRICS, "seconds"]].mean()
@@ -38,12 +44,12 @@ def config_means(runs):
     return means.reset_index()
 
 
-def complete(means, n_folds):
+def complete(means: pd.DataFrame, n_folds: int) -> pd.DataFrame:
     """The configurations with all ``n_folds`` folds finished."""
     return means[means["folds"] == n_folds]
 
 
-def best_config(means):
+def best_config(means: pd.DataFrame) -> pd.Series:
     """The row with the highest mean validation accuracy; ties go to fewer layers, fewer nodes, smaller rate."""
     if means.empty:
         raise InvalidValueError(
@@ -53,7 +59,7 @@ def best_config(means):
     return ranked.iloc[0].drop("_neg")
 
 
-def ranking(means, top=TOP):
+def ranking(means: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
     """The ``top`` configurations by mean validation accuracy (ties as ``best_config``), ranked from 1."""
     ranked = means.assign(_neg=-means["accuracy_validation"]).sort_values(["_neg", *KEYS], kind="stable")
     ranked = ranked.drop(columns="_neg").head(top).reset_index(drop=True)
@@ -61,7 +67,7 @@ def ranking(means, top=TOP):
     return ranked
 
 
-def combinations(means, fields):
+def combinations(means: pd.DataFrame, fields: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
     """``[(heading, rows), …]``: the rows of each combination of the recipe ``fields`` (one of all rows if none)."""
     if not fields:
         return [("", means)]
@@ -71,7 +77,7 @@ def combinations(means, fields):
     ]
 
 
-def best_rate_table(means):
+def best_rate_table(means: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(accuracy, rate)``: pivots hidden layers × hidden nodes of the best mean accuracy and its learning rate.
 
     Over every row of ``means``: give one combination of the recipe (``combinations``) for its table.
@@ -87,7 +93,7 @@ def best_rate_table(means):
     return accuracy.sort_index().sort_index(axis=1), rate.sort_index().sort_index(axis=1)
 
 
-def rate_tables(means):
+def rate_tables(means: pd.DataFrame) -> dict[float, pd.DataFrame]:
     """``{learning_rate: pivot hidden layers × hidden nodes of the mean accuracy}``."""
     return {
         float(lr): part.pivot(index="hidden_layers", columns="hidden_nodes", values="accuracy_validation")
@@ -101,7 +107,7 @@ def _cell(value, floatfmt):
     return str(value)
 
 
-def markdown_table(df, index_name=None, floatfmt=".6f"):
+def markdown_table(df: pd.DataFrame, index_name: str | None = None, floatfmt: str = ".6f") -> str:
     """A DataFrame as a GitHub Markdown table (numbers right-aligned); ``index_name`` shows the index."""
     header = ([index_name] if index_name else []) + [str(c) for c in df.columns]
     rows = [
@@ -113,7 +119,7 @@ def markdown_table(df, index_name=None, floatfmt=".6f"):
     return "\n".join(lines)
 
 
-def optimal_lines(best, fields=()):
+def optimal_lines(best: pd.Series, fields: Sequence[str] = ()) -> list[str]:
     """The article's two closing lines; the recipe ``fields`` a grid varies are named after the learning rate."""
     return [
         f"optimal parameters: n_hidden_layers={int(best.hidden_layers)}, n_hidden_nodes={int(best.hidden_nodes)}, "
@@ -122,7 +128,7 @@ def optimal_lines(best, fields=()):
     ]
 
 
-def summarize(store):
+def summarize(store: Store) -> dict[str, Any]:
     """Everything ``report`` prints, as data: ``dict`` with runs, means, tables, best, refits, fingerprint."""
     fp = store.fingerprint
     runs = store.runs()
@@ -141,13 +147,13 @@ def summarize(store):
     }
 
 
-def shown_columns(frame, varied):
+def shown_columns(frame: pd.DataFrame, varied: Sequence[str]) -> list[str]:
     """The columns of ``frame`` a report shows: the recipe fields only where the grid varies them."""
     hidden = [k for k in KEYS if k not in GRID_KEYS and k not in varied]
     return [c for c in frame.columns if c not in hidden]
 
 
-def format_markdown(summary, store_path):
+def format_markdown(summary: dict[str, Any], store_path: str | os.PathLike) -> str:
     """The report of a store in Markdown: the article's table, per-rate tables, best lines, times, refit."""
     fp, means, runs, best = summary["fingerprint"], summary["complete"], summary["runs"], summary["best"]
     out = [
@@ -228,7 +234,7 @@ def format_markdown(summary, store_path):
     return "\n".join(out) + "\n"
 
 
-def runs_table(runs, fmt="markdown", varied=()):
+def runs_table(runs: pd.DataFrame, fmt: str = "markdown", varied: Sequence[str] = ()) -> str:
     """``--runs``: one row per finished training (with the recipe fields the grid ``varied``)."""
     columns = [
         "hidden_layers",
@@ -251,7 +257,12 @@ def runs_table(runs, fmt="markdown", varied=()):
 
 
 # ------------------------------------------------------------------ figures
-def plot_heatmap(means, path, title="mean cross-validation accuracy (best learning rate)", fields=()):
+def plot_heatmap(
+    means: pd.DataFrame,
+    path: str | os.PathLike,
+    title: str = "mean cross-validation accuracy (best learning rate)",
+    fields: Sequence[str] = (),
+) -> Path:
     """The article's table as a heatmap, each cell annotated with its accuracy and best learning rate.
 
     One panel per combination of the recipe ``fields`` a grid varies (``combinations``).
@@ -290,12 +301,12 @@ def plot_heatmap(means, path, title="mean cross-validation accuracy (best learni
     return _save(fig, path)
 
 
-def mean_curves(epochs):
+def mean_curves(epochs: pd.DataFrame) -> pd.DataFrame:
     """Per configuration and epoch, the fold means of the metrics."""
     return epochs.groupby([*[k for k in KEYS if k in epochs.columns], "epoch"])[METRICS].mean().reset_index()
 
 
-def plot_curves(epochs, path, fields=()):
+def plot_curves(epochs: pd.DataFrame, path: str | os.PathLike, fields: Sequence[str] = ()) -> Path:
     """Mean learning curves per configuration: one panel per hidden layers × learning rate, one colour per width.
 
     Solid: validation accuracy; dashed: training accuracy (fold means). A grid

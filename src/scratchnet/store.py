@@ -33,9 +33,12 @@ is the wall time of the group, ``seconds`` the training's share of it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -145,7 +148,7 @@ def _names_our_format(path):
 class Store:
     """An open results store. Use ``Store.create_or_open`` (tune) or ``Store.open`` (report, refit)."""
 
-    def __init__(self, path, conn, fingerprint):
+    def __init__(self, path: str | os.PathLike, conn: sqlite3.Connection, fingerprint: dict[str, Any]) -> None:
         self.path = Path(path)
         self.conn = conn
         self.fingerprint = fingerprint
@@ -227,7 +230,7 @@ class Store:
             ) from None
 
     @classmethod
-    def open(cls, path, readonly=False):
+    def open(cls, path: str | os.PathLike, readonly: bool = False) -> Store:
         """Open an existing store (``StoreError`` if it is missing, foreign or damaged)."""
         path = Path(path)
         if not path.is_file():
@@ -241,7 +244,7 @@ class Store:
         return cls(path, conn, fingerprint)
 
     @classmethod
-    def create_or_open(cls, path, fingerprint, new=False):
+    def create_or_open(cls, path: str | os.PathLike, fingerprint: dict[str, Any], new: bool = False) -> Store:
         """Open the store of the experiment ``fingerprint`` at ``path``, creating it if needed.
 
         An existing store made for another experiment is refused with the list
@@ -291,17 +294,17 @@ class Store:
             )
         return cls(path, conn, fingerprint)
 
-    def close(self):
+    def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -------------------------------------------------------------- writing
-    def add_runs(self, results):
+    def add_runs(self, results: Iterable[dict[str, Any]]) -> int:
         """Commit finished trainings in one transaction; a (config, fold) already stored is kept as is.
 
         ``results``: dicts with the keys of ``RUN_COLUMNS`` (except ``finished_at``;
@@ -362,7 +365,7 @@ class Store:
                 )
         return added
 
-    def add_refit(self, record):
+    def add_refit(self, record: dict[str, Any]) -> None:
         """Record a refit of the best configuration (a dict with the columns of ``refits``)."""
         recipe = self._recipe_of(record)
         recipe_columns = [] if self.legacy else RECIPE_FIELDS
@@ -399,31 +402,31 @@ class Store:
                 ),
             )
 
-    def set_meta(self, key, value):
+    def set_meta(self, key: str, value: Any) -> None:
         """Remember a text ``value`` under ``key`` (e.g. ``data_path``) in the meta table."""
         with self.conn:
             self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
 
     # -------------------------------------------------------------- reading
-    def get_meta(self, key, default=None):
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
         """The meta value stored under ``key``, or ``default``."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
-    def finished(self):
+    def finished(self) -> set[tuple[Config, int]]:
         """The set of ``(Config, fold)`` already stored."""
         rows = self.conn.execute(f"SELECT {self._config_sql()}, fold FROM runs").fetchall()
         columns = [c for c in CONFIG_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
         return {(Config.from_row({**self._recipe, **dict(zip(columns, r[:-1]))}), int(r[-1])) for r in rows}
 
-    def runs(self):
+    def runs(self) -> pd.DataFrame:
         """One row per finished training (``RUN_COLUMNS``), ordered by configuration and fold."""
         columns = [c for c in RUN_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
         return self._with_recipe(
             pd.read_sql_query(f"SELECT {', '.join(columns)} FROM runs ORDER BY {self._config_sql()}, fold", self.conn)
         )
 
-    def epochs(self):
+    def epochs(self) -> pd.DataFrame:
         """Every stored epoch: configuration, fold, epoch and its metrics."""
         return self._with_recipe(
             pd.read_sql_query(
@@ -435,5 +438,5 @@ class Store:
             )
         )
 
-    def refits(self):
+    def refits(self) -> pd.DataFrame:
         return self._with_recipe(pd.read_sql_query("SELECT * FROM refits ORDER BY id", self.conn))

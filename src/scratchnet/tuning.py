@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,13 @@ def _cost(config, n_features, n_classes):
     )
 
 
-def make_groups(pending, workers=1, group_size=None, n_features=1, n_classes=1):
+def make_groups(
+    pending: Iterable[tuple[Config, int]],
+    workers: int = 1,
+    group_size: int | None = None,
+    n_features: int = 1,
+    n_classes: int = 1,
+) -> list[tuple[int, list[Config]]]:
     """Split the pending ``(config, fold)`` trainings into jobs ``[(fold, [config, …]), …]``.
 
     All configurations of a fold form one group, unless ``group_size`` caps it,
@@ -262,7 +268,7 @@ def _n(count, word):
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def default_workers():
+def default_workers() -> int:
     """The cores this process may use."""
     try:
         return len(os.sched_getaffinity(0))
@@ -349,7 +355,7 @@ class _Progress:
             self.bar.update(target - self.bar.n)
 
 
-def dask_client(scheduler=None, workers=None):
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Any:
     """A ``distributed.Client`` of the cluster at ``scheduler``, or of a new LocalCluster of processes."""
     try:
         from distributed import Client, LocalCluster
