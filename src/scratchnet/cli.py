@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 from click.core import ParameterSource
 
-from . import __version__, recipe
+from . import recipe
 from .data import load_split
 from .errors import ScratchnetError
+from .estimator import normalise_scores, read_estimator
 from .gradcheck import check_gradients, format_report, kink_distance, random_problem
 from .grid import Config, experiment_fingerprint, make_grid
 from .inputs import read_inputs
@@ -31,6 +32,7 @@ from .reproduce import reproduce
 from .runs import RunSettings, train_run
 from .store import Store
 from .tuning import refit_best, run_tune
+from .version import __version__
 
 DATASET_DEFAULTS = {
     # the article's final recipe on MNIST; a quick, reliable recipe on the small digits set
@@ -678,8 +680,6 @@ def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: 
     0..255 unless --scaled. Prints the predicted class and every class's score
     (the output layer: one-vs-all sigmoid scores in [0, 1], or softmax probabilities).
     """
-    from .estimator import read_estimator  # scikit-learn: only when a model is read
-
     est, header = read_estimator(model)
     names, X, labels = read_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=_max_value(header, est))
     scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
@@ -714,8 +714,6 @@ def _predictions_json(
     model: str, est: Any, names: list[str], labels: list, scores: np.ndarray, accuracy: float | None
 ) -> str:
     """``predict --json``: every input's prediction, scores and probabilities, and the accuracy on labelled ones."""
-    from .estimator import normalise_scores
-
     classes = [_plain(c) for c in est.classes_]
     proba = normalise_scores(scores)
     out = {

@@ -30,9 +30,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import __version__
 from .errors import ModelFileError
 from .recipe import DEFAULTS, NETWORK_FIELDS
+from .version import __version__
 
 FORMAT_NAME = "scratchnet-model"
 FORMAT_VERSION = 2

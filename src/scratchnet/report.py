@@ -19,6 +19,7 @@ import pandas as pd
 
 from .errors import InvalidValueError
 from .grid import ARCHITECTURE_FIELDS, COLUMN_TYPES, COLUMNS, configs_of, varied_fields
+from .plots import new_figure, save_figure
 from .recipe import DEFAULTS, Recipe, describe_values
 from .store import METRICS, Store
 
@@ -267,16 +268,12 @@ def plot_heatmap(
 
     One panel per combination of the recipe ``fields`` a grid varies (``combinations``).
     """
-    from matplotlib.figure import Figure
-
-    from .plots import _save
-
     panels = [(heading, best_rate_table(part)) for heading, part in combinations(means, list(fields))]
     rows, cols = panels[0][1][0].shape
     if len(panels) == 1:
-        fig = Figure(figsize=(1.3 * cols + 2, 1.0 * rows + 1.5))
+        fig = new_figure(figsize=(1.3 * cols + 2, 1.0 * rows + 1.5))
     else:
-        fig = Figure(figsize=(1.3 * cols + 2.5, (1.0 * rows + 1.4) * len(panels) + 0.5), layout="constrained")
+        fig = new_figure(figsize=(1.3 * cols + 2.5, (1.0 * rows + 1.4) * len(panels) + 0.5), layout="constrained")
         fig.suptitle(title)
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, (heading, (accuracy, rate)) in zip(axes, panels):
@@ -298,7 +295,7 @@ def plot_heatmap(
         ax.set_yticks(range(accuracy.shape[0]), [str(i) for i in accuracy.index])
         ax.set(xlabel="hidden nodes per layer", ylabel="hidden layers", title=heading or title)
         fig.colorbar(image, ax=ax, label="accuracy")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def mean_curves(epochs: pd.DataFrame) -> pd.DataFrame:
@@ -312,17 +309,13 @@ def plot_curves(epochs: pd.DataFrame, path: str | os.PathLike, fields: Sequence[
     Solid: validation accuracy; dashed: training accuracy (fold means). A grid
     varying the recipe ``fields`` gets a row of panels per combination and number of layers.
     """
-    from matplotlib.figure import Figure
-
-    from .plots import _save
-
     fields = list(fields)
     curves = mean_curves(epochs)
     layers = sorted(curves["hidden_layers"].unique())
     rates = sorted(curves["learning_rate"].unique())
     nodes = sorted(curves["hidden_nodes"].unique())
     combos = combinations(curves, fields)
-    fig = Figure(
+    fig = new_figure(
         figsize=(4 * len(rates), 3 * len(layers) * len(combos)), layout="constrained" if len(combos) > 1 else None
     )
     axes = fig.subplots(len(layers) * len(combos), len(rates), squeeze=False, sharex=True, sharey=True)
@@ -344,4 +337,4 @@ def plot_curves(epochs: pd.DataFrame, path: str | os.PathLike, fields: Sequence[
         ax.set_ylabel("accuracy")
     axes[0, 0].legend(fontsize=7, loc="lower right")
     fig.suptitle("mean learning curves over the folds (solid: validation, dashed: training)")
-    return _save(fig, path)
+    return save_figure(fig, path)

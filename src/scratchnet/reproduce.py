@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
 from .data import load_split
 from .gradcheck import check_gradients, format_report, random_problem
 from .grid import experiment_fingerprint, make_grid
@@ -32,6 +31,7 @@ from .runs import RunSettings, train_run
 from .store import Store, StoreError
 from .training import format_epoch
 from .tuning import refit_best, run_tune
+from .version import __version__
 
 ARTICLE = {
     "class_counts": {0: 6903, 1: 7877, 2: 6990, 3: 7141, 4: 6824, 5: 6313, 6: 6876, 7: 7293, 8: 6825, 9: 6958},

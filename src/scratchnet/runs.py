@@ -22,6 +22,7 @@ from .data import load_split, preprocessing
 from .errors import InvalidValueError
 from .modelio import save_network
 from .network import MultilayerNeuralNetClassifier
+from .plots import plot_accuracy, plot_digits, plot_loss
 from .recipe import ARTICLE, NETWORK_FIELDS, Recipe
 from .training import evaluate, train
 
@@ -146,8 +147,6 @@ def write_run(
     ``history`` is what the files and figures show; ``digits``: ``(X, y, seed)``
     of the images for digits.png (none: no digits.png). Returns the model's path.
     """
-    from .plots import plot_accuracy, plot_digits, plot_loss  # matplotlib: only when figures are drawn
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model_path = save_network(net, out / "model.npz", extra_header={"preprocessing": preprocessing(dataset)})

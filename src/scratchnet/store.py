@@ -42,10 +42,10 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__
 from .errors import StoreError
 from .grid import COLUMNS, Config
 from .recipe import DEFAULTS, FIELD_TYPES, Recipe
+from .version import __version__
 
 FORMAT_NAME = "scratchnet-tune"
 FORMAT_VERSION = 2

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
@@ -137,8 +138,6 @@ def _resolve(data):
     if isinstance(data, dict):
         return data
     if data not in _DATA_CACHE:
-        import joblib
-
         _DATA_CACHE.clear()
         _DATA_CACHE[data] = joblib.load(data, mmap_mode="r")
     return _DATA_CACHE[data]
@@ -277,14 +276,10 @@ def default_workers() -> int:
 
 
 def _run_local(payload, groups, settings, workers, tick):
-    from joblib import Parallel, delayed
-
     if workers == 1:
         for fold, configs in groups:
             yield run_group(payload, fold, configs, settings, tick)
         return
-    import joblib
-
     with tempfile.TemporaryDirectory(prefix="scratchnet-tune-") as tmp:
         path = str(Path(tmp) / "data.joblib")
         joblib.dump(payload, path)  # the workers map this file once each instead of receiving the data per job
@@ -303,9 +298,9 @@ def _run_local(payload, groups, settings, workers, tick):
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         try:
-            parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
+            parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")
             yield from parallel(
-                delayed(run_group)(path, fold, configs, settings, ("folder", str(counts), os.getpid()))
+                joblib.delayed(run_group)(path, fold, configs, settings, ("folder", str(counts), os.getpid()))
                 for fold, configs in groups
             )
         finally:
