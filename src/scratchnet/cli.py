@@ -60,7 +60,7 @@ class IntList(click.ParamType):
 
 class FloatList(click.ParamType):
     """``0.1,0.2,0.3`` → ``[0.1, 0.2, 0.3]``: finite numbers > 0, or with ``positive=False`` any numbers
-    (their ranges are then checked by ``tuning.make_grid``)."""
+    (their ranges are then checked by ``grid.make_grid``)."""
 
     name = "X[,X…]"
 
