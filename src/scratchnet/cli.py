@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,11 @@ class FloatList(click.ParamType):
 
     name = "X[,X…]"
 
-    def __init__(self, positive=True, example="0.1,0.2,0.3"):
+    positive: bool
+    """Refuse numbers ≤ 0 here (learning rates); else any numbers."""
+    example: str
+
+    def __init__(self, positive: bool = True, example: str = "0.1,0.2,0.3") -> None:
         self.positive, self.example = positive, example
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -84,7 +88,9 @@ class FloatList(click.ParamType):
 class NameList(click.ParamType):
     """``sigmoid,relu`` → ``["sigmoid", "relu"]``, each one of ``choices``."""
 
-    def __init__(self, choices):
+    choices: list[str]
+
+    def __init__(self, choices: Sequence[str]) -> None:
         self.choices = list(choices)
         self.name = f"{{{'|'.join(self.choices)}}}[,…]"
 

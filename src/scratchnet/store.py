@@ -148,12 +148,21 @@ def _names_our_format(path):
 class Store:
     """An open results store. Use ``Store.create_or_open`` (tune) or ``Store.open`` (report, refit)."""
 
+    path: Path
+    """The SQLite file."""
+    conn: sqlite3.Connection
+    fingerprint: dict[str, Any]
+    """What makes the experiment (``grid.experiment_fingerprint``), as the meta table holds it."""
+    legacy: bool
+    """A format-1 store: no recipe columns; its one recipe is its fingerprint's."""
+    _recipe: dict[str, Any]
+    """The recipe of the fingerprint (the article's where it names none): a format-1 store's only recipe."""
+
     def __init__(self, path: str | os.PathLike, conn: sqlite3.Connection, fingerprint: dict[str, Any]) -> None:
         self.path = Path(path)
         self.conn = conn
         self.fingerprint = fingerprint
         self.legacy = "activation" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-        """A format-1 store: no recipe columns; its one recipe is its fingerprint's."""
         self._recipe = {k: {**FINGERPRINT_DEFAULTS, **fingerprint}[k] for k in RECIPE_FIELDS}
 
     def _recipe_of(self, record):

@@ -328,23 +328,34 @@ def _run_dask(payload, groups, settings, client, tick):
 class _Progress:
     """A bar over trainings that moves with every epoch: ``max(epochs reported, epochs of finished trainings)``."""
 
-    def __init__(self, bar, epochs):
+    bar: Any
+    """The tqdm bar (unit: a training, ``epochs`` ticks each)."""
+    epochs: int
+    start: int
+    """Where the bar stood: the epochs of the trainings the store already held."""
+    ticks: int
+    """Epochs reported by the running trainings."""
+    floor: int
+    """Epochs of the finished trainings."""
+    lock: threading.Lock
+
+    def __init__(self, bar: Any, epochs: int) -> None:
         self.bar, self.epochs = bar, epochs
         self.start = bar.n
         self.ticks = self.floor = 0
         self.lock = threading.Lock()
 
-    def tick(self, n):
+    def tick(self, n: int) -> None:
         with self.lock:
             self.ticks += n
             self._show()
 
-    def finished(self, n_trainings):
+    def finished(self, n_trainings: int) -> None:
         with self.lock:
             self.floor += n_trainings * self.epochs
             self._show()
 
-    def _show(self):
+    def _show(self) -> None:
         target = min(self.start + max(self.ticks, self.floor), self.bar.total)
         if target > self.bar.n:
             self.bar.update(target - self.bar.n)
