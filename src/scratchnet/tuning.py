@@ -378,25 +378,70 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Any
     return Client(cluster)
 
 
+def _workers_and_threads(executor: str, workers: int | None, blas_threads: int | None, client: Any) -> tuple[int, int]:
+    """``(workers, BLAS threads per job)``: the Dask cluster's threads and one BLAS thread each, or local processes
+    with the cores shared out (workers × threads ≤ cores)."""
+    if executor == "dask":
+        return sum(client.nthreads().values()), blas_threads or 1
+    workers = check_int(workers or default_workers(), "workers")
+    return workers, blas_threads or max(1, default_workers() // workers)
+
+
+def _announce(
+    echo: Callable, store: Store, configs: Sequence[Config], n_pending: int, n_total: int, n_folds: int, plan: dict
+) -> None:
+    """The line ``tune: 12 of 90 trainings to run (… configurations × … folds …) in … groups on …; store …``."""
+    recipe = describe_values({k: v for k, v in recipe_fingerprint(configs).items() if v != DEFAULTS[k]})
+    workers, threads = plan["workers"], plan["threads"]
+    echo(
+        f"tune: {n_pending} of {_n(n_total, 'training')} to run ({_n(len(configs), 'configuration')} × "
+        f"{n_folds} folds, {_n(plan['epochs'], 'epoch')}, batch {plan['batch_size']}) in "
+        f"{_n(plan['groups'], 'group')} on {workers} {plan['executor']} {_n(workers, 'worker')[len(str(workers)) + 1 :]}"
+        f" × {_n(threads, 'BLAS thread')}; " + (f"recipe {recipe}; " if recipe else "") + f"store {store.path}"
+    )
+
+
+def _progress_bar(n_total: int, n_done: int, epochs: int, progress: bool) -> Any:
+    """The tqdm bar of a grid search, counted in trainings and moved epoch by epoch."""
+    return tqdm(
+        total=n_total * epochs,
+        initial=n_done * epochs,
+        unit="training",
+        unit_scale=1 / epochs,
+        desc="tune",
+        disable=not progress,
+        smoothing=0.05,
+        bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} [{elapsed}<{remaining}, {rate_fmt}{postfix}]",
+    )
+
+
+def _close(client: Any) -> None:
+    """Close a Dask client this search made, and its LocalCluster."""
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
 def run_tune(
-    store,
-    X_train,
-    y_train,
-    configs,
+    store: Store,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    configs: Sequence[Config],
     *,
-    folds,
-    epochs,
-    batch_size,
-    seed,
-    executor="local",
-    workers=None,
-    scheduler=None,
-    client=None,
-    group_size=None,
-    blas_threads=None,
-    progress=True,
-    echo=print,
-):
+    folds: int,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
+    group_size: int | None = None,
+    blas_threads: int | None = None,
+    progress: bool = True,
+    echo: Callable[[str], object] = print,
+) -> dict[str, Any]:
     """Train every (config, fold) that ``store`` does not hold yet; commit each group as it finishes.
 
     ``executor``: ``"local"`` (joblib processes, ``workers`` of them, BLAS
@@ -421,12 +466,7 @@ def run_tune(
     if executor == "dask" and client is None:
         client = own_client = dask_client(scheduler, workers)
     try:
-        if executor == "dask":
-            workers = sum(client.nthreads().values())
-            threads = blas_threads or 1
-        else:
-            workers = check_int(workers or default_workers(), "workers")
-            threads = blas_threads or max(1, default_workers() // workers)
+        workers, threads = _workers_and_threads(executor, workers, blas_threads, client)
         groups = make_groups(pending, workers, group_size, X_train.shape[1], n_classes)
         settings = {
             "epochs": int(epochs),
@@ -435,26 +475,11 @@ def run_tune(
             "n_classes": n_classes,
             "blas_threads": int(threads),
         }
-        recipe = describe_values({k: v for k, v in recipe_fingerprint(configs).items() if v != DEFAULTS[k]})
+        plan = {**settings, "executor": executor, "workers": workers, "threads": threads, "groups": len(groups)}
+        _announce(echo, store, configs, len(pending), len(everything), len(split), plan)
         payload = {"X": X_train, "y": y_train, "folds": split}
-        echo(
-            f"tune: {len(pending)} of {_n(len(everything), 'training')} to run ({_n(len(configs), 'configuration')} × "
-            f"{len(split)} folds, {_n(epochs, 'epoch')}, batch {batch_size}) in {_n(len(groups), 'group')} on "
-            f"{workers} {executor} {_n(workers, 'worker')[len(str(workers)) + 1 :]} × {_n(threads, 'BLAS thread')}; "
-            + (f"recipe {recipe}; " if recipe else "")
-            + f"store {store.path}"
-        )
         start = time.perf_counter()
-        with tqdm(
-            total=len(everything) * epochs,
-            initial=(len(everything) - len(pending)) * epochs,
-            unit="training",
-            unit_scale=1 / epochs,
-            desc="tune",
-            disable=not progress,
-            smoothing=0.05,
-            bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} [{elapsed}<{remaining}, {rate_fmt}{postfix}]",
-        ) as bar:
+        with _progress_bar(len(everything), len(everything) - len(pending), epochs, progress) as bar:
             shown = _Progress(bar, epochs)
             jobs = (
                 _run_dask(payload, groups, settings, client, shown.tick)
@@ -464,17 +489,12 @@ def run_tune(
             for results in jobs:
                 summary["trained"] += store.add_runs(results)
                 shown.finished(len(results))
-                best = max(results, key=lambda r: r["history"]["accuracy_validation"].iloc[-1])
-                bar.set_postfix(
-                    fold=results[0]["fold"], best_val=f"{best['history']['accuracy_validation'].iloc[-1]:.3f}"
-                )
+                best = max(r["history"]["accuracy_validation"].iloc[-1] for r in results)
+                bar.set_postfix(fold=results[0]["fold"], best_val=f"{best:.3f}")
         summary["seconds"] = time.perf_counter() - start
     finally:
         if own_client is not None:
-            cluster = own_client.cluster
-            own_client.close()
-            if cluster is not None:
-                cluster.close()
+            _close(own_client)
     return summary
 
 
