@@ -238,9 +238,7 @@ def format_markdown(summary: dict[str, Any], store_path: str | os.PathLike) -> s
 def runs_table(runs: pd.DataFrame, fmt: str = "markdown", varied: Sequence[str] = ()) -> str:
     """``--runs``: one row per finished training (with the recipe fields the grid ``varied``)."""
     columns = [
-        "hidden_layers",
-        "hidden_nodes",
-        "learning_rate",
+        *GRID_KEYS,
         *varied,
         "fold",
         "accuracy_validation",
