@@ -28,9 +28,10 @@ from scratchnet import MultilayerNeuralNetClassifier, int_to_onehot, sigmoid, tr
 from scratchnet.batching import minibatches  # noqa: E402
 from scratchnet.cli import main  # noqa: E402
 from scratchnet.data import load_mnist, split  # noqa: E402
-from scratchnet.estimator import NeuralNetClassifier  # noqa: E402
-from scratchnet.modelio import load_estimator, load_network  # noqa: E402
+from scratchnet.estimator import NeuralNetClassifier, load_estimator  # noqa: E402
 from scratchnet.plots import plot_accuracy, plot_digits, plot_loss  # noqa: E402
+
+load_network = MultilayerNeuralNetClassifier.load
 
 
 def make_files():

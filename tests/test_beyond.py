@@ -424,7 +424,7 @@ def test_model_files_keep_the_options(tmp_path):
 def test_format_1_files_without_output_and_init_are_read_as_the_article(tmp_path):
     import json
 
-    from scratchnet.modelio import load_network
+    load_network = MultilayerNeuralNetClassifier.load
 
     net = MultilayerNeuralNetClassifier([5, 4, 3], random_seed=0)
     path = net.save(tmp_path / "m.npz")

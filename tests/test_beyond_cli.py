@@ -84,8 +84,8 @@ def test_train_with_modern_options(capsys, tmp_path):
     )
     assert code == 0
     assert (
-        "activation relu, output softmax, loss cross_entropy, init he, optimizer adam, schedule cosine, "
-        "weight decay 0.0001, dropout 0.1"
+        "activation relu, output softmax, loss cross_entropy, init he, optimizer adam, weight_decay 0.0001, "
+        "schedule cosine, dropout 0.1"
     ) in out
     accuracy = float(out.split("hold-out accuracy ")[1].split()[0])
     assert accuracy > 0.9

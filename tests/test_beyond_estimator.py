@@ -92,7 +92,7 @@ def test_options_are_checked_by_fit(iris, params, match):
 def test_saved_estimator_must_match_its_network(iris, tmp_path):
     import json
 
-    from scratchnet.modelio import load_estimator
+    from scratchnet.estimator import load_estimator
 
     X, y = iris
     path = NeuralNetClassifier(**{**MODERN, "epochs": 1}).fit(X, y).save(tmp_path / "m.npz")

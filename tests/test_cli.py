@@ -141,3 +141,24 @@ def test_train_on_mnist_through_the_cli(mnist_path, tmp_path, capsys):
     )
     assert code == 0 and "60000 training / 10000 hold-out" in out
     assert (tmp_path / "digits.png").is_file()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("a bug"), TypeError("a bug"), ValueError("a bug")])
+def test_a_bug_keeps_its_traceback_while_a_project_error_is_one_line(monkeypatch, capsys, tmp_path, error):
+    """Only scratchnet's own errors (and click's, OSError, an interrupt) become ``error: …``; a bug escapes."""
+    from scratchnet import cli
+    from scratchnet.errors import InvalidValueError
+
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(cli, "train_run", broken)
+    with pytest.raises(type(error), match="a bug"):
+        main(["train", "--out", str(tmp_path)])
+
+    def refused(*args, **kwargs):
+        raise InvalidValueError("a bad input")
+
+    monkeypatch.setattr(cli, "train_run", refused)
+    code, _out, err = run(capsys, "train", "--out", str(tmp_path))
+    assert code == 1 and err == "error: a bad input\n"

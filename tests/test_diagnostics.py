@@ -7,7 +7,7 @@ from scratchnet import diagnostics
 from scratchnet.cli import main
 from scratchnet.errors import InvalidValueError
 from scratchnet.losses import int_to_onehot
-from scratchnet.modelio import load_network, save_network
+from scratchnet.modelio import save_network
 from scratchnet.network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier
 from scratchnet.training import train
 
@@ -60,12 +60,14 @@ def test_relu_has_no_saturation_and_diagnostics_round_trip_the_model_file(digits
     train(net, X_train, y_train, epochs=2, verbose=False, progress=False, diagnostics=True)
     assert np.isnan(net.diagnostics[0]["saturated_1"])
     path = save_network(net, tmp_path / "m.npz")
-    loaded = load_network(path)
+    loaded = MultilayerNeuralNetClassifier.load(path)
     assert len(loaded.diagnostics) == 2
     for a, b in zip(loaded.diagnostics, net.diagnostics):
         assert a.keys() == b.keys()
         np.testing.assert_allclose([a[k] for k in a], [b[k] for k in b], equal_nan=True)
-    plain = load_network(save_network(MultilayerNeuralNetClassifier([64, 5, 10]), tmp_path / "plain.npz"))
+    plain = MultilayerNeuralNetClassifier.load(
+        save_network(MultilayerNeuralNetClassifier([64, 5, 10]), tmp_path / "plain.npz")
+    )
     assert plain.diagnostics == []
 
 
@@ -94,4 +96,4 @@ def test_train_command_writes_gradients_png(tmp_path):
         )
     assert exit_info.value.code == 0
     assert (out / "gradients.png").stat().st_size > 1000
-    assert len(load_network(out / "model.npz").diagnostics) == 2
+    assert len(MultilayerNeuralNetClassifier.load(out / "model.npz").diagnostics) == 2

@@ -10,8 +10,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import StandardScaler
 
 from scratchnet import MultilayerNeuralNetClassifier, __version__, train
-from scratchnet.estimator import NeuralNetClassifier
-from scratchnet.modelio import FORMAT_VERSION, load_estimator, load_network, read_model_file
+from scratchnet.estimator import NeuralNetClassifier, load_estimator
+from scratchnet.modelio import FORMAT_VERSION, read_model_file
+
+load_network = MultilayerNeuralNetClassifier.load
 
 QUICK = dict(hidden_layer_sizes=(6,), epochs=5, batch_size=10, learning_rate=2.0, random_state=0)
 

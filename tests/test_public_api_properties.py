@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from scratchnet import MultilayerNeuralNetClassifier, int_to_onehot, sigmoid
 from scratchnet.batching import minibatches
-from scratchnet.estimator import NeuralNetClassifier
-from scratchnet.modelio import load_estimator, load_network
+from scratchnet.estimator import NeuralNetClassifier, load_estimator
 from scratchnet.validation import check_features, check_labels
+
+load_network = MultilayerNeuralNetClassifier.load
 
 finite64 = st.floats(allow_nan=False, allow_infinity=False)
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from scratchnet.modelio import load_network
+from scratchnet.network import MultilayerNeuralNetClassifier
 from scratchnet.serve.app import create_app, model_names
 from scratchnet.serve.preprocess import check_pixels, digits_like, mnist_like, model_image
 from serve_support import SRC, Server, get_json, train_models
@@ -46,7 +46,7 @@ def zero_pixels():
 
 def expected(path, pixels):
     """The model's own prediction and output for ``pixels``, in process (same preprocessing as the server)."""
-    net = load_network(path)
+    net = MultilayerNeuralNetClassifier.load(path)
     from scratchnet.modelio import read_model_file
 
     header, _ = read_model_file(path)
@@ -120,7 +120,7 @@ def test_predict_matches_the_model(client, models, name, index, pixels):
     prediction, activations = expected(models[index], pixels())
     assert body["prediction"] == prediction
     assert len(body["probabilities"]) == 10 and sum(body["probabilities"]) == pytest.approx(1, abs=1e-3)
-    net = load_network(models[index])
+    net = MultilayerNeuralNetClassifier.load(models[index])
     assert [layer["shape"] for layer in body["layers"]] == [[n] for n in net.layers[1:]]
     for layer, a in zip(body["layers"], activations):
         np.testing.assert_allclose(layer["values"], a[0], atol=1e-4)
@@ -179,7 +179,7 @@ def test_learn_view_data(client, models):
     assert body["weights"]["shape"] == [8, 8] and len(body["weights"]["units"]) == 32
     ev = body["evaluation"]
     assert ev["available"] and ev["n"] == 360 and sum(map(sum, ev["confusion"])) == 360
-    net = load_network(models[0])
+    net = MultilayerNeuralNetClassifier.load(models[0])
     from scratchnet.data import load_digits, split
 
     X, y = load_digits()

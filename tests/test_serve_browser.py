@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnet.modelio import load_network, read_model_file
+from scratchnet.modelio import read_model_file
+from scratchnet.network import MultilayerNeuralNetClassifier
 from scratchnet.serve.preprocess import check_pixels, model_image
 from serve_support import SRC, Server, train_models
 
@@ -118,7 +119,7 @@ def settled(page):
 
 def own_prediction(path, pixels):
     header, _ = read_model_file(path)
-    net = load_network(path)
+    net = MultilayerNeuralNetClassifier.load(path)
     _, _, x = model_image(check_pixels(pixels), header["preprocessing"], net.layers[0])
     return int(net.predict(x)[0]), net
 

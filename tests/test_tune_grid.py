@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 
 from scratchnet.cli import load_split, main
+from scratchnet.grid import COLUMNS
 from scratchnet.network import MultilayerNeuralNetClassifier
+from scratchnet.recipe import ARTICLE, Recipe
+from scratchnet.recipe import DEFAULTS as ARTICLE_RECIPE
 from scratchnet.store import Store
 from scratchnet.training import train_reference
 from scratchnet.tuning import (
-    ARTICLE_RECIPE,
     Config,
     batch_seed,
     configs_of,
@@ -25,8 +27,6 @@ from scratchnet.tuning import (
     make_folds,
     make_grid,
     make_groups,
-    network_recipe,
-    options_of,
     run_group,
     run_tune,
 )
@@ -54,7 +54,7 @@ BASE = [
     "--no-progress",
 ]
 VARY = ["--activations", "sigmoid,relu", "--heads", "sigmoid/mse,softmax/cross-entropy", "--inits", "normal,he"]
-KEYS = list(Config._fields)
+KEYS = list(COLUMNS)
 
 
 def run_cli(argv, capsys):
@@ -73,7 +73,7 @@ def alone(config, fold, epochs=2, batch_size=40):
     X_train, _, y_train, _ = digits()
     train_idx, val_idx = make_folds(y_train, 2, SEED)[fold]
     net = MultilayerNeuralNetClassifier(
-        layer_widths(config, 64, 10), random_seed=init_seed(SEED, config, fold), **network_recipe(config)
+        layer_widths(config, 64, 10), random_seed=init_seed(SEED, config, fold), **config.recipe.network_options()
     )
     return train_reference(
         net,
@@ -87,7 +87,7 @@ def alone(config, fold, epochs=2, batch_size=40):
         seed=batch_seed(SEED, fold),
         verbose=False,
         progress=False,
-        **options_of(config),
+        **config.recipe.training_options(),
     )
 
 
@@ -108,7 +108,7 @@ def test_the_article_grid_is_the_default_and_its_configs_are_unchanged():
         Config(2, 10, 0.1),
         Config(2, 10, 0.3),
     ]
-    assert Config(1, 10, 0.1)._asdict() == {
+    assert Config(1, 10, 0.1).row() == {
         "hidden_layers": 1,
         "hidden_nodes": 10,
         "learning_rate": 0.1,
@@ -135,10 +135,14 @@ def test_every_dimension_multiplies_the_grid_and_names_are_canonical():
     )
     # momentum multiplies only the momentum optimizer: sgd keeps 0.9 → (1 + 2) optimizer settings
     assert len(grid) == len(set(grid)) == 2 * 2 * 2 * 3 * 2 * 2 * 2
-    assert {c.activation for c in grid} == {"leaky_relu", "tanh"}
-    assert {(c.output, c.loss) for c in grid} == {("softmax", "cross_entropy"), ("sigmoid", "mse")}
-    assert {c.init for c in grid} == {"glorot", "he"}
-    assert {(c.optimizer, c.momentum) for c in grid} == {("sgd", 0.9), ("momentum", 0.5), ("momentum", 0.9)}
+    assert {c.recipe.activation for c in grid} == {"leaky_relu", "tanh"}
+    assert {(c.recipe.output, c.recipe.loss) for c in grid} == {("softmax", "cross_entropy"), ("sigmoid", "mse")}
+    assert {c.recipe.init for c in grid} == {"glorot", "he"}
+    assert {(c.recipe.optimizer, c.recipe.momentum) for c in grid} == {
+        ("sgd", 0.9),
+        ("momentum", 0.5),
+        ("momentum", 0.9),
+    }
     assert grid == sorted(grid)
     fp = experiment_fingerprint(
         *digits()[::2],
@@ -189,7 +193,7 @@ def test_bad_dimensions_are_refused(kwargs, error, match):
 
 def test_initial_weights_depend_on_the_cell_and_fold_only():
     article = Config(2, 30, 0.1)
-    other = Config(2, 30, 0.001, "relu", "softmax", "cross_entropy", "he", "adam", 0.9, 1e-4, "cosine", 0.2)
+    other = Config(2, 30, 0.001, Recipe("relu", "softmax", "cross_entropy", "he", "adam", 0.9, 1e-4, "cosine", 0.2))
     assert init_seed(3, article, 1) == init_seed(3, other, 1)  # every recipe of a cell starts from the same draws
     assert init_seed(3, article, 1) != init_seed(3, article, 0)
 
@@ -209,7 +213,7 @@ def test_a_group_of_mixed_recipes_trains_each_network_as_if_alone():
     payload = {"X": X_train, "y": y_train, "folds": make_folds(y_train, 2, SEED)}
     settings = {"epochs": 2, "batch_size": 40, "seed": SEED, "n_classes": 10, "blas_threads": 1}
     results = run_group(payload, 1, configs, settings)
-    assert [Config(**{k: r[k] for k in KEYS}) for r in results] == configs and len(configs) == 16
+    assert [Config.from_row(r) for r in results] == configs and len(configs) == 16
     assert len({r["history"]["loss_validation"].iloc[-1] for r in results}) == 16  # every recipe trained its own way
     for r, config in zip(results, configs):
         hist = alone(config, 1)
@@ -360,12 +364,20 @@ CREATE TABLE refits (
 def test_a_format_1_store_opens_resumes_reports_and_refits(tmp_path, capsys, network, flags):
     """A store as the code before this change wrote it (schema and fingerprint of format 1), half finished."""
     X_train, _, y_train, _ = digits()
-    grid = make_grid([1], [8, 16], [0.5, 1])
+    recipe = Recipe.of(network)  # the network recipe of every configuration of the grid
+    grid = make_grid(
+        [1],
+        [8, 16],
+        [0.5, 1],
+        activations=[recipe.activation],
+        heads=[(recipe.output, recipe.loss)],
+        inits=[recipe.init],
+    )
     kw = dict(
         dataset="digits", test_size=None, dtype="float64", seed=SEED, configs=grid, folds=2, epochs=2, batch_size=40
     )
     fresh = tmp_path / "fresh.sqlite"
-    with Store.create_or_open(fresh, experiment_fingerprint(X_train, y_train, network=network, **kw)) as store:
+    with Store.create_or_open(fresh, experiment_fingerprint(X_train, y_train, **kw)) as store:
         run_tune(
             store,
             X_train,
@@ -378,10 +390,9 @@ def test_a_format_1_store_opens_resumes_reports_and_refits(tmp_path, capsys, net
             workers=1,
             progress=False,
             echo=lambda *a: None,
-            network=network,
         )
         runs, epochs = store.runs(), store.epochs()
-    fp = experiment_fingerprint(X_train, y_train, network=network, **kw)
+    fp = experiment_fingerprint(X_train, y_train, **kw)
     fp = {k: v for k, v in fp.items() if k not in ARTICLE_RECIPE or (network and k in network)}  # as format 1 had it
     old = tmp_path / "old.sqlite"
     with sqlite3.connect(old) as conn:
@@ -493,17 +504,17 @@ def test_optimiser_dimensions_train_each_network_with_its_options(tmp_path, caps
     assert len(runs) == 2 * 2 * 4 * 2 * 2 * 2 * 2 and not runs.duplicated([*KEYS, "fold"]).any()
 
     def stored(config):
-        return epochs[(epochs[KEYS] == pd.Series(config._asdict())).all(axis=1) & (epochs.fold == 1)]
+        return epochs[(epochs[KEYS] == pd.Series(config.row())).all(axis=1) & (epochs.fold == 1)]
 
     for config in [
-        Config(1, 16, 0.5, optimizer="adam", weight_decay=0.001),
-        Config(1, 8, 1.0, optimizer="momentum", momentum=0.5, schedule="cosine"),
+        Config.of(1, 16, 0.5, optimizer="adam", weight_decay=0.001),
+        Config.of(1, 8, 1.0, optimizer="momentum", momentum=0.5, schedule="cosine"),
     ]:
         hist = alone(config, 1)
         np.testing.assert_allclose(stored(config).loss_validation, hist.loss_test, rtol=1e-7)
     # dropout masks are the engine's own stream: a dropout network at least trains differently
     assert not np.allclose(
-        stored(Config(1, 16, 0.5, dropout=0.2)).loss_validation, stored(Config(1, 16, 0.5)).loss_validation
+        stored(Config.of(1, 16, 0.5, dropout=0.2)).loss_validation, stored(Config(1, 16, 0.5)).loss_validation
     )
     code, out, err = run_cli(["report", str(path), "--no-figures"], capsys)
     assert code == 0 and "## optimizer adam, momentum 0.9, weight_decay 0.001, schedule cosine, dropout 0.2\n" in out
@@ -541,26 +552,26 @@ def test_refit_trains_with_the_best_options(tmp_path, capsys):
 @pytest.fixture
 def engine_with_options(monkeypatch):
     """The real ``train_many``, watched: the ``options`` argument of each call is recorded."""
-    import scratchnet.engine
+    import scratchnet.tuning
 
     calls = []
-    real = scratchnet.engine.train_many
+    real = scratchnet.tuning.train_many
 
     def train_many(*args, options=None, **kwargs):
         calls.append(options)
         return real(*args, options=options, **kwargs)
 
-    monkeypatch.setattr(scratchnet.engine, "train_many", train_many)
+    monkeypatch.setattr(scratchnet.tuning, "train_many", train_many)
     return calls
 
 
-def test_run_group_hands_the_engine_per_network_options_only_when_needed(engine_with_options):
+def test_run_group_hands_the_engine_each_networks_options(engine_with_options):
     X_train, _, y_train, _ = digits()
     payload = {"X": X_train, "y": y_train, "folds": make_folds(y_train, 2, SEED)}
     settings = {"epochs": 2, "batch_size": 40, "seed": SEED, "n_classes": 10, "blas_threads": 1}
     plain = make_grid([1], [8], [0.5, 1.0], activations=["sigmoid", "relu"])
     run_group(payload, 0, plain, settings)
-    assert engine_with_options == [None]  # the article's options: train_many is called as before
+    assert engine_with_options == [[ARTICLE.training_options()] * len(plain)]  # the article's plain SGD, each
     mixed = make_grid(
         [1],
         [8],
@@ -572,7 +583,7 @@ def test_run_group_hands_the_engine_per_network_options_only_when_needed(engine_
         schedules=["step"],
     )
     results = run_group(payload, 1, mixed, settings)
-    assert engine_with_options[1] == [options_of(c) for c in mixed] and len(mixed) == 12
+    assert engine_with_options[1] == [c.recipe.training_options() for c in mixed] and len(mixed) == 12
     for r, config in zip(results, mixed):
         hist = alone(config, 1)
         np.testing.assert_allclose(r["history"]["loss_validation"], hist.loss_test, rtol=1e-10)

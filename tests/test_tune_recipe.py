@@ -10,13 +10,13 @@ import pytest
 
 from scratchnet.cli import load_split, main
 from scratchnet.network import MultilayerNeuralNetClassifier
+from scratchnet.recipe import NETWORK_FIELDS as ARTICLE_NETWORK
+from scratchnet.recipe import Recipe
 from scratchnet.store import Store
 from scratchnet.training import train_reference
 from scratchnet.tuning import (
-    ARTICLE_NETWORK,
     Config,
     batch_seed,
-    check_network,
     experiment_fingerprint,
     init_seed,
     layer_widths,
@@ -134,7 +134,12 @@ def test_stores_made_before_the_recipe_was_recorded_still_resume(tmp_path):
     Store.create_or_open(path, old).close()
     Store.create_or_open(path, experiment_fingerprint(X_train, y_train, **kw)).close()
     with pytest.raises(ValueError, match="activation=sigmoid.*activation=relu"):
-        Store.create_or_open(path, experiment_fingerprint(X_train, y_train, network={"activation": "relu"}, **kw))
+        Store.create_or_open(
+            path,
+            experiment_fingerprint(
+                X_train, y_train, **{**kw, "configs": make_grid([1], [8], [0.1], activations=["relu"])}
+            ),
+        )
     with sqlite3.connect(path) as conn:
         stored = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()[0])
     assert "activation" not in stored
@@ -145,13 +150,13 @@ def test_stores_made_before_the_recipe_was_recorded_still_resume(tmp_path):
     [
         ({"output": "sigmoid", "loss": "ce"}, ValueError, "refused.*with a sigmoid output use"),
         ({"activation": "swish"}, ValueError, "unknown activation 'swish'"),
-        ({"dropout": 0.5}, ValueError, r"unknown network option\(s\) \['dropout'\]"),
+        ({"depth": 3}, TypeError, r"unknown recipe field\(s\) \['depth'\]"),
         ({"init": 3}, TypeError, "init must be a name"),
     ],
 )
 def test_bad_recipes_are_refused(network, error, match):
     with pytest.raises(error, match=match):
-        check_network(network)
+        Recipe.of(network)
 
 
 def test_cli_refuses_a_bad_pair_in_one_line(tmp_path, capsys):

@@ -5,12 +5,11 @@ any depth trained with MSE and minibatch SGD, its gradient check, MNIST data,
 training with learning curves and a cross-validated grid search.
 """
 
-__version__ = "0.1.0"
-
 from .activations import sigmoid
 from .losses import int_to_onehot
 from .network import MultilayerNeuralNetClassifier
 from .training import train
+from .version import __version__
 
 __all__ = ["MultilayerNeuralNetClassifier", "NeuralNetClassifier", "__version__", "int_to_onehot", "sigmoid", "train"]
 

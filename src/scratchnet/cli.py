@@ -6,13 +6,34 @@ without a traceback.
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
+import pandas as pd
+from click.core import ParameterSource
 
-from . import __version__
+from . import recipe
+from .data import load_split
+from .errors import ScratchnetError
+from .estimator import normalise_scores, read_estimator
+from .gradcheck import check_gradients, format_report, kink_distance, random_problem
+from .grid import Config, experiment_fingerprint, make_grid
+from .inputs import read_inputs
+from .network import MultilayerNeuralNetClassifier
+from .presets import PRESETS
+from .recipe import Recipe
+from .report import format_markdown, plot_curves, plot_heatmap, runs_table, shown_columns, summarize
+from .reproduce import reproduce
+from .runs import RunSettings, train_run
+from .serve.command import serve_command
+from .store import Store
+from .tuning import refit_best, run_tune
+from .version import __version__
 
 DATASET_DEFAULTS = {
     # the article's final recipe on MNIST; a quick, reliable recipe on the small digits set
@@ -26,7 +47,7 @@ class IntList(click.ParamType):
 
     name = "N[,N…]"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, list):
             return value
         try:
@@ -40,14 +61,18 @@ class IntList(click.ParamType):
 
 class FloatList(click.ParamType):
     """``0.1,0.2,0.3`` → ``[0.1, 0.2, 0.3]``: finite numbers > 0, or with ``positive=False`` any numbers
-    (their ranges are then checked by ``tuning.make_grid``)."""
+    (their ranges are then checked by ``grid.make_grid``)."""
 
     name = "X[,X…]"
 
-    def __init__(self, positive=True, example="0.1,0.2,0.3"):
+    positive: bool
+    """Refuse numbers ≤ 0 here (learning rates); else any numbers."""
+    example: str
+
+    def __init__(self, positive: bool = True, example: str = "0.1,0.2,0.3") -> None:
         self.positive, self.example = positive, example
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, list):
             return value
         try:
@@ -64,11 +89,13 @@ class FloatList(click.ParamType):
 class NameList(click.ParamType):
     """``sigmoid,relu`` → ``["sigmoid", "relu"]``, each one of ``choices``."""
 
-    def __init__(self, choices):
+    choices: list[str]
+
+    def __init__(self, choices: Sequence[str]) -> None:
         self.choices = list(choices)
         self.name = f"{{{'|'.join(self.choices)}}}[,…]"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, list):
             return value
         items = [v.strip() for v in str(value).split(",") if v.strip()]
@@ -83,7 +110,7 @@ class TestSize(click.ParamType):
 
     name = "COUNT|FRACTION"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, (int, float)):
             return value
         try:
@@ -101,47 +128,66 @@ class TestSize(click.ParamType):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scratchnet")
-def cli():
+def cli() -> None:
     """scratchnet: a multilayer neural network from scratch in NumPy."""
 
 
-HIDDEN_ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky-relu", "identity"]
-OUTPUT_ACTIVATIONS = ["sigmoid", "softmax"]
-LOSS_NAMES = ["mse", "cross-entropy", "binary-cross-entropy"]
-INIT_NAMES = ["normal", "glorot", "xavier", "he"]
+def _choice(field: str) -> click.Choice:
+    """The accepted spellings of a named recipe field (``recipe.choices``): canonical names, ``-`` spellings, aliases."""
+    return click.Choice(recipe.choices(field))
 
 
-def network_options(f):
-    """``--activation/--output/--loss/--init``, shared by gradcheck and train (article defaults)."""
-    f = click.option(
-        "--init",
-        type=click.Choice(INIT_NAMES),
-        default="normal",
+RECIPE_HELP = {
+    "activation": "Activation of the hidden layers.",
+    "output": "Activation of the output layer.",
+    "loss": "mse or binary-cross-entropy with a sigmoid output; mse or cross-entropy with softmax.",
+    "init": "Initial weights N(0, s²): s = 0.1 (normal), √(2/(n_in+n_out)) (glorot), √(2/n_in) (he).",
+    "optimizer": "Plain SGD (the article), (Nesterov) momentum or Adam (η = --learning-rate).",
+    "momentum": "μ of momentum and nesterov.",
+    "weight_decay": "L2 penalty λ on the weights (not the biases).",
+    "schedule": "Learning rate per epoch.",
+    "dropout": "Inverted dropout rate on the hidden layers while training.",
+}
+"""The help of each recipe flag; the choices and defaults come from ``recipe``."""
+
+_NUMBER_TYPES = {
+    "momentum": click.FloatRange(min=0, max=1, max_open=True),
+    "weight_decay": click.FloatRange(min=0),
+    "dropout": click.FloatRange(min=0, max=1, max_open=True),
+}
+
+
+def _recipe_option(field: str) -> Callable:
+    """``--<field>`` of one recipe field: its choices (named fields) or range, the article's default."""
+    return click.option(
+        f"--{field.replace('_', '-')}",
+        field,
+        type=_choice(field) if field in recipe.NAMED_FIELDS else _NUMBER_TYPES[field],
+        default=recipe.DEFAULTS[field],
         show_default=True,
-        help="Initial weights N(0, s²): s = 0.1 (normal), √(2/(n_in+n_out)) (glorot), √(2/n_in) (he).",
-    )(f)
-    f = click.option(
-        "--loss",
-        type=click.Choice(LOSS_NAMES),
-        default="mse",
-        show_default=True,
-        help="mse or binary-cross-entropy with a sigmoid output; mse or cross-entropy with softmax.",
-    )(f)
-    f = click.option(
-        "--output",
-        type=click.Choice(OUTPUT_ACTIVATIONS),
-        default="sigmoid",
-        show_default=True,
-        help="Activation of the output layer.",
-    )(f)
-    f = click.option(
-        "--activation",
-        type=click.Choice(HIDDEN_ACTIVATIONS),
-        default="sigmoid",
-        show_default=True,
-        help="Activation of the hidden layers.",
-    )(f)
+        help=RECIPE_HELP[field],
+    )
+
+
+def _add_options(f: Callable, options: list[Callable]) -> Callable:
+    for option in reversed(options):
+        f = option(f)
     return f
+
+
+def network_options(f: Callable) -> Callable:
+    """``--activation/--output/--loss/--init``, shared by gradcheck and train (the article's defaults)."""
+    return _add_options(f, [_recipe_option(field) for field in recipe.NETWORK_FIELDS])
+
+
+def training_options(f: Callable) -> Callable:
+    """``--optimizer/--momentum/--weight-decay/--schedule/--dropout`` of train (the article's defaults)."""
+    return _add_options(f, [_recipe_option(field) for field in recipe.TRAINING_FIELDS])
+
+
+def recipe_of(flags: dict[str, Any]) -> Recipe:
+    """The recipe of the command line: the recipe fields among ``flags`` (the others are the article's)."""
+    return Recipe.of(None, **{k: flags[k] for k in Recipe.FIELDS if k in flags})
 
 
 @cli.command()
@@ -149,16 +195,11 @@ def network_options(f):
 @click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True, help="Random samples to check on.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
 @network_options
-def gradcheck(layers, samples, seed, activation, output, loss, init):
+def gradcheck(layers: list[int], samples: int, seed: int, **flags: Any) -> None:
     """Compare backpropagation with central differences on an untrained network."""
-    from .gradcheck import check_gradients, format_report, kink_distance, random_problem
-    from .network import MultilayerNeuralNetClassifier
-
     if len(layers) < 2:
         raise click.BadParameter("give at least two widths: inputs and classes", param_hint="--layers")
-    net = MultilayerNeuralNetClassifier(
-        layers, random_seed=seed, activation=activation, output=output, loss=loss, init=init
-    )
+    net = MultilayerNeuralNetClassifier(layers, random_seed=seed, **recipe_of(flags).network_options())
     x, y = random_problem(net, samples, seed)
     results = check_gradients(net, x, y)
     for line in format_report(results):
@@ -166,13 +207,13 @@ def gradcheck(layers, samples, seed, activation, output, loss, init):
     if not all(r.ok for r in results):
         if kink_distance(net, x) < 1e-3:
             click.echo(
-                f"note: a hidden pre-activation lies within {kink_distance(net, x):.1e} of the {activation} "
+                f"note: a hidden pre-activation lies within {kink_distance(net, x):.1e} of the {net.activation} "
                 "kink at 0, where central differences average two slopes; try another --seed"
             )
         sys.exit(1)
 
 
-def data_options(f):
+def data_options(f: Callable) -> Callable:
     """``--dataset/--data/--seed/--test-size/--dtype``, shared by train and tune."""
     f = click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)(f)
     f = click.option(
@@ -199,32 +240,42 @@ def data_options(f):
     return f
 
 
-def load_split(dataset, data_path, test_size, seed, dtype):
-    """Load a data set and split off its stratified hold-out: ``X_train, X_test, y_train, y_test``."""
-    from .data import default_test_size, load_dataset, split
-
-    X, y = load_dataset(dataset, data_path, dtype=np.dtype(dtype).type)
-    return split(X, y, default_test_size(dataset) if test_size is None else test_size, seed)
+SIZE_FLAGS = ("hidden", "epochs", "batch_size", "learning_rate", "dtype")
+"""The flags of ``train`` a preset sets besides the recipe."""
 
 
-TRAIN_OPTIONS = (
-    "hidden",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "dtype",
-    "activation",
-    "output",
-    "loss",
-    "init",
-    "optimizer",
-    "momentum",
-    "weight_decay",
-    "schedule",
-    "dropout",
-    "early_stopping",
-    "patience",
-)
+def _explicit(names: tuple[str, ...] | list[str]) -> set[str]:
+    """The flags among ``names`` the user gave on the command line (not left at their defaults)."""
+    ctx = click.get_current_context()
+    return {name for name in names if ctx.get_parameter_source(name) != ParameterSource.DEFAULT}
+
+
+def _with_preset(flags: dict[str, Any], preset: str | None) -> tuple[dict[str, Any], set[str]]:
+    """``flags`` with the preset's values where the user gave none, and the set of flags the user gave."""
+    names = [*SIZE_FLAGS, *Recipe.FIELDS]
+    explicit = _explicit(names)
+    if preset:
+        flags = {**flags, **{k: v for k, v in PRESETS[preset].options().items() if k not in explicit}}
+    return flags, explicit
+
+
+def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSettings:
+    """The run of ``scratchnet train``'s flags: a preset under the explicit flags, the data set's defaults under both."""
+    flags, explicit = _with_preset(flags, preset)
+    sizes = {k: flags[k] or DATASET_DEFAULTS[flags["dataset"]][k] for k in ("epochs", "batch_size", "learning_rate")}
+    return RunSettings(
+        **sizes,
+        hidden=tuple(flags["hidden"]),
+        recipe=recipe_of(flags),
+        dataset=flags["dataset"],
+        data_path=flags["data_path"],
+        seed=flags["seed"],
+        test_size=flags["test_size"],
+        dtype=flags["dtype"],
+        early_stopping=flags["early_stopping"],
+        patience=flags["patience"],
+        given=frozenset(explicit),
+    )
 
 
 @cli.command("train")
@@ -249,41 +300,7 @@ TRAIN_OPTIONS = (
 @click.option("--out", type=click.Path(file_okay=False), default="runs/train", show_default=True)
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 @network_options
-@click.option(
-    "--optimizer",
-    type=click.Choice(["sgd", "momentum", "nesterov", "adam"]),
-    default="sgd",
-    show_default=True,
-    help="Plain SGD (the article), (Nesterov) momentum or Adam (η = --learning-rate).",
-)
-@click.option(
-    "--momentum",
-    type=click.FloatRange(min=0, max=1, max_open=True),
-    default=0.9,
-    show_default=True,
-    help="μ of momentum and nesterov.",
-)
-@click.option(
-    "--weight-decay",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="L2 penalty λ on the weights (not the biases).",
-)
-@click.option(
-    "--schedule",
-    type=click.Choice(["constant", "step", "cosine"]),
-    default="constant",
-    show_default=True,
-    help="Learning rate per epoch.",
-)
-@click.option(
-    "--dropout",
-    type=click.FloatRange(min=0, max=1, max_open=True),
-    default=0.0,
-    show_default=True,
-    help="Inverted dropout rate on the hidden layers while training.",
-)
+@training_options
 @click.option(
     "--early-stopping/--no-early-stopping",
     default=False,
@@ -293,263 +310,87 @@ TRAIN_OPTIONS = (
 @click.option("--patience", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option(
     "--preset",
-    type=click.Choice(["article", "best"]),
+    type=click.Choice(list(PRESETS)),
     default=None,
     help="A named recipe (article: 50 sigmoid nodes, MSE, SGD 0.3, batch 200, 250 epochs; best: our MNIST "
     "recipe, see docs/beyond.md); explicit flags override it.",
 )
 @click.option("--diagnostics", is_flag=True, help="Per-epoch per-layer gradient norms and saturation; gradients.png.")
 def train_command(
-    dataset,
-    data_path,
-    seed,
-    test_size,
-    dtype,
-    hidden,
-    epochs,
-    batch_size,
-    learning_rate,
-    resume,
-    out,
-    quiet,
-    activation="sigmoid",
-    output="sigmoid",
-    loss="mse",
-    init="normal",
-    optimizer="sgd",
-    momentum=0.9,
-    weight_decay=0.0,
-    schedule="constant",
-    dropout=0.0,
-    early_stopping=False,
-    patience=10,
-    preset=None,
-    diagnostics=False,
-):
+    resume: str | None, out: str, quiet: bool, preset: str | None, diagnostics: bool = False, **flags: Any
+) -> None:
     """Train a network, print the article's per-epoch lines, save model, history and figures."""
-    from click.core import ParameterSource
-
-    from .network import MultilayerNeuralNetClassifier
-    from .plots import plot_accuracy, plot_digits, plot_loss
-    from .presets import PRESETS
-    from .training import train
-
-    values = locals()
-    given = {name: values[name] for name in TRAIN_OPTIONS}
-    ctx = click.get_current_context(silent=True)  # None when called as a function (scratchnet.reproduce)
-    explicit = {name for name in given if ctx is None or ctx.get_parameter_source(name) != ParameterSource.DEFAULT}
-    if preset:
-        given.update({name: value for name, value in PRESETS[preset].items() if name not in explicit})
-    defaults = DATASET_DEFAULTS[dataset]
-    for name in ("epochs", "batch_size", "learning_rate"):
-        given[name] = given[name] or defaults[name]
-    (
-        hidden,
-        epochs,
-        batch_size,
-        learning_rate,
-        dtype,
-        activation,
-        output,
-        loss,
-        init,
-        optimizer,
-        momentum,
-        weight_decay,
-        schedule,
-        dropout,
-        early_stopping,
-        patience,
-    ) = (given[name] for name in TRAIN_OPTIONS)
-    X_train, X_test, y_train, y_test = load_split(dataset, data_path, test_size, seed, dtype)
-    n_classes = int(max(y_train.max(), y_test.max())) + 1
-    layers = [X_train.shape[1], *hidden, n_classes]
-    if resume:
-        net = MultilayerNeuralNetClassifier.load(resume)
-        if net.layers[0] != layers[0] or net.layers[-1] != n_classes:
-            raise ValueError(
-                f"{resume} has layers {net.layers}, which do not fit {dataset} ({layers[0]} inputs, {n_classes} classes)"
-            )
-        click.echo(f"resuming {resume}: layers {net.layers}, {net.epochs_trained} epochs trained")
-        for name in ("activation", "output", "loss", "init"):
-            wanted = str(given[name]).replace("-", "_").replace("xavier", "glorot")
-            if name in explicit and wanted != net.options[name]:
-                raise ValueError(
-                    f"{resume} has {name} {net.options[name]}; --{name} {given[name]} cannot change it when resuming"
-                )
-    else:
-        net = MultilayerNeuralNetClassifier(
-            layers,
-            random_seed=seed,
-            dtype=np.dtype(dtype).type,
-            activation=activation,
-            output=output,
-            loss=loss,
-            init=init,
-        )
-    recipe = {
-        "optimizer": optimizer,
-        "momentum": momentum,
-        "weight_decay": weight_decay,
-        "schedule": schedule,
-        "dropout": dropout,
-        "early_stopping": early_stopping,
-        "patience": patience,
-    }
-    beyond = ", ".join(
-        [
-            f"{k} {v}"
-            for k, v in net.options.items()
-            if v != {"activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal"}[k]
-        ]
-        + [f"{k} {v}" for k, v in (("optimizer", optimizer), ("schedule", schedule)) if v not in ("sgd", "constant")]
-        + [f"{k} {v}" for k, v in (("momentum", momentum),) if optimizer in ("momentum", "nesterov")]
-        + [f"{k} {v}" for k, v in (("weight decay", weight_decay), ("dropout", dropout)) if v]
-        + ([f"early stopping (patience {patience})"] if early_stopping else [])
-    )
-    click.echo(
-        f"{dataset}: {X_train.shape[0]} training / {X_test.shape[0]} hold-out samples; layers {net.layers} "
-        f"({net.n_parameters} parameters, {net.dtype.name}); {epochs} epochs, batch {batch_size}, learning rate "
-        f"{learning_rate}" + (f"; {beyond}" if beyond else "") + (f" [preset {preset}]" if preset else "")
-    )
-    history = train(
-        net,
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
-        verbose=not quiet,
-        progress=True,
-        diagnostics=diagnostics,
-        **recipe,
-    )
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    from .data import preprocessing
-    from .modelio import save_network
-
-    save_network(net, out / "model.npz", extra_header={"preprocessing": preprocessing(dataset)})
-    full = net.history
-    full.to_csv(out / "history.csv", index=False)
-    plot_loss(full, out / "loss.png")
-    plot_accuracy(full, out / "accuracy.png")
-    plot_digits(np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test]), out / "digits.png", seed=seed)
-    if diagnostics:
-        from .diagnostics import plot_gradients
-
-        plot_gradients(net.diagnostics, out / "gradients.png")
-    last = history.iloc[-1]
-    accuracy = last.accuracy_test
-    if "best_epoch" in history.attrs:  # early stopping restored an earlier epoch's weights
-        from .training import evaluate
-
-        accuracy = evaluate(net, X_test, y_test)[1]
-    click.echo(
-        f"hold-out accuracy {accuracy:.4f} after {net.epochs_trained} epochs "
-        f"({history.seconds.median():.3f} s/epoch median, {history.seconds.sum():.1f} s in all); wrote model.npz, "
-        f"history.csv, loss.png, accuracy.png, digits.png to {out}"
-    )
+    settings = train_settings(flags, preset)
+    train_run(settings, out, resume=resume, preset=preset, verbose=not quiet, echo=click.echo, diagnostics=diagnostics)
 
 
 # ------------------------------------------------------------- grid search: tune, report, refit, reproduce
-OPTIMIZER_NAMES = ["sgd", "momentum", "nesterov", "adam"]
-SCHEDULE_NAMES = ["constant", "step", "cosine"]
+GRID_HELP = {
+    "activation": "Hidden layer activations.",
+    "init": "Initial weights: normal (s = 0.1), glorot/xavier, he.",
+    "optimizer": "Plain SGD (the article), momentum, nesterov, adam.",
+    "momentum": "μ ∈ [0, 1) of the momentum and nesterov optimizers (the others ignore it).",
+    "weight_decay": "L2 penalties λ ≥ 0 on the weights.",
+    "schedule": "Learning rate schedules.",
+    "dropout": "Inverted dropout rates p ∈ [0, 1) on the hidden layers.",
+}
+"""The help of each list of ``tune`` (every recipe field but the output/loss head); choices and defaults from
+``recipe``; the ranges of the numbers are checked by ``grid.make_grid``."""
 
 
-def grid_options(f):
+def _grid_option(field: str) -> Callable:
+    """``--<field>s`` (or ``--<field>``): a comma-separated list of values of one recipe field, the article's default."""
+    flag = field.replace("_", "-")
+    if field in recipe.NAMED_FIELDS:
+        kind = NameList(recipe.choices(field))
+    else:
+        kind = FloatList(positive=False, example="0,0.5")
+    return click.option(
+        f"--{flag}s",
+        f"--{flag}",
+        f"{field}s",
+        type=kind,
+        default=recipe.show(recipe.DEFAULTS[field]),
+        show_default=True,
+        help=GRID_HELP[field],
+    )
+
+
+def heads_of(output: str | None, loss: str | None, heads: list[str] | None) -> list[str | tuple[str, str]]:
+    """The output/loss pairs of ``tune``: ``--heads``, or the one pair of ``--output``/``--loss`` (article's default)."""
+    if heads and (output or loss):
+        raise click.BadParameter(
+            "give the output/loss pairs either as --heads or as --output and --loss, not both", param_hint="--heads"
+        )
+    return heads or [(output or recipe.DEFAULTS["output"], loss or recipe.DEFAULTS["loss"])]
+
+
+def grid_options(f: Callable) -> Callable:
     """The recipe dimensions of ``tune``: each a comma-separated list (the singular spelling works too)."""
-    f = click.option(
-        "--dropouts",
-        "--dropout",
-        "dropouts",
-        type=FloatList(positive=False, example="0,0.5"),
-        default="0",
-        show_default=True,
-        help="Inverted dropout rates p ∈ [0, 1) on the hidden layers.",
-    )(f)
-    f = click.option(
-        "--schedules",
-        "--schedule",
-        "schedules",
-        type=NameList(SCHEDULE_NAMES),
-        default="constant",
-        show_default=True,
-        help="Learning rate schedules.",
-    )(f)
-    f = click.option(
-        "--weight-decays",
-        "--weight-decay",
-        "weight_decays",
-        type=FloatList(positive=False, example="0,0.5"),
-        default="0",
-        show_default=True,
-        help="L2 penalties λ ≥ 0 on the weights.",
-    )(f)
-    f = click.option(
-        "--momentums",
-        "--momentum",
-        "momentums",
-        type=FloatList(positive=False, example="0,0.5"),
-        default="0.9",
-        show_default=True,
-        help="μ ∈ [0, 1) of the momentum and nesterov optimizers (the others ignore it).",
-    )(f)
-    f = click.option(
-        "--optimizers",
-        "--optimizer",
-        "optimizers",
-        type=NameList(OPTIMIZER_NAMES),
-        default="sgd",
-        show_default=True,
-        help="Plain SGD (the article), momentum, nesterov, adam.",
-    )(f)
-    f = click.option(
-        "--inits",
-        "--init",
-        "inits",
-        type=NameList(INIT_NAMES),
-        default="normal",
-        show_default=True,
-        help="Initial weights: normal (s = 0.1), glorot/xavier, he.",
-    )(f)
-    f = click.option(
-        "--loss",
-        type=click.Choice(LOSS_NAMES),
-        default=None,
-        help="With --output: one output/loss pair [default: mse].",
-    )(f)
-    f = click.option(
-        "--output",
-        type=click.Choice(OUTPUT_ACTIVATIONS),
-        default=None,
-        help="With --loss: one output/loss pair [default: sigmoid].",
-    )(f)
-    f = click.option(
-        "--heads",
-        type=NameList([f"{o}/{l}" for o in OUTPUT_ACTIVATIONS for l in LOSS_NAMES]),
-        default=None,
-        help="Output/loss pairs, e.g. sigmoid/mse,softmax/cross-entropy [default: sigmoid/mse].",
-    )(f)
-    f = click.option(
-        "--activations",
-        "--activation",
-        "activations",
-        type=NameList(HIDDEN_ACTIVATIONS),
-        default="sigmoid",
-        show_default=True,
-        help="Hidden layer activations.",
-    )(f)
-    return f
-
-
-def _open_store(path):
-    from .store import Store
-
-    return Store.open(path)
+    heads = [f"{o}/{loss}" for o in recipe.choices("output") for loss in recipe.choices("loss")]
+    options = [
+        _grid_option("activation"),
+        click.option(
+            "--heads",
+            type=NameList(heads),
+            default=None,
+            help="Output/loss pairs, e.g. sigmoid/mse,softmax/cross-entropy [default: sigmoid/mse].",
+        ),
+        click.option(
+            "--output",
+            type=_choice("output"),
+            default=None,
+            help=f"With --loss: one output/loss pair [default: {recipe.DEFAULTS['output']}].",
+        ),
+        click.option(
+            "--loss",
+            type=_choice("loss"),
+            default=None,
+            help=f"With --output: one output/loss pair [default: {recipe.DEFAULTS['loss']}].",
+        ),
+        *[_grid_option(field) for field in Recipe.FIELDS if field not in ("activation", "output", "loss")],
+    ]
+    return _add_options(f, options)
 
 
 @cli.command("tune")
@@ -604,38 +445,26 @@ def _open_store(path):
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @grid_options
 def tune_command(
-    dataset,
-    data_path,
-    seed,
-    test_size,
-    dtype,
-    hidden_layers,
-    hidden_nodes,
-    learning_rates,
-    folds,
-    epochs,
-    batch_size,
-    store_path,
-    new,
-    executor,
-    scheduler,
-    workers,
-    group_size,
-    blas_threads,
-    do_refit,
-    out,
-    progress,
-    activations=("sigmoid",),
-    heads=None,
-    output=None,
-    loss=None,
-    inits=("normal",),
-    optimizers=("sgd",),
-    momentums=(0.9,),
-    weight_decays=(0.0,),
-    schedules=("constant",),
-    dropouts=(0.0,),
-):
+    dataset: str,
+    data_path: str | None,
+    seed: int,
+    test_size: float | int | None,
+    dtype: str,
+    folds: int,
+    epochs: int,
+    batch_size: int,
+    store_path: str,
+    new: bool,
+    do_refit: bool,
+    out: str | None,
+    progress: bool,
+    executor: str,
+    scheduler: str | None,
+    workers: int | None,
+    group_size: int | None,
+    blas_threads: int | None,
+    **grid: Any,
+) -> None:
     """Cross-validated grid search (article, section 7), saved training by training in an SQLite store.
 
     The grid is every combination of hidden layers × nodes × learning rates and
@@ -644,34 +473,11 @@ def tune_command(
     article's one recipe). The recipe is part of the store's experiment;
     report shows a table per combination, refit uses the best one's recipe.
     """
-    from .store import Store
-    from .tuning import experiment_fingerprint, make_grid, refit_best, run_tune
-
     if scheduler and executor != "dask":
         raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
     X_train, _, y_train, _ = load_split(dataset, data_path, test_size, seed, dtype)
-    fold_train = X_train.shape[0] - -(-X_train.shape[0] // folds)
-    if batch_size > fold_train:
-        raise click.BadParameter(
-            f"{batch_size} is larger than the {fold_train} training samples of a fold", param_hint="--batch-size"
-        )
-    if heads and (output or loss):
-        raise click.BadParameter(
-            "give the output/loss pairs either as --heads or as --output and --loss, not both", param_hint="--heads"
-        )
-    configs = make_grid(
-        hidden_layers,
-        hidden_nodes,
-        learning_rates,
-        activations=list(activations),
-        heads=heads or [(output or "sigmoid", loss or "mse")],
-        inits=list(inits),
-        optimizers=list(optimizers),
-        momentums=list(momentums),
-        weight_decays=list(weight_decays),
-        schedules=list(schedules),
-        dropouts=list(dropouts),
-    )
+    _check_batch_fits_a_fold(batch_size, X_train.shape[0], folds)
+    configs = grid_of(grid)
     fingerprint = experiment_fingerprint(
         X_train,
         y_train,
@@ -684,41 +490,84 @@ def tune_command(
         epochs=epochs,
         batch_size=batch_size,
     )
+    execution = {
+        "executor": executor,
+        "workers": workers,
+        "scheduler": scheduler,
+        "group_size": group_size,
+        "blas_threads": blas_threads,
+    }
     with Store.create_or_open(store_path, fingerprint, new=new) as store:
         if data_path:
             store.set_meta("data_path", data_path)
-        try:
-            summary = run_tune(
-                store,
-                X_train,
-                y_train,
-                configs,
-                folds=folds,
-                epochs=epochs,
-                batch_size=batch_size,
-                seed=seed,
-                executor=executor,
-                workers=workers,
-                scheduler=scheduler,
-                group_size=group_size,
-                blas_threads=blas_threads,
-                progress=progress,
-                echo=click.echo,
-            )
-        except KeyboardInterrupt:
-            click.echo(
-                f"interrupted: {len(store.finished())} trainings are safe in {store_path}; "
-                "run the same command again to resume",
-                err=True,
-            )
-            raise
-        done = len(store.finished())
+        summary = _tune_into(store, X_train, y_train, configs, folds, epochs, batch_size, seed, execution, progress)
         click.echo(
-            f"{summary['trained']} trainings run in {summary['seconds']:.1f} s; {done} of {summary['total']} "
-            f"in {store_path}. See the table: scratchnet report {store_path}"
+            f"{summary['trained']} trainings run in {summary['seconds']:.1f} s; {len(store.finished())} of "
+            f"{summary['total']} in {store_path}. See the table: scratchnet report {store_path}"
         )
         if do_refit:
             refit_best(store, data_path=data_path, out=out, progress=progress, echo=click.echo)
+
+
+def _check_batch_fits_a_fold(batch_size: int, n_train: int, folds: int) -> None:
+    fold_train = n_train - -(-n_train // folds)
+    if batch_size > fold_train:
+        raise click.BadParameter(
+            f"{batch_size} is larger than the {fold_train} training samples of a fold", param_hint="--batch-size"
+        )
+
+
+def grid_of(flags: dict[str, Any]) -> list[Config]:
+    """The configurations of ``tune``'s grid flags: layers × nodes × rates × every recipe list."""
+    return make_grid(
+        flags["hidden_layers"],
+        flags["hidden_nodes"],
+        flags["learning_rates"],
+        activations=list(flags["activations"]),
+        heads=heads_of(flags["output"], flags["loss"], flags["heads"]),
+        inits=list(flags["inits"]),
+        optimizers=list(flags["optimizers"]),
+        momentums=list(flags["momentums"]),
+        weight_decays=list(flags["weight_decays"]),
+        schedules=list(flags["schedules"]),
+        dropouts=list(flags["dropouts"]),
+    )
+
+
+def _tune_into(
+    store: Store,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    configs: list[Config],
+    folds: int,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    execution: dict[str, Any],
+    progress: bool,
+) -> dict[str, Any]:
+    """``run_tune`` into ``store``; an interrupt says how to resume."""
+    try:
+        return run_tune(
+            store,
+            X_train,
+            y_train,
+            configs,
+            folds=folds,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
+            echo=click.echo,
+            **execution,
+        )
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted: {len(store.finished())} trainings are safe in {store.path}; "
+            "run the same command again to resume",
+            err=True,
+        )
+        raise
 
 
 @cli.command("report")
@@ -732,11 +581,9 @@ def tune_command(
     help="Folder of heatmap.png and curves.png [default: next to the store, named after it].",
 )
 @click.option("--no-figures", is_flag=True, help="Only the text.")
-def report_command(store_path, fmt, show_runs, figures, no_figures):
+def report_command(store_path: str, fmt: str, show_runs: bool, figures: str | None, no_figures: bool) -> None:
     """The table of a grid search: mean CV accuracy per hidden layers × nodes, the optimal parameters."""
-    from .report import format_markdown, plot_curves, plot_heatmap, runs_table, shown_columns, summarize
-
-    with _open_store(store_path) as store:
+    with Store.open(store_path) as store:
         summary = summarize(store)
         varied = summary["varied"]
         if show_runs:
@@ -770,11 +617,9 @@ def report_command(store_path, fmt, show_runs, figures, no_figures):
 )
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def refit_command(store_path, data_path, out, quiet, progress):
+def refit_command(store_path: str, data_path: str | None, out: str | None, quiet: bool, progress: bool) -> None:
     """Retrain the best configuration of STORE on all training samples; report the hold-out accuracy."""
-    from .tuning import refit_best
-
-    with _open_store(store_path) as store:
+    with Store.open(store_path) as store:
         if data_path is None:
             data_path = store.get_meta("data_path")
         refit_best(store, data_path=data_path, out=out, verbose=not quiet, progress=progress, echo=click.echo)
@@ -800,10 +645,17 @@ def refit_command(store_path, data_path, out, quiet, progress):
 @click.option("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="[default: the cores]")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def reproduce_command(quick, out, data_path, epochs, executor, scheduler, workers, progress):
+def reproduce_command(
+    quick: bool,
+    out: str,
+    data_path: str | None,
+    epochs: int | None,
+    executor: str,
+    scheduler: str | None,
+    workers: int | None,
+    progress: bool,
+) -> None:
     """The whole article: gradient check, data, training runs, grid search, table, refit → OUT/REPORT.md."""
-    from .reproduce import reproduce
-
     if scheduler and executor != "dask":
         raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
     if quick and data_path:
@@ -830,7 +682,7 @@ def reproduce_command(quick, out, data_path, epochs, executor, scheduler, worker
     is_flag=True,
     help="The .npy/.npz inputs are already model features: feed them unchanged (default: raw pixels 0..255).",
 )
-def predict_command(model, inputs, as_json, scaled):
+def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: bool) -> None:
     """Classify 28×28 PNG/JPEG digits, .npy arrays or an .npz data set with a saved model.
 
     MODEL is a file written by `scratchnet train` or NeuralNetClassifier.save.
@@ -839,66 +691,83 @@ def predict_command(model, inputs, as_json, scaled):
     0..255 unless --scaled. Prints the predicted class and every class's score
     (the output layer: one-vs-all sigmoid scores in [0, 1], or softmax probabilities).
     """
-    import json
-
-    import pandas as pd
-
-    from .estimator import normalise_scores
-    from .inputs import read_inputs
-    from .modelio import estimator_from_file, read_model_file
-
-    header, arrays = read_model_file(model)
-    est = estimator_from_file(header, arrays, model)
-    prep = header.get("preprocessing")
-    if isinstance(prep, dict) and isinstance(prep.get("max_value"), (int, float)) and prep["max_value"] > 0:
-        max_value = float(prep["max_value"])
-    else:  # no record: a 784-input model is taken as MNIST, any other needs --scaled arrays
-        max_value = 255.0 if est.n_features_in_ == 784 else None
-    names, X, labels = read_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=max_value)
+    est, header = read_estimator(model)
+    names, X, labels = read_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=_max_value(header, est))
     scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
     predicted = est.classes_[scores.argmax(axis=1)]
-    classes = [c.item() if hasattr(c, "item") else c for c in est.classes_]
     labelled = [i for i, label in enumerate(labels) if label is not None]
     accuracy = None
     if labelled:
         accuracy = float(np.mean([str(labels[i]) == str(predicted[i]) for i in labelled]))
     if as_json:
-        proba = normalise_scores(scores)
-        out = {
-            "model": str(model),
-            "classes": classes,
-            "predictions": [
-                {
-                    "input": name,
-                    "predicted": classes[int(k)],
-                    "label": label,
-                    "scores": [float(v) for v in row],
-                    "probabilities": [float(v) for v in prow],
-                }
-                for name, k, label, row, prow in zip(names, scores.argmax(axis=1), labels, scores, proba)
-            ],
-            "accuracy": accuracy,
-        }
-        click.echo(json.dumps(out, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-        return
+        click.echo(_predictions_json(model, est, names, labels, scores, accuracy))
+    else:
+        click.echo(_predictions_table(est, names, labels, scores, predicted, labelled))
+        if accuracy is not None:
+            click.echo(f"accuracy {accuracy:.4f} on {len(labelled)} labelled inputs")
+
+
+def _max_value(header: dict[str, Any], est: Any) -> float | None:
+    """The raw pixel maximum of the model's preprocessing record; without one a 784-input model is taken as MNIST
+    (255) and any other needs --scaled arrays (None)."""
+    prep = header.get("preprocessing")
+    if isinstance(prep, dict) and isinstance(prep.get("max_value"), int | float) and prep["max_value"] > 0:
+        return float(prep["max_value"])
+    return 255.0 if est.n_features_in_ == 784 else None
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as its Python value."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _predictions_json(
+    model: str, est: Any, names: list[str], labels: list, scores: np.ndarray, accuracy: float | None
+) -> str:
+    """``predict --json``: every input's prediction, scores and probabilities, and the accuracy on labelled ones."""
+    classes = [_plain(c) for c in est.classes_]
+    proba = normalise_scores(scores)
+    out = {
+        "model": str(model),
+        "classes": classes,
+        "predictions": [
+            {
+                "input": name,
+                "predicted": classes[int(k)],
+                "label": label,
+                "scores": [float(v) for v in row],
+                "probabilities": [float(v) for v in prow],
+            }
+            for name, k, label, row, prow in zip(names, scores.argmax(axis=1), labels, scores, proba, strict=True)
+        ],
+        "accuracy": accuracy,
+    }
+    return json.dumps(out, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+
+
+def _predictions_table(
+    est: Any, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray, labelled: list[int]
+) -> str:
+    """``predict``'s table: input, label (if any input has one), predicted class and every class's score."""
     table = pd.DataFrame({"input": names, "predicted": predicted})
     if labelled:
         table.insert(1, "label", ["" if label is None else label for label in labels])
-    for j, c in enumerate(classes):
+    for j, c in enumerate(_plain(c) for c in est.classes_):
         table[f"score {c}"] = scores[:, j]
     with pd.option_context("display.max_rows", None, "display.width", 10_000):
-        click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if accuracy is not None:
-        click.echo(f"accuracy {accuracy:.4f} on {len(labelled)} labelled inputs")
+        return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
-
-from .serve.command import serve_command  # noqa: E402  (the serve command lives in its package)
 
 cli.add_command(serve_command)
 
 
-def main(argv=None):
-    """Entry point: run the CLI, turning every expected failure into one line on stderr."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning every failure the user can cause into one line on stderr.
+
+    Those are scratchnet's own errors (``errors.ScratchnetError``), click's usage
+    errors, file-system errors (``OSError``: a missing or unwritable path) and an
+    interrupt; any other exception is a bug and keeps its traceback.
+    """
     try:
         rv = cli.main(args=argv, prog_name="scratchnet", standalone_mode=False)
     except click.exceptions.Abort:
@@ -910,7 +779,7 @@ def main(argv=None):
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    except (ValueError, TypeError, OSError, ArithmeticError, MemoryError) as exc:
+    except (ScratchnetError, OSError) as exc:  # a bad input or a missing/unwritable path; a bug keeps its traceback
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

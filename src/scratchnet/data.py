@@ -6,13 +6,17 @@ Pixels are scaled as in the article: ``(X / 255 − 0.5) · 2`` ∈ [−1, 1].
 from __future__ import annotations
 
 import gzip
+import numbers
 import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .batching import minibatches  # noqa: F401  (part of the data API, as in the article)
+from .errors import DataNotFoundError, InvalidTypeError, InvalidValueError
+from .validation import check_int, check_seed
 
 IDX_FILES = {
     "x_train": "train-images*idx3*",
@@ -23,17 +27,13 @@ IDX_FILES = {
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class DataNotFoundError(FileNotFoundError):
-    """No copy of the data set could be found or fetched."""
-
-
-def scale_pixels(X, max_value=255.0, dtype=np.float64):
+def scale_pixels(X: np.ndarray, max_value: float = 255.0, dtype: type = np.float64) -> np.ndarray:
     """Pixels ``0…max_value`` → ``(X / max_value − 0.5) · 2`` in [−1, 1], as ``dtype``."""
     X = np.asarray(X, dtype=dtype)
     return (X / dtype(max_value) - dtype(0.5)) * dtype(2)
 
 
-def cache_dir():
+def cache_dir() -> Path:
     """Where downloaded data is kept: ``$SCRATCHNET_CACHE``, else ``$XDG_CACHE_HOME/scratchnet``, else ``~/.cache/scratchnet``."""
     if os.environ.get("SCRATCHNET_CACHE"):
         return Path(os.environ["SCRATCHNET_CACHE"])
@@ -42,7 +42,7 @@ def cache_dir():
 
 
 # ---------------------------------------------------------------- raw readers
-def read_idx(path):
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read one IDX file (gzipped or not) into an array of its stored shape."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -50,18 +50,18 @@ def read_idx(path):
         with opener(path, "rb") as fh:
             raw = fh.read()
     except (OSError, EOFError) as exc:
-        raise ValueError(f"cannot read IDX file {str(path)!r}: {exc}") from None
+        raise InvalidValueError(f"cannot read IDX file {str(path)!r}: {exc}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{str(path)!r} is not an IDX file (bad magic number)")
+        raise InvalidValueError(f"{str(path)!r} is not an IDX file (bad magic number)")
     ndim = raw[3]
     header_len = 4 + 4 * ndim
     if len(raw) < header_len:
-        raise ValueError(f"{str(path)!r} is truncated (incomplete IDX header)")
+        raise InvalidValueError(f"{str(path)!r} is truncated (incomplete IDX header)")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header_len != expected:
-        raise ValueError(
+        raise InvalidValueError(
             f"{str(path)!r} is truncated or padded: header promises {expected} bytes of data, "
             f"found {len(raw) - header_len}"
         )
@@ -71,7 +71,7 @@ def read_idx(path):
 def _find_idx(folder, pattern):
     matches = sorted(p for p in Path(folder).glob(pattern) if p.is_file())
     if not matches:
-        raise ValueError(
+        raise InvalidValueError(
             f"folder {str(folder)!r} has no file matching {pattern!r}; it must hold the four MNIST IDX files "
             "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, "
             "gzipped or not)"
@@ -99,10 +99,12 @@ def _raw_from_npz(path):
             if {"X", "y"} <= files:
                 return data["X"], data["y"], path
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"cannot read {str(path)!r} as an .npz file: {exc}") from None
+        raise InvalidValueError(f"cannot read {str(path)!r} as an .npz file: {exc}") from None
     except ValueError as exc:
-        raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
-    raise ValueError(f"{str(path)!r} holds arrays {sorted(files)}; expected x_train/y_train/x_test/y_test or X/y")
+        raise InvalidValueError(f"cannot read {str(path)!r}: {exc}") from None
+    raise InvalidValueError(
+        f"{str(path)!r} holds arrays {sorted(files)}; expected x_train/y_train/x_test/y_test or X/y"
+    )
 
 
 def _raw_from_source(source):
@@ -111,7 +113,7 @@ def _raw_from_source(source):
         return _raw_from_folder(path)
     if path.is_file():
         return _raw_from_npz(path)
-    raise ValueError(f"MNIST source {str(path)!r} does not exist (give an .npz file or a folder of IDX files)")
+    raise InvalidValueError(f"MNIST source {str(path)!r} does not exist (give an .npz file or a folder of IDX files)")
 
 
 def _check_images(X, y, where):
@@ -120,22 +122,22 @@ def _check_images(X, y, where):
     if X.ndim == 3:
         X = X.reshape(X.shape[0], -1)
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
-        raise ValueError(f"{where!s}: images {X.shape} and labels {y.shape} do not fit together")
+        raise InvalidValueError(f"{where!s}: images {X.shape} and labels {y.shape} do not fit together")
     if X.dtype.kind not in "iuf" or not np.all(np.isfinite(X)) or X.min() < 0 or X.max() > 255:
-        raise ValueError(f"{where!s}: pixel values must be numbers in 0..255")
+        raise InvalidValueError(f"{where!s}: pixel values must be numbers in 0..255")
     if y.dtype.kind in "US":
         try:
             y = y.astype(np.int64)
         except ValueError:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{where!s}: labels must be digits like '0'…'9', got {np.unique(y)[:5].tolist()}"
             ) from None
     if y.dtype.kind not in "iuf":
-        raise ValueError(f"{where!s}: labels must be whole numbers, got dtype {y.dtype}")
+        raise InvalidValueError(f"{where!s}: labels must be whole numbers, got dtype {y.dtype}")
     if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0)):
-        raise ValueError(f"{where!s}: labels must be whole numbers")
+        raise InvalidValueError(f"{where!s}: labels must be whole numbers")
     if y.min() < 0:
-        raise ValueError(f"{where!s}: labels must be ≥ 0, got {y.min()}")
+        raise InvalidValueError(f"{where!s}: labels must be ≥ 0, got {y.min()}")
     return X, y.astype(np.int64)
 
 
@@ -146,7 +148,7 @@ def _fetch_openml():
     return X.astype(np.uint8), y.astype(np.int64)
 
 
-def load_mnist(source=None, dtype=np.float64):
+def load_mnist(source: str | os.PathLike | None = None, dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """The 70,000 MNIST digits: ``X`` (70000, 784) scaled to [−1, 1] and ``y`` (70000,) int64.
 
     Looks, in this order, at: ``source`` (an ``.npz`` with x_train/y_train/x_test/y_test
@@ -179,7 +181,7 @@ def load_mnist(source=None, dtype=np.float64):
     return scale_pixels(X, 255.0, dtype), y
 
 
-def load_digits(dtype=np.float64):
+def load_digits(dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8×8 digits (1,797 samples, 64 features), scaled to [−1, 1] like MNIST."""
     from sklearn.datasets import load_digits as sk_load_digits
 
@@ -187,57 +189,66 @@ def load_digits(dtype=np.float64):
     return scale_pixels(digits.data, 16.0, dtype), digits.target.astype(np.int64)
 
 
-def load_dataset(name, source=None, dtype=np.float64):
+def load_dataset(
+    name: str, source: str | os.PathLike | None = None, dtype: type = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
     """``"mnist"`` or ``"digits"`` → ``(X, y)``."""
     if name == "mnist":
         return load_mnist(source, dtype=dtype)
     if name == "digits":
         if source is not None:
-            raise ValueError("--data is only for MNIST; the digits data set is bundled with scikit-learn")
+            raise InvalidValueError("--data is only for MNIST; the digits data set is bundled with scikit-learn")
         return load_digits(dtype=dtype)
-    raise ValueError(f"unknown dataset {name!r}; choose 'mnist' or 'digits'")
+    raise InvalidValueError(f"unknown dataset {name!r}; choose 'mnist' or 'digits'")
 
 
-def preprocessing(name):
+def preprocessing(name: str) -> dict[str, Any]:
     """How raw inputs of data set ``name`` become features, for model file headers."""
     max_value = {"mnist": 255.0, "digits": 16.0}[name]
     return {"name": "scale_pixels", "dataset": name, "max_value": max_value}
 
 
-def default_test_size(name):
+def default_test_size(name: str) -> float | int:
     """The article's hold-out: 10,000 samples for MNIST; 20 % for the small digits set."""
     return 10000 if name == "mnist" else 0.2
 
 
-def split(X, y, test_size=10000, seed=123):
+def split(X: np.ndarray, y: np.ndarray, test_size: float | int = 10000, seed: int = 123) -> list[np.ndarray]:
     """Stratified split into ``X_train, X_test, y_train, y_test`` (article: 10,000 hold-out, seed 123).
 
     ``test_size``: a count of samples or a fraction in (0, 1).
     """
-    import numbers
-
     from sklearn.model_selection import train_test_split
 
-    from .validation import check_int, check_seed
-
     if not hasattr(X, "__len__") or not hasattr(y, "__len__"):
-        raise TypeError("X and y must be arrays (samples first)")
+        raise InvalidTypeError("X and y must be arrays (samples first)")
     n = len(y)
     if len(X) != n:
-        raise ValueError(f"X has {len(X)} samples but y has {n} labels; they must match")
+        raise InvalidValueError(f"X has {len(X)} samples but y has {n} labels; they must match")
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
-        raise TypeError(f"test_size must be a count of samples or a fraction in (0, 1), got {test_size!r}")
+        raise InvalidTypeError(f"test_size must be a count of samples or a fraction in (0, 1), got {test_size!r}")
     if isinstance(test_size, numbers.Integral) or test_size >= 1:
         test_size = check_int(test_size, "test_size")
         if not test_size < n:
-            raise ValueError(f"test_size must be between 1 and {n - 1} samples, got {test_size}")
+            raise InvalidValueError(f"test_size must be between 1 and {n - 1} samples, got {test_size}")
     elif not test_size > 0:
-        raise ValueError(f"test_size as a fraction must lie strictly between 0 and 1, got {test_size}")
+        raise InvalidValueError(f"test_size as a fraction must lie strictly between 0 and 1, got {test_size}")
     seed = check_seed(seed, "seed")
     try:
         return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
     except ValueError as exc:
-        raise ValueError(
+        raise InvalidValueError(
             f"cannot split {n} samples stratified by class with test_size={test_size}: {exc} "
             "Use more samples per class or another test_size."
         ) from None
+
+
+def load_split(
+    dataset: str, data_path: str | os.PathLike | None, test_size: float | int | None, seed: int, dtype: str | type
+) -> list[np.ndarray]:
+    """Load a data set and split off its stratified hold-out: ``X_train, X_test, y_train, y_test``.
+
+    ``test_size`` None is the data set's default (``default_test_size``).
+    """
+    X, y = load_dataset(dataset, data_path, dtype=np.dtype(dtype).type)
+    return split(X, y, default_test_size(dataset) if test_size is None else test_size, seed)

@@ -10,10 +10,14 @@ checked by ``fit``, ``classes_`` of any label type, ``n_features_in_``,
 
 from __future__ import annotations
 
+import json
 import numbers
-from typing import ClassVar
+import os
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -21,8 +25,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import modelio
+from .errors import InvalidTypeError, InvalidValueError, ModelFileError
 from .network import MultilayerNeuralNetClassifier
-from .training import TrainingDivergedError, train
+from .recipe import DEFAULTS, NAMED_FIELDS, Recipe, choices
+from .training import TrainingDivergedError, train, validation_split
 from .validation import check_dtype, check_int
 
 _FITTED = ("network_", "classes_", "history_", "n_features_in_", "feature_names_in_", "_label_encoder", "_batch_seed")
@@ -33,7 +40,7 @@ def _hidden_layers(hidden_layer_sizes):
     if isinstance(hidden_layer_sizes, numbers.Integral) and not isinstance(hidden_layer_sizes, bool):
         hidden_layer_sizes = [hidden_layer_sizes]
     if isinstance(hidden_layer_sizes, (str, bytes)) or not hasattr(hidden_layer_sizes, "__iter__"):
-        raise TypeError(
+        raise InvalidTypeError(
             f"hidden_layer_sizes must be a tuple of layer widths such as (50,) or (50, 40), got {hidden_layer_sizes!r}"
         )
     return [check_int(n, f"hidden_layer_sizes[{i}]") for i, n in enumerate(hidden_layer_sizes)]
@@ -54,7 +61,7 @@ def _check_targets(y, name="y"):
     except ValueError as exc:
         types = sorted({type(v).__name__ for v in np.asarray(y, dtype=object).ravel().tolist()})
         hint = f" {name} mixes label types {types}: give every label the same type." if len(types) > 1 else ""
-        raise ValueError(f"{exc}{hint}") from None
+        raise InvalidValueError(f"{exc}{hint}") from None
 
 
 class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
@@ -130,6 +137,15 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         loss_test, accuracy_test, seconds``).
     """
 
+    # the fitted attributes (set by fit, partial_fit and load)
+    network_: MultilayerNeuralNetClassifier
+    classes_: np.ndarray
+    history_: pd.DataFrame
+    n_features_in_: int
+    feature_names_in_: np.ndarray
+    _label_encoder: LabelEncoder
+    _batch_seed: int | None
+
     _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -139,14 +155,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         "dtype": "no_validation",  # checked by scratchnet.validation.check_dtype in fit
         "verbose": ["verbose"],
         "validation_fraction": [None, Interval(numbers.Real, 0, 1, closed="neither")],
-        "activation": [StrOptions({"sigmoid", "tanh", "relu", "leaky_relu", "identity"})],
-        "output": [StrOptions({"sigmoid", "softmax"})],
-        "loss": [StrOptions({"mse", "cross_entropy", "binary_cross_entropy"})],
-        "init": [StrOptions({"normal", "glorot", "xavier", "he"})],
-        "optimizer": [StrOptions({"sgd", "momentum", "nesterov", "adam"})],
+        **{field: [StrOptions(set(choices(field)))] for field in NAMED_FIELDS},
         "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
-        "schedule": [StrOptions({"constant", "step", "cosine"})],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -162,15 +173,15 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         dtype="float64",
         verbose=False,
         validation_fraction=None,
-        activation="sigmoid",
-        output="sigmoid",
-        loss="mse",
-        init="normal",
-        optimizer="sgd",
-        momentum=0.9,
-        weight_decay=0.0,
-        schedule="constant",
-        dropout=0.0,
+        activation=DEFAULTS["activation"],
+        output=DEFAULTS["output"],
+        loss=DEFAULTS["loss"],
+        init=DEFAULTS["init"],
+        optimizer=DEFAULTS["optimizer"],
+        momentum=DEFAULTS["momentum"],
+        weight_decay=DEFAULTS["weight_decay"],
+        schedule=DEFAULTS["schedule"],
+        dropout=DEFAULTS["dropout"],
         early_stopping=False,
         patience=10,
     ):
@@ -195,6 +206,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
 
     # ----------------------------------------------------------------- helpers
+    def get_recipe(self) -> Recipe:
+        """The ``Recipe`` of the parameters (activation, output, loss, init, optimizer, momentum, …), names canonical."""
+        return Recipe.of(None, **{field: getattr(self, field) for field in Recipe.FIELDS})
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
@@ -221,7 +236,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """Labels → output indices ``0…n_classes-1``; labels outside ``classes_`` are refused."""
         unknown = ~np.isin(y, self.classes_)
         if unknown.any():
-            raise ValueError(
+            raise InvalidValueError(
                 f"y holds labels {np.unique(y[unknown]).tolist()} that are not among classes_ "
                 f"{self.classes_.tolist()}; pass every label to the first partial_fit call through classes="
             )
@@ -233,26 +248,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             layers,
             random_seed=seed,
             dtype=check_dtype(self.dtype),
-            activation=self.activation,
-            output=self.output,
-            loss=self.loss,
-            init=self.init,
+            **self.get_recipe().network_options(),
         )
 
     def _train(self, X, y, epochs, seed):
         X_val = y_val = None
         if self.validation_fraction is not None:
-            from sklearn.model_selection import train_test_split
-
-            try:
-                X, X_val, y, y_val = train_test_split(
-                    X, y, test_size=self.validation_fraction, random_state=seed, stratify=y
-                )
-            except ValueError as exc:
-                raise ValueError(
-                    f"cannot hold out validation_fraction={self.validation_fraction} of {len(y)} samples "
-                    f"stratified by class ({exc}); use more data, a larger fraction or validation_fraction=None"
-                ) from None
+            X, X_val, y, y_val = validation_split(X, y, self.validation_fraction, seed)
         train(
             self.network_,
             X,
@@ -265,11 +267,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             seed=seed,
             verbose=bool(self.verbose),
             progress=False,
-            optimizer=self.optimizer,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-            schedule=self.schedule,
-            dropout=self.dropout,
+            **self.get_recipe().training_options(),
             early_stopping=bool(self.early_stopping),
             patience=self.patience,
         )
@@ -316,18 +314,18 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             _hidden_layers(self.hidden_layer_sizes)
             check_dtype(self.dtype)
             if classes is None:
-                raise ValueError(
+                raise InvalidValueError(
                     "classes must be passed on the first call to partial_fit: every label that will ever occur, "
                     "e.g. partial_fit(X, y, classes=np.unique(y_all))"
                 )
             classes = np.asarray(classes)
             if classes.ndim != 1 or classes.size == 0:
-                raise ValueError(f"classes must be a non-empty 1-D list of labels, got shape {classes.shape}")
+                raise InvalidValueError(f"classes must be a non-empty 1-D list of labels, got shape {classes.shape}")
             _check_targets(classes, "classes")
             if np.unique(classes).size != classes.size:
-                raise ValueError(f"classes must not repeat a label, got {classes.tolist()}")
+                raise InvalidValueError(f"classes must not repeat a label, got {classes.tolist()}")
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
-            raise ValueError(
+            raise InvalidValueError(
                 f"classes={np.asarray(classes).tolist()} differs from classes_ {self.classes_.tolist()} "
                 "given on the first partial_fit call; call fit to start again"
             )
@@ -364,15 +362,196 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
     # ------------------------------------------------------------------ files
-    def save(self, path, preprocessing=None):
-        """Write the fitted estimator to ``path`` (.npz + JSON header, no pickle; see ``scratchnet.modelio``)."""
-        from .modelio import save_estimator
+    def save(self, path: str | os.PathLike, preprocessing: dict | None = None) -> Path:
+        """Write the fitted estimator to ``path`` (.npz + JSON header, no pickle; see ``scratchnet.modelio``).
 
-        return save_estimator(self, path, preprocessing=preprocessing)
+        The network's file, with the estimator's own header entries: ``classes``
+        and ``estimator`` (class, parameters, ``n_features_in``, ``feature_names_in``).
+        ``preprocessing``: an optional JSON-serialisable description of how raw
+        inputs become ``X`` (e.g. ``{"name": "scale_pixels", "max_value": 255}``).
+        """
+        check_is_fitted(self)
+        names = getattr(self, "feature_names_in_", None)
+        extra = {
+            "classes": encode_classes(self.classes_),
+            "preprocessing": preprocessing,
+            "estimator": {
+                "class": type(self).__name__,
+                "params": self._header_params(),
+                "n_features_in": int(self.n_features_in_),
+                "feature_names_in": None if names is None else [str(n) for n in names],
+            },
+        }
+        try:
+            json.dumps(extra)
+        except (TypeError, ValueError) as exc:
+            raise InvalidValueError(f"preprocessing must be JSON-serialisable: {exc}") from None
+        return modelio.save_network(self.network_, path, extra_header=extra)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike) -> NeuralNetClassifier:
         """Read an estimator (or a bare network file, classes 0…nᴸ−1) written by scratchnet."""
-        from .modelio import load_estimator
+        return read_estimator(path)[0]
 
-        return load_estimator(path)
+    def _header_params(self) -> dict[str, Any]:
+        """``get_params()`` as plain JSON values, for the model file's header."""
+        params = self.get_params()
+        rs = params["random_state"]
+        params["random_state"] = int(rs) if isinstance(rs, int | np.integer) and not isinstance(rs, bool) else None
+        hidden = params["hidden_layer_sizes"]
+        params["hidden_layer_sizes"] = [int(hidden)] if np.ndim(hidden) == 0 else [int(n) for n in hidden]
+        params["learning_rate"] = float(params["learning_rate"])
+        params["dtype"] = self.network_.dtype.name
+        params["epochs"] = int(params["epochs"])
+        params["batch_size"] = int(params["batch_size"])
+        verbose = params["verbose"]
+        params["verbose"] = bool(verbose) if isinstance(verbose, bool | np.bool_) else int(verbose)
+        if params["validation_fraction"] is not None:
+            params["validation_fraction"] = float(params["validation_fraction"])
+        for name in ("momentum", "weight_decay", "dropout"):
+            params[name] = float(params[name])
+        params["early_stopping"] = bool(params["early_stopping"])
+        params["patience"] = int(params["patience"])
+        return params
+
+    @classmethod
+    def _from_file(
+        cls, header: dict[str, Any], arrays: dict[str, np.ndarray], path: str | os.PathLike
+    ) -> NeuralNetClassifier:
+        """A fitted estimator of a checked header and arrays: the stored network, classes and parameters."""
+        net = modelio.network_from_file(header, arrays, path, MultilayerNeuralNetClassifier)
+        classes = decode_classes(header.get("classes"), net.n_classes, path)
+        est = cls(hidden_layer_sizes=tuple(net.layers[1:-1]), dtype=net.dtype.name, **net.options)
+        names = None
+        info = header.get("estimator")
+        if info is not None:
+            est._set_stored_params(info, path)
+            est._check_fits_network(net, path)
+            names = _feature_names(info, net, path)
+        est._set_fitted(net, classes, names)
+        return est
+
+    def _set_stored_params(self, info: Any, path: str | os.PathLike) -> None:
+        """Set the parameters of the header's ``estimator`` entry, checked as ``fit`` checks them."""
+        if (
+            not isinstance(info, dict)
+            or info.get("class") != "NeuralNetClassifier"
+            or not isinstance(info.get("params"), dict)
+        ):
+            raise ModelFileError(f"{str(path)!r} has an invalid estimator entry in its header")
+        try:
+            params = dict(info["params"])
+            if isinstance(params.get("hidden_layer_sizes"), list):
+                params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+            self.set_params(**params)
+            self._validate_params()
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
+
+    def _check_fits_network(self, net: MultilayerNeuralNetClassifier, path: str | os.PathLike) -> None:
+        """The stored parameters describe the stored network: its recipe, hidden widths, dtype and input width."""
+        try:
+            wanted = self.get_recipe().network_options()
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{str(path)!r} has invalid estimator parameters: {exc}") from None
+        if wanted != net.options:
+            raise ModelFileError(
+                f"{str(path)!r}: estimator parameters {wanted} do not match the stored network {net.options}"
+            )
+        if list(np.atleast_1d(self.hidden_layer_sizes)) != net.layers[1:-1] or self.dtype != net.dtype.name:
+            raise ModelFileError(
+                f"{str(path)!r}: estimator parameters (hidden {self.hidden_layer_sizes}, {self.dtype}) do not match "
+                f"the stored network (layers {net.layers}, {net.dtype.name})"
+            )
+
+    def _set_fitted(self, net: MultilayerNeuralNetClassifier, classes: np.ndarray, names: list[str] | None) -> None:
+        """The fitted attributes of a loaded estimator."""
+        self.network_ = net
+        self._label_encoder = LabelEncoder().fit(classes)
+        self.classes_ = self._label_encoder.classes_
+        self.n_features_in_ = net.layers[0]
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.history_ = net.history
+        self._batch_seed = self.random_state if isinstance(self.random_state, int) else None
+
+
+def _feature_names(info: dict, net: MultilayerNeuralNetClassifier, path: str | os.PathLike) -> list[str] | None:
+    """The header's ``n_features_in`` checked against the network and its ``feature_names_in`` (or None)."""
+    if info.get("n_features_in") != net.layers[0]:
+        raise ModelFileError(
+            f"{str(path)!r}: n_features_in {info.get('n_features_in')!r} ≠ input width {net.layers[0]}"
+        )
+    names = info.get("feature_names_in")
+    if names is not None and (
+        not isinstance(names, list) or len(names) != net.layers[0] or not all(isinstance(n, str) for n in names)
+    ):
+        raise ModelFileError(f"{str(path)!r}: feature_names_in must list {net.layers[0]} strings")
+    return names
+
+
+def read_estimator(path: str | os.PathLike) -> tuple[NeuralNetClassifier, dict[str, Any]]:
+    """A fitted ``NeuralNetClassifier`` of a model file, and the file's header (e.g. its ``preprocessing``).
+
+    A network file (no estimator entry) gives an estimator with ``classes_``
+    ``0…nᴸ−1`` and ``hidden_layer_sizes`` from its layers.
+    """
+    header, arrays = modelio.read_model_file(path)
+    return NeuralNetClassifier._from_file(header, arrays, path), header
+
+
+def load_estimator(path: str | os.PathLike) -> NeuralNetClassifier:
+    """Read a ``NeuralNetClassifier`` saved by ``NeuralNetClassifier.save``, or wrap a bare network file."""
+    return read_estimator(path)[0]
+
+
+# ---------------------------------------------------------- the header's classes
+_CLASS_KINDS = {"int": (np.int64, int), "float": (np.float64, float), "str": (np.str_, str), "bool": (np.bool_, bool)}
+
+
+def encode_classes(classes):
+    """``classes_`` → ``{"kind": "int"|"float"|"str"|"bool", "values": [...]}`` for the JSON header."""
+    classes = np.asarray(classes)
+    values = classes.tolist()
+    if classes.dtype.kind == "b" or all(isinstance(v, (bool, np.bool_)) for v in values):
+        kind = "bool"
+    elif classes.dtype.kind in "iu" or all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values
+    ):
+        kind = "int"
+    elif classes.dtype.kind == "f" or all(isinstance(v, (float, np.floating)) for v in values):
+        kind = "float"
+        if not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
+            raise InvalidValueError(f"class labels must be finite to be saved, got {values}")
+    elif classes.dtype.kind in "US" or all(isinstance(v, str) for v in values):
+        kind = "str"
+    else:
+        raise InvalidValueError(
+            f"cannot save class labels {values!r}: labels must all be whole numbers, all floats, all strings "
+            "or all booleans"
+        )
+    python_type = _CLASS_KINDS[kind][1]
+    return {"kind": kind, "values": [python_type(v.decode() if isinstance(v, bytes) else v) for v in values]}
+
+
+def decode_classes(spec, n_classes, path="<model>"):
+    """The header's ``classes`` entry → a sorted ``classes_`` array; anything odd is a ``ValueError``."""
+    if spec is None:
+        return np.arange(n_classes, dtype=np.int64)
+    bad = f"{str(path)!r} has an invalid classes entry in its header"
+    if not isinstance(spec, dict) or spec.get("kind") not in _CLASS_KINDS or not isinstance(spec.get("values"), list):
+        raise ModelFileError(f"{bad}: expected {{'kind': int|float|str|bool, 'values': [...]}}, got {spec!r}")
+    dtype, python_type = _CLASS_KINDS[spec["kind"]]
+    values = spec["values"]
+    for v in values:
+        ok = isinstance(v, python_type) and not (python_type is not bool and isinstance(v, bool))
+        if python_type is float:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+        if not ok:
+            raise ModelFileError(f"{bad}: {v!r} is not a {spec['kind']} label")
+    if len(values) != n_classes:
+        raise ModelFileError(f"{bad}: {len(values)} labels for a network with {n_classes} outputs")
+    classes = np.asarray(values, dtype=dtype)
+    if classes.size and not np.array_equal(np.unique(classes), classes):
+        raise ModelFileError(f"{bad}: labels must be unique and sorted, got {values}")
+    return classes

@@ -19,19 +19,22 @@ unchanged (any finite numbers; for models not trained on pixels).
 
 from __future__ import annotations
 
+import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .data import scale_pixels
+from .errors import InvalidValueError
 
 IMAGE_SIDE = 28
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
 
 
-def read_image(path):
+def read_image(path: str | os.PathLike) -> np.ndarray:
     """A 28×28 PNG/JPEG → its 784 raw pixels (0…255, float64), white digit on black."""
     from PIL import Image, UnidentifiedImageError
 
@@ -40,9 +43,9 @@ def read_image(path):
         with Image.open(path) as img:
             fmt, size = img.format, img.size
             if fmt not in ("PNG", "JPEG"):
-                raise ValueError(f"{str(path)!r} is a {fmt} image; give a PNG or JPEG")
+                raise InvalidValueError(f"{str(path)!r} is a {fmt} image; give a PNG or JPEG")
             if size != (IMAGE_SIDE, IMAGE_SIDE):
-                raise ValueError(
+                raise InvalidValueError(
                     f"{str(path)!r} is {size[0]}×{size[1]} pixels; scratchnet reads 28×28 greyscale digits "
                     "(MNIST style) and does not resize: crop or scale it to 28×28 first"
                 )
@@ -51,7 +54,7 @@ def read_image(path):
                 img = Image.alpha_composite(white, img.convert("RGBA"))
             pixels = np.asarray(img.convert("L"), dtype=np.float64)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"cannot read image {str(path)!r} (corrupt or not an image): {exc}") from None
+        raise InvalidValueError(f"cannot read image {str(path)!r} (corrupt or not an image): {exc}") from None
     border = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
     if border.mean() > 127.5:  # a dark digit on a light background: make it MNIST's white on black
         pixels = 255.0 - pixels
@@ -68,7 +71,7 @@ def _as_rows(arr, n_features, where):
     elif arr.ndim == 3 and arr.shape[1:] == square:
         arr = arr.reshape(arr.shape[0], -1)
     if arr.ndim != 2 or arr.shape[1] != n_features or arr.shape[0] == 0:
-        raise ValueError(
+        raise InvalidValueError(
             f"{where} holds an array of shape {arr.shape}; the model expects {n_features} features per sample: "
             f"give ({n_features},) or (N, {n_features})"
             + (" or (28, 28) or (N, 28, 28)" if n_features == IMAGE_SIDE**2 else "")
@@ -78,19 +81,19 @@ def _as_rows(arr, n_features, where):
 
 def _check_values(arr, where, scaled, max_value):
     if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{where} holds {arr.dtype} values; it must hold real numbers")
+        raise InvalidValueError(f"{where} holds {arr.dtype} values; it must hold real numbers")
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{where} contains NaN or infinite values")
+        raise InvalidValueError(f"{where} contains NaN or infinite values")
     if scaled:
         return arr
     if max_value is None:
-        raise ValueError(
+        raise InvalidValueError(
             f"the model does not record how raw inputs are scaled and has {arr.shape[1]} inputs (not MNIST's 784); "
             "pass --scaled with arrays already prepared for the model"
         )
     if arr.min() < 0 or arr.max() > max_value:
-        raise ValueError(
+        raise InvalidValueError(
             f"{where} holds values from {arr.min():g} to {arr.max():g}, but raw pixels lie in 0..{max_value:g}; "
             "if the array is already scaled for the model, pass --scaled"
         )
@@ -101,15 +104,15 @@ def _load_npy(path):
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
+        raise InvalidValueError(f"cannot read {str(path)!r}: {exc}") from None
     except (OSError, EOFError) as exc:
-        raise ValueError(f"cannot read {str(path)!r} as a .npy array (corrupt or truncated?): {exc}") from None
+        raise InvalidValueError(f"cannot read {str(path)!r} as a .npy array (corrupt or truncated?): {exc}") from None
 
 
 def _load_npz(path):
     """``(X parts, y parts or None)`` from a data set archive."""
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{str(path)!r} is not a readable .npz archive (corrupt or truncated?)")
+        raise InvalidValueError(f"{str(path)!r} is not a readable .npz archive (corrupt or truncated?)")
     try:
         with np.load(path, allow_pickle=False) as data:
             files = set(data.files)
@@ -118,19 +121,21 @@ def _load_npz(path):
             elif {"x_train", "x_test"} <= files:
                 keys = [("x_train", "y_train"), ("x_test", "y_test")]
             else:
-                raise ValueError(
+                raise InvalidValueError(
                     f"it holds arrays {sorted(files)}; expected X [+ y] or x_train/x_test [+ y_train/y_test]"
                 )
             X = [data[kx] for kx, _ in keys]
             y = [data[ky] for _, ky in keys] if all(ky in files for _, ky in keys) else None
     except ValueError as exc:
-        raise ValueError(f"cannot use {str(path)!r}: {exc}") from None
+        raise InvalidValueError(f"cannot use {str(path)!r}: {exc}") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"cannot read {str(path)!r} (corrupt or truncated?): {exc}") from None
+        raise InvalidValueError(f"cannot read {str(path)!r} (corrupt or truncated?): {exc}") from None
     return X, y
 
 
-def read_inputs(paths, n_features, *, scaled=False, max_value=255.0):
+def read_inputs(
+    paths: Sequence[str | os.PathLike], n_features: int, *, scaled: bool = False, max_value: float | None = 255.0
+) -> tuple[list[str], np.ndarray, list]:
     """Read every input: ``(names, X, labels)``.
 
     ``names``: one per row (``file.npy[3]`` for arrays of several rows);
@@ -140,15 +145,15 @@ def read_inputs(paths, n_features, *, scaled=False, max_value=255.0):
     are accepted only with ``scaled=True``).
     """
     if not paths:
-        raise ValueError("give at least one input: a 28×28 PNG/JPEG image, a .npy array or an .npz data set")
+        raise InvalidValueError("give at least one input: a 28×28 PNG/JPEG image, a .npy array or an .npz data set")
     names, rows, labels = [], [], []
     for path in map(Path, paths):
         if not path.is_file():
-            raise ValueError(f"input {str(path)!r} does not exist or is not a file")
+            raise InvalidValueError(f"input {str(path)!r} does not exist or is not a file")
         suffix = path.suffix.lower()
         if suffix in IMAGE_SUFFIXES:
             if n_features != IMAGE_SIDE**2:
-                raise ValueError(
+                raise InvalidValueError(
                     f"the model expects {n_features} features, but a 28×28 image gives 784; "
                     "images only work with MNIST models"
                 )
@@ -161,7 +166,7 @@ def read_inputs(paths, n_features, *, scaled=False, max_value=255.0):
         elif suffix == ".npz":
             parts, part_labels = _load_npz(path)
         else:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{str(path)!r}: unknown kind of input {suffix or '(no suffix)'!r}; "
                 "give .png/.jpg/.jpeg images, .npy arrays or .npz data sets"
             )
@@ -170,7 +175,7 @@ def read_inputs(paths, n_features, *, scaled=False, max_value=255.0):
         if part_labels is not None:
             y = np.concatenate([np.asarray(p).reshape(-1) for p in part_labels])
             if y.shape[0] != X.shape[0]:
-                raise ValueError(f"{str(path)!r} has {X.shape[0]} samples but {y.shape[0]} labels")
+                raise InvalidValueError(f"{str(path)!r} has {X.shape[0]} samples but {y.shape[0]} labels")
             labels.extend(y.tolist())
         else:
             labels.extend([None] * X.shape[0])

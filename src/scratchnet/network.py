@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from . import modelio
 from .activations import ACTIVATIONS, OUTPUTS
 from .errors import InvalidValueError
 from .inits import INITS
@@ -317,13 +318,9 @@ class MultilayerNeuralNetClassifier:
     # ------------------------------------------------------------------ files
     def save(self, path):
         """Write the network to ``path`` (.npz, no pickle; see ``scratchnet.modelio``)."""
-        from .modelio import save_network
-
-        return save_network(self, path)
+        return modelio.save_network(self, path)
 
     @classmethod
     def load(cls, path):
-        """Read a network written by ``save``; a broken or foreign file raises ``ValueError``."""
-        from .modelio import load_network
-
-        return load_network(path)
+        """Read a network written by ``save``; a broken or foreign file raises ``ModelFileError`` (a ``ValueError``)."""
+        return modelio.load_network(path, cls)

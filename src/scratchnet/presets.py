@@ -11,35 +11,58 @@ Adam with a cosine schedule, float32, 40 epochs. Measured on MNIST (seed
 
 from __future__ import annotations
 
-PRESETS = {
-    "article": {
-        "hidden": [50],
-        "activation": "sigmoid",
-        "output": "sigmoid",
-        "loss": "mse",
-        "init": "normal",
-        "optimizer": "sgd",
-        "learning_rate": 0.3,
-        "batch_size": 200,
-        "epochs": 250,
-        "schedule": "constant",
-        "dropout": 0.0,
-        "weight_decay": 0.0,
-    },
-    "best": {
-        "hidden": [512, 512],
-        "activation": "relu",
-        "output": "softmax",
-        "loss": "cross_entropy",
-        "init": "he",
-        "optimizer": "adam",
-        "learning_rate": 0.001,
-        "batch_size": 128,
-        "epochs": 40,
-        "schedule": "cosine",
-        "dropout": 0.2,
-        "weight_decay": 0.0,
-        "dtype": "float32",
-    },
+from dataclasses import dataclass
+
+from .recipe import ARTICLE, Recipe
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named ``scratchnet train`` setting: widths, rate, batch, epochs, dtype and the recipe."""
+
+    hidden: tuple[int, ...]
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    dtype: str | None
+    """None: the command's own ``--dtype``."""
+    recipe: Recipe
+
+    def options(self) -> dict:
+        """The ``train`` options this preset sets, by their flag names (recipe fields included)."""
+        values = {
+            "hidden": list(self.hidden),
+            "learning_rate": self.learning_rate,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            **self.recipe.as_dict(),
+        }
+        if self.dtype is not None:
+            values["dtype"] = self.dtype
+        return values
+
+    def __getitem__(self, name: str):
+        """``preset["batch_size"]``: an option by its flag name, as when presets were dicts."""
+        return self.options()[name]
+
+
+PRESETS: dict[str, Preset] = {
+    "article": Preset(hidden=(50,), learning_rate=0.3, batch_size=200, epochs=250, dtype=None, recipe=ARTICLE),
+    "best": Preset(
+        hidden=(512, 512),
+        learning_rate=0.001,
+        batch_size=128,
+        epochs=40,
+        dtype="float32",
+        recipe=Recipe(
+            activation="relu",
+            output="softmax",
+            loss="cross_entropy",
+            init="he",
+            optimizer="adam",
+            schedule="cosine",
+            dropout=0.2,
+        ),
+    ),
 }
-"""name → the ``scratchnet train`` options it sets."""
+"""name → the ``scratchnet train`` settings it gives; explicit flags override them."""

@@ -180,3 +180,8 @@ def choices(field: str, spelled: str = "both") -> list[str]:
         return names
     extra = [n.replace("_", "-") for n in names if "_" in n] + list(aliases)
     return names + [n for n in extra if n not in names]
+
+
+def uses_momentum(recipe: Recipe) -> bool:
+    """Does the recipe's optimiser use ``momentum``? (With the others it stays at its default.)"""
+    return optimizers.OPTIMIZERS[recipe.optimizer].uses_momentum

@@ -9,19 +9,30 @@ the varied recipe fields, after a ranking of its best configurations.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+import pandas as pd
 
-from .store import METRICS
-from .tuning import RECIPE_FIELDS, Config, configs_of, describe_recipe, varied_fields
+from .errors import InvalidValueError
+from .grid import ARCHITECTURE_FIELDS, COLUMN_TYPES, COLUMNS, configs_of, varied_fields
+from .plots import new_figure, save_figure
+from .recipe import DEFAULTS, Recipe, describe_values
+from .store import METRICS, Store
 
-KEYS = list(Config._fields)
-"""Every dimension of a configuration: the article's three, then the recipe (``tuning.RECIPE_FIELDS``)."""
-GRID_KEYS = ["hidden_layers", "hidden_nodes", "learning_rate"]
+KEYS = list(COLUMNS)
+"""Every dimension of a configuration: the article's three, then the recipe (``grid.COLUMNS``)."""
+GRID_KEYS = list(ARCHITECTURE_FIELDS)
+NUMBER_KEYS = [k for k in KEYS if COLUMN_TYPES[k] is float]
+"""The dimensions shown as numbers (``%g``): the learning rate and the recipe's numeric fields."""
 TOP = 10
 """Configurations in the ranking of a report whose grid varies the recipe."""
 
 
-def config_means(runs):
+def config_means(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: folds finished and the fold means of the metrics and seconds."""
     grouped = runs.groupby(KEYS)
     means = grouped[[*METRICS, "seconds"]].mean()
@@ -34,20 +45,22 @@ def config_means(runs):
     return means.reset_index()
 
 
-def complete(means, n_folds):
+def complete(means: pd.DataFrame, n_folds: int) -> pd.DataFrame:
     """The configurations with all ``n_folds`` folds finished."""
     return means[means["folds"] == n_folds]
 
 
-def best_config(means):
+def best_config(means: pd.DataFrame) -> pd.Series:
     """The row with the highest mean validation accuracy; ties go to fewer layers, fewer nodes, smaller rate."""
     if means.empty:
-        raise ValueError("no configuration has finished all its folds yet; run `scratchnet tune` to complete the grid")
+        raise InvalidValueError(
+            "no configuration has finished all its folds yet; run `scratchnet tune` to complete the grid"
+        )
     ranked = means.assign(_neg=-means["accuracy_validation"]).sort_values(["_neg", *KEYS], kind="stable")
     return ranked.iloc[0].drop("_neg")
 
 
-def ranking(means, top=TOP):
+def ranking(means: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
     """The ``top`` configurations by mean validation accuracy (ties as ``best_config``), ranked from 1."""
     ranked = means.assign(_neg=-means["accuracy_validation"]).sort_values(["_neg", *KEYS], kind="stable")
     ranked = ranked.drop(columns="_neg").head(top).reset_index(drop=True)
@@ -55,7 +68,7 @@ def ranking(means, top=TOP):
     return ranked
 
 
-def combinations(means, fields):
+def combinations(means: pd.DataFrame, fields: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
     """``[(heading, rows), …]``: the rows of each combination of the recipe ``fields`` (one of all rows if none)."""
     if not fields:
         return [("", means)]
@@ -65,7 +78,7 @@ def combinations(means, fields):
     ]
 
 
-def best_rate_table(means):
+def best_rate_table(means: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(accuracy, rate)``: pivots hidden layers × hidden nodes of the best mean accuracy and its learning rate.
 
     Over every row of ``means``: give one combination of the recipe (``combinations``) for its table.
@@ -81,7 +94,7 @@ def best_rate_table(means):
     return accuracy.sort_index().sort_index(axis=1), rate.sort_index().sort_index(axis=1)
 
 
-def rate_tables(means):
+def rate_tables(means: pd.DataFrame) -> dict[float, pd.DataFrame]:
     """``{learning_rate: pivot hidden layers × hidden nodes of the mean accuracy}``."""
     return {
         float(lr): part.pivot(index="hidden_layers", columns="hidden_nodes", values="accuracy_validation")
@@ -95,7 +108,7 @@ def _cell(value, floatfmt):
     return str(value)
 
 
-def markdown_table(df, index_name=None, floatfmt=".6f"):
+def markdown_table(df: pd.DataFrame, index_name: str | None = None, floatfmt: str = ".6f") -> str:
     """A DataFrame as a GitHub Markdown table (numbers right-aligned); ``index_name`` shows the index."""
     header = ([index_name] if index_name else []) + [str(c) for c in df.columns]
     rows = [
@@ -107,7 +120,7 @@ def markdown_table(df, index_name=None, floatfmt=".6f"):
     return "\n".join(lines)
 
 
-def optimal_lines(best, fields=()):
+def optimal_lines(best: pd.Series, fields: Sequence[str] = ()) -> list[str]:
     """The article's two closing lines; the recipe ``fields`` a grid varies are named after the learning rate."""
     return [
         f"optimal parameters: n_hidden_layers={int(best.hidden_layers)}, n_hidden_nodes={int(best.hidden_nodes)}, "
@@ -116,7 +129,7 @@ def optimal_lines(best, fields=()):
     ]
 
 
-def summarize(store):
+def summarize(store: Store) -> dict[str, Any]:
     """Everything ``report`` prints, as data: ``dict`` with runs, means, tables, best, refits, fingerprint."""
     fp = store.fingerprint
     runs = store.runs()
@@ -135,13 +148,13 @@ def summarize(store):
     }
 
 
-def shown_columns(frame, varied):
+def shown_columns(frame: pd.DataFrame, varied: Sequence[str]) -> list[str]:
     """The columns of ``frame`` a report shows: the recipe fields only where the grid varies them."""
     hidden = [k for k in KEYS if k not in GRID_KEYS and k not in varied]
     return [c for c in frame.columns if c not in hidden]
 
 
-def format_markdown(summary, store_path):
+def format_markdown(summary: dict[str, Any], store_path: str | os.PathLike) -> str:
     """The report of a store in Markdown: the article's table, per-rate tables, best lines, times, refit."""
     fp, means, runs, best = summary["fingerprint"], summary["complete"], summary["runs"], summary["best"]
     out = [
@@ -153,7 +166,7 @@ def format_markdown(summary, store_path):
         "(the hold-out is not used).",
         "",
     ]
-    recipe = describe_recipe({k: fp[k] for k in RECIPE_FIELDS if k in fp})
+    recipe = describe_values({k: fp[k] for k in Recipe.FIELDS if k in fp and fp[k] != DEFAULTS[k]})
     if recipe:
         out += [f"Recipe beyond the article's (sigmoid/sigmoid/mse/normal, plain SGD): {recipe}.", ""]
     if len(runs) < summary["n_total"]:
@@ -176,12 +189,7 @@ def format_markdown(summary, store_path):
             markdown_table(
                 top[[*KEYS, "accuracy_validation", "accuracy_validation_std", "loss_validation", "seconds"]]
                 .astype(dict.fromkeys(KEYS, str))
-                .assign(
-                    **{
-                        k: top[k].map(lambda v: f"{v:g}")
-                        for k in ("learning_rate", "momentum", "weight_decay", "dropout")
-                    }
-                ),
+                .assign(**{k: top[k].map(lambda v: f"{v:g}") for k in NUMBER_KEYS}),
                 "rank",
             ),
             "",
@@ -227,12 +235,10 @@ def format_markdown(summary, store_path):
     return "\n".join(out) + "\n"
 
 
-def runs_table(runs, fmt="markdown", varied=()):
+def runs_table(runs: pd.DataFrame, fmt: str = "markdown", varied: Sequence[str] = ()) -> str:
     """``--runs``: one row per finished training (with the recipe fields the grid ``varied``)."""
     columns = [
-        "hidden_layers",
-        "hidden_nodes",
-        "learning_rate",
+        *GRID_KEYS,
         *varied,
         "fold",
         "accuracy_validation",
@@ -250,21 +256,22 @@ def runs_table(runs, fmt="markdown", varied=()):
 
 
 # ------------------------------------------------------------------ figures
-def plot_heatmap(means, path, title="mean cross-validation accuracy (best learning rate)", fields=()):
+def plot_heatmap(
+    means: pd.DataFrame,
+    path: str | os.PathLike,
+    title: str = "mean cross-validation accuracy (best learning rate)",
+    fields: Sequence[str] = (),
+) -> Path:
     """The article's table as a heatmap, each cell annotated with its accuracy and best learning rate.
 
     One panel per combination of the recipe ``fields`` a grid varies (``combinations``).
     """
-    from matplotlib.figure import Figure
-
-    from .plots import _save
-
     panels = [(heading, best_rate_table(part)) for heading, part in combinations(means, list(fields))]
     rows, cols = panels[0][1][0].shape
     if len(panels) == 1:
-        fig = Figure(figsize=(1.3 * cols + 2, 1.0 * rows + 1.5))
+        fig = new_figure(figsize=(1.3 * cols + 2, 1.0 * rows + 1.5))
     else:
-        fig = Figure(figsize=(1.3 * cols + 2.5, (1.0 * rows + 1.4) * len(panels) + 0.5), layout="constrained")
+        fig = new_figure(figsize=(1.3 * cols + 2.5, (1.0 * rows + 1.4) * len(panels) + 0.5), layout="constrained")
         fig.suptitle(title)
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, (heading, (accuracy, rate)) in zip(axes, panels):
@@ -286,31 +293,27 @@ def plot_heatmap(means, path, title="mean cross-validation accuracy (best learni
         ax.set_yticks(range(accuracy.shape[0]), [str(i) for i in accuracy.index])
         ax.set(xlabel="hidden nodes per layer", ylabel="hidden layers", title=heading or title)
         fig.colorbar(image, ax=ax, label="accuracy")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def mean_curves(epochs):
+def mean_curves(epochs: pd.DataFrame) -> pd.DataFrame:
     """Per configuration and epoch, the fold means of the metrics."""
     return epochs.groupby([*[k for k in KEYS if k in epochs.columns], "epoch"])[METRICS].mean().reset_index()
 
 
-def plot_curves(epochs, path, fields=()):
+def plot_curves(epochs: pd.DataFrame, path: str | os.PathLike, fields: Sequence[str] = ()) -> Path:
     """Mean learning curves per configuration: one panel per hidden layers × learning rate, one colour per width.
 
     Solid: validation accuracy; dashed: training accuracy (fold means). A grid
     varying the recipe ``fields`` gets a row of panels per combination and number of layers.
     """
-    from matplotlib.figure import Figure
-
-    from .plots import _save
-
     fields = list(fields)
     curves = mean_curves(epochs)
     layers = sorted(curves["hidden_layers"].unique())
     rates = sorted(curves["learning_rate"].unique())
     nodes = sorted(curves["hidden_nodes"].unique())
     combos = combinations(curves, fields)
-    fig = Figure(
+    fig = new_figure(
         figsize=(4 * len(rates), 3 * len(layers) * len(combos)), layout="constrained" if len(combos) > 1 else None
     )
     axes = fig.subplots(len(layers) * len(combos), len(rates), squeeze=False, sharex=True, sharey=True)
@@ -332,4 +335,4 @@ def plot_curves(epochs, path, fields=()):
         ax.set_ylabel("accuracy")
     axes[0, 0].legend(fontsize=7, loc="lower right")
     fig.suptitle("mean learning curves over the folds (solid: validation, dashed: training)")
-    return _save(fig, path)
+    return save_figure(fig, path)

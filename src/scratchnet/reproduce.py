@@ -14,13 +14,24 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from .data import load_split
+from .gradcheck import check_gradients, format_report, random_problem
+from .grid import experiment_fingerprint, make_grid
+from .network import MultilayerNeuralNetClassifier
+from .report import best_rate_table, format_markdown, markdown_table, plot_curves, plot_heatmap, summarize
+from .runs import RunSettings, train_run
+from .store import Store, StoreError
+from .training import format_epoch
+from .tuning import refit_best, run_tune
+from .version import __version__
 
 ARTICLE = {
     "class_counts": {0: 6903, 1: 7877, 2: 6990, 3: 7141, 4: 6824, 5: 6313, 6: 6876, 7: 7293, 8: 6825, 9: 6958},
@@ -80,83 +91,81 @@ PLANS = {
 }
 
 
-def _run_train(folder, dataset, data_path, seed, hidden, settings, echo):
-    """The ``train`` command (reused as is); skipped if ``folder`` already holds that run."""
-    from .cli import train_command
-
+def _run_train(
+    folder: Path, dataset: str, data_path: str | None, seed: int, hidden: list[int], settings: dict, echo: Callable
+) -> pd.DataFrame:
+    """One ``train`` run of the article's recipe (``runs.train_run``); skipped if ``folder`` already holds it."""
     history_file = folder / "history.csv"
     if history_file.is_file() and (folder / "model.npz").is_file():
         history = pd.read_csv(history_file)
         if len(history) == settings["epochs"]:
             echo(f"reusing {folder} ({settings['epochs']} epochs already trained)")
             return history
-    train_command.callback(
-        dataset=dataset,
-        data_path=data_path,
-        seed=seed,
-        test_size=None,
-        dtype="float64",
-        hidden=hidden,
+    run = RunSettings(
         epochs=settings["epochs"],
         batch_size=settings["batch_size"],
         learning_rate=settings["learning_rate"],
-        resume=None,
-        out=str(folder),
-        quiet=False,
+        hidden=tuple(hidden),
+        dataset=dataset,
+        data_path=data_path,
+        seed=seed,
     )
+    train_run(run, folder, echo=echo)
     return pd.read_csv(history_file)
 
 
-def _md(df, index_name, floatfmt=".6f"):
-    from .report import markdown_table
-
+def _md(df: pd.DataFrame, index_name: str, floatfmt: str = ".6f") -> str:
     return markdown_table(df, index_name, floatfmt)
 
 
-def reproduce(
-    out,
-    *,
-    quick=False,
-    data_path=None,
-    seed=123,
-    epochs=None,
-    executor="local",
-    workers=None,
-    scheduler=None,
-    progress=True,
-    echo=print,
-):
-    """Run every step of the article into ``out`` and write ``out/REPORT.md``; returns its path."""
-    from .cli import load_split
-    from .gradcheck import check_gradients, format_report, random_problem
-    from .network import MultilayerNeuralNetClassifier
-    from .report import best_rate_table, format_markdown, plot_curves, plot_heatmap, summarize
-    from .store import Store, StoreError
-    from .tuning import experiment_fingerprint, make_grid, refit_best, run_tune
+@dataclass
+class Findings:
+    """What the steps of ``reproduce`` found, for REPORT.md."""
 
-    start = time.perf_counter()
-    plan = PLANS["quick" if quick else "full"]
-    grid = dict(plan["grid"], **({"epochs": epochs} if epochs else {}))
-    dataset = plan["dataset"]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    plan: dict
+    grid: dict
+    seed: int
+    quick: bool
+    grad_lines: list[str]
+    split: list[np.ndarray]
+    untrained_accuracy: float
+    run10: pd.DataFrame
+    run100: pd.DataFrame
+    summary: dict
+    refit: dict
+    tune_seconds: float
+    executor: str
+    workers: int | None
+    elapsed: float = 0.0
 
+    @property
+    def dataset(self) -> str:
+        return self.plan["dataset"]
+
+
+def _gradient_check(echo: Callable) -> list[str]:
+    """§4: the gradient check of an untrained [50, 40, 30, 10] network on 5 random samples; its report lines."""
     echo("== gradient check (article §4)")
     net = MultilayerNeuralNetClassifier([50, 40, 30, 10], random_seed=1)
-    grad_lines = format_report(check_gradients(net, *random_problem(net, 5, 1)))
-    for line in grad_lines:
+    lines = format_report(check_gradients(net, *random_problem(net, 5, 1)))
+    for line in lines:
         echo(line)
+    return lines
 
-    echo(f"== data and training runs on {dataset} (article §5–6)")
-    X_train, X_test, y_train, y_test = load_split(dataset, data_path, None, seed, "float64")
+
+def _untrained_accuracy(split: list[np.ndarray], hidden: list[int], seed: int, echo: Callable) -> float:
+    """§5: the hold-out accuracy of the untrained network (about one in ten)."""
+    X_train, X_test, y_train, y_test = split
     n_classes = int(max(y_train.max(), y_test.max())) + 1
-    untrained = MultilayerNeuralNetClassifier([X_train.shape[1], *plan["hidden"], n_classes], random_seed=seed)
-    untrained_accuracy = untrained.accuracy(X_test, y_test)
-    echo(f"untrained accuracy on the hold-out: {untrained_accuracy:.4f}")
-    run10 = _run_train(out / "run10", dataset, data_path, seed, plan["hidden"], plan["run10"], echo)
-    run100 = _run_train(out / "run100", dataset, data_path, seed, plan["hidden"], plan["run100"], echo)
+    untrained = MultilayerNeuralNetClassifier([X_train.shape[1], *hidden, n_classes], random_seed=seed)
+    accuracy = untrained.accuracy(X_test, y_test)
+    echo(f"untrained accuracy on the hold-out: {accuracy:.4f}")
+    return accuracy
 
-    echo("== cross-validated grid search (article §7)")
+
+def _open_grid_store(out: Path, split: list[np.ndarray], dataset: str, grid: dict, seed: int) -> tuple[Store, list]:
+    """The store ``out/tune.sqlite`` of the grid search (resumed if it exists) and the grid's configurations."""
+    X_train, _, y_train, _ = split
     configs = make_grid(grid["hidden_layers"], grid["hidden_nodes"], grid["learning_rates"])
     fingerprint = experiment_fingerprint(
         X_train,
@@ -170,16 +179,71 @@ def reproduce(
         epochs=grid["epochs"],
         batch_size=grid["batch_size"],
     )
-    store_path = out / "tune.sqlite"
     try:
-        store = Store.create_or_open(store_path, fingerprint)
+        return Store.create_or_open(out / "tune.sqlite", fingerprint), configs
     except StoreError as exc:
         raise StoreError(f"{exc}. For reproduce: choose another --out, or delete {out} to start over") from None
+
+
+def _write_tables(store: Store, out: Path) -> dict:
+    """The report of the store: ``out/tune.md``, the heatmap and the learning curves; returns its summary."""
+    summary = summarize(store)
+    (out / "tune.md").write_text(format_markdown(summary, store.path.name))
+    plot_heatmap(summary["complete"], out / "heatmap.png")
+    plot_curves(store.epochs(), out / "curves.png")
+    return summary
+
+
+def _finished_refit(summary: dict, epochs: int) -> dict | None:
+    """The store's refit of the best configuration with ``epochs`` epochs whose model still exists, if any."""
+    best, refits = summary["best"], summary["refits"]
+    done = refits[
+        (refits.hidden_layers == best.hidden_layers)
+        & (refits.hidden_nodes == best.hidden_nodes)
+        & (refits.learning_rate == best.learning_rate)
+        & (refits.epochs == epochs)
+    ]
+    if not done.empty and Path(done.iloc[-1].model_path).is_file():
+        return done.iloc[-1].to_dict()
+    return None
+
+
+def reproduce(
+    out: str | os.PathLike,
+    *,
+    quick: bool = False,
+    data_path: str | os.PathLike | None = None,
+    seed: int = 123,
+    epochs: int | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    echo: Callable[[str], object] = print,
+) -> Path:
+    """Run every step of the article into ``out`` and write ``out/REPORT.md``; returns its path."""
+    start = time.perf_counter()
+    plan = PLANS["quick" if quick else "full"]
+    grid = dict(plan["grid"], **({"epochs": epochs} if epochs else {}))
+    dataset = plan["dataset"]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    grad_lines = _gradient_check(echo)
+
+    echo(f"== data and training runs on {dataset} (article §5–6)")
+    split = load_split(dataset, data_path, None, seed, "float64")
+    untrained_accuracy = _untrained_accuracy(split, plan["hidden"], seed, echo)
+    run10 = _run_train(out / "run10", dataset, data_path, seed, plan["hidden"], plan["run10"], echo)
+    run100 = _run_train(out / "run100", dataset, data_path, seed, plan["hidden"], plan["run100"], echo)
+
+    echo("== cross-validated grid search (article §7)")
+    store, configs = _open_grid_store(out, split, dataset, grid, seed)
     with store:
         tune_summary = run_tune(
             store,
-            X_train,
-            y_train,
+            split[0],
+            split[2],
             configs,
             folds=grid["folds"],
             epochs=grid["epochs"],
@@ -191,136 +255,121 @@ def reproduce(
             progress=progress,
             echo=echo,
         )
-        summary = summarize(store)
-        (out / "tune.md").write_text(format_markdown(summary, store_path.name))
-        plot_heatmap(summary["complete"], out / "heatmap.png")
-        plot_curves(store.epochs(), out / "curves.png")
-        best = summary["best"]
-        refits = summary["refits"]
-        done = refits[
-            (refits.hidden_layers == best.hidden_layers)
-            & (refits.hidden_nodes == best.hidden_nodes)
-            & (refits.learning_rate == best.learning_rate)
-            & (refits.epochs == grid["epochs"])
-        ]
-        if not done.empty and Path(done.iloc[-1].model_path).is_file():
-            echo(f"reusing the refit in {Path(done.iloc[-1].model_path).parent}")
-            refit = done.iloc[-1].to_dict()
+        summary = _write_tables(store, out)
+        refit = _finished_refit(summary, grid["epochs"])
+        if refit is not None:
+            echo(f"reusing the refit in {Path(refit['model_path']).parent}")
         else:
             echo("== refit of the best configuration on all training samples (article §7)")
             refit = refit_best(store, data_path=data_path, out=out / "refit", progress=progress, echo=echo)
         summary = summarize(store)
-        (out / "tune.md").write_text(format_markdown(summary, store_path.name))
+        (out / "tune.md").write_text(format_markdown(summary, store.path.name))
 
-    elapsed = time.perf_counter() - start
-    accuracy_table, rate_table = best_rate_table(summary["complete"])
-    lines = _report(
-        plan,
-        grid,
-        dataset,
-        seed,
-        quick,
-        grad_lines,
-        X_train,
-        X_test,
-        y_train,
-        y_test,
-        untrained_accuracy,
-        run10,
-        run100,
-        accuracy_table,
-        rate_table,
-        summary,
-        refit,
-        tune_summary,
-        elapsed,
-        workers,
-        executor,
+    findings = Findings(
+        plan=plan,
+        grid=grid,
+        seed=seed,
+        quick=quick,
+        grad_lines=grad_lines,
+        split=split,
+        untrained_accuracy=untrained_accuracy,
+        run10=run10,
+        run100=run100,
+        summary=summary,
+        refit=refit,
+        tune_seconds=tune_summary["seconds"],
+        executor=executor,
+        workers=workers,
+        elapsed=time.perf_counter() - start,
     )
     path = out / "REPORT.md"
-    path.write_text("\n".join(lines) + "\n")
-    echo(f"wrote {path} ({elapsed:.0f} s)")
+    path.write_text("\n".join(_report(findings)) + "\n")
+    echo(f"wrote {path} ({findings.elapsed:.0f} s)")
     return path
 
 
-def _report(
-    plan,
-    grid,
-    dataset,
-    seed,
-    quick,
-    grad_lines,
-    X_train,
-    X_test,
-    y_train,
-    y_test,
-    untrained_accuracy,
-    run10,
-    run100,
-    accuracy_table,
-    rate_table,
-    summary,
-    refit,
-    tune_summary,
-    elapsed,
-    workers,
-    executor,
-):
-    a = ARTICLE
-    runs, best = summary["runs"], summary["best"]
-    counts = dict(zip(*np.unique(np.concatenate([y_train, y_test]), return_counts=True)))
-    r10, r100 = plan["run10"], plan["run100"]
-    half = min(49, len(run100) - 1)
-    cores = os.cpu_count()
+# ------------------------------------------------------------------ REPORT.md
+def _report(f: Findings) -> list[str]:
+    """REPORT.md, section by section: ours beside the article's."""
+    return [
+        *_title_section(f),
+        *_gradient_section(f),
+        *_data_section(f),
+        *_training_section(f),
+        *_tuning_section(f),
+        *_refit_section(f),
+    ]
+
+
+def _title_section(f: Findings) -> list[str]:
     lines = [
         '# scratchnet reproduces "From Adaline to Multilayer Neural Networks"',
         "",
-        f"`scratchnet reproduce{' --quick' if quick else ''}` — scratchnet {__version__}, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} with {cores} cores, "
-        f"{elapsed:.0f} s in all (steps already done are reused). Seed {seed}.",
+        f"`scratchnet reproduce{' --quick' if f.quick else ''}` — scratchnet {__version__}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} with {os.cpu_count()} cores, "
+        f"{f.elapsed:.0f} s in all (steps already done are reused). Seed {f.seed}.",
         "",
     ]
-    if quick:
+    if f.quick:
         lines += [
             "**Quick mode**: the data is scikit-learn's 1,797 8×8 digits, not MNIST, with a small grid and "
             "rates and batches suited to so few samples. The article's numbers (MNIST) are shown beside "
             "ours for orientation only; run `scratchnet reproduce` (MNIST) for a real comparison.",
             "",
         ]
-    lines += [
+    return lines
+
+
+def _gradient_section(f: Findings) -> list[str]:
+    return [
         "## 1. Gradient check (§4)",
         "",
         "Untrained network, layers [50, 40, 30, 10], 5 random samples. Ours:",
         "",
         "```text",
-        *grad_lines,
+        *f.grad_lines,
         "```",
         "",
         "Article: every gradient of every layer numerically equal, `Gradients look in order!`.",
         "",
+    ]
+
+
+def _data_section(f: Findings) -> list[str]:
+    X_train, _, y_train, y_test = f.split
+    counts = dict(zip(*np.unique(np.concatenate([y_train, y_test]), return_counts=True), strict=True))
+    return [
         "## 2. Data (§5)",
         "",
         "![ten random images of each class](run10/digits.png)",
         "",
         "| | ours | article |",
         "|---|---:|---:|",
-        f"| data set | {dataset} | MNIST (mnist_784) |",
+        f"| data set | {f.dataset} | MNIST (mnist_784) |",
         f"| samples × features | {len(y_train) + len(y_test):,} × {X_train.shape[1]} | 70,000 × 784 |",
         f"| training / hold-out | {len(y_train):,} / {len(y_test):,} | 60,000 / 10,000 |",
         "| class counts | "
         + " ".join(f"{k}:{v}" for k, v in counts.items())
         + " | "
-        + " ".join(f"{k}:{v}" for k, v in a["class_counts"].items())
+        + " ".join(f"{k}:{v}" for k, v in ARTICLE["class_counts"].items())
         + " |",
         "",
+    ]
+
+
+def _training_section(f: Findings) -> list[str]:
+    a, run10, run100 = ARTICLE, f.run10, f.run100
+    r10, r100 = f.plan["run10"], f.plan["run100"]
+    half = min(49, len(run100) - 1)
+    return [
         "## 3. Training (§6)",
         "",
-        f"Layers [{X_train.shape[1]}, 50, {int(y_train.max()) + 1}], plain minibatch gradient descent. "
-        + ("" if quick else "The article does not state the learning rate of these two runs; we use 0.1. "),
+        f"Layers [{f.split[0].shape[1]}, 50, {int(f.split[2].max()) + 1}], plain minibatch gradient descent. "
+        + ("" if f.quick else "The article does not state the learning rate of these two runs; we use 0.1. "),
         "",
         "| | ours | article |",
         "|---|---:|---:|",
-        f"| untrained accuracy (hold-out) | {untrained_accuracy:.3f} | ≈ {a['untrained_accuracy']} |",
+        f"| untrained accuracy (hold-out) | {f.untrained_accuracy:.3f} | ≈ {a['untrained_accuracy']} |",
         f"| {r10['epochs']} epochs, batch {r10['batch_size']}, η={r10['learning_rate']:g}: accuracy_test epoch 0 → "
         f"{r10['epochs'] - 1} | {run10.accuracy_test.iloc[0]:.3f} → {run10.accuracy_test.iloc[-1]:.3f} | "
         f"{a['run10']['first']} → {a['run10']['last']} (10 epochs, batch 100) |",
@@ -341,6 +390,14 @@ def _report(
         "",
         f"![loss, {r100['epochs']} epochs](run100/loss.png) ![accuracy, {r100['epochs']} epochs](run100/accuracy.png)",
         "",
+    ]
+
+
+def _tuning_section(f: Findings) -> list[str]:
+    a, grid = ARTICLE, f.grid
+    runs, best = f.summary["runs"], f.summary["best"]
+    accuracy_table, rate_table = best_rate_table(f.summary["complete"])
+    return [
         "## 4. Hyperparameter tuning (§7)",
         "",
         f"Grid: hidden layers {grid['hidden_layers']} × nodes {grid['hidden_nodes']} × learning rates "
@@ -372,24 +429,27 @@ def _report(
         f"learning rate={a['best'][2]} |",
         f"| best mean cross validation accuracy | {best.accuracy_validation:.6f} | {a['best'][3]} |",
         f"| training time | {runs['seconds'].sum():.1f} s of training summed over all trainings; "
-        f"this run's grid search {tune_summary['seconds']:.1f} s wall-clock ({executor} executor, "
-        f"{workers or cores} workers) | {a['tune_time']} |",
+        f"this run's grid search {f.tune_seconds:.1f} s wall-clock ({f.executor} executor, "
+        f"{f.workers or os.cpu_count()} workers) | {a['tune_time']} |",
         "",
+    ]
+
+
+def _refit_section(f: Findings) -> list[str]:
+    _, _, y_train, y_test = f.split
+    return [
         "## 5. Final model (§7)",
         "",
-        f"Best configuration retrained on all {len(y_train):,} training samples for {int(refit['epochs'])} epochs, "
+        f"Best configuration retrained on all {len(y_train):,} training samples for {int(f.refit['epochs'])} epochs, "
         f"scored on the {len(y_test):,} hold-out samples (model `refit/model.npz`).",
         "",
         "| last epoch | ours | article |",
         "|---|---:|---:|",
-        *[f"| {k} | {float(refit[k]):.4f} | ≈ {v} |" for k, v in a["refit"].items()],
+        *[f"| {k} | {float(f.refit[k]):.4f} | ≈ {v} |" for k, v in ARTICLE["refit"].items()],
         "",
         "![refit accuracy](refit/accuracy.png)",
     ]
-    return lines
 
 
-def _epoch_line(record):
-    from .training import format_epoch
-
+def _epoch_line(record: pd.Series) -> str:
     return format_epoch({**record.to_dict(), "epoch": int(record["epoch"])})

@@ -20,7 +20,7 @@ Schema (format version 2)::
            loss_test, accuracy_test, seconds, model_path, finished_at)
 
 ``<recipe>`` is ``activation, output, loss, init, optimizer, momentum,
-weight_decay, schedule, dropout`` (``tuning.RECIPE_FIELDS``). Stores of format
+weight_decay, schedule, dropout`` (``recipe.Recipe.FIELDS``). Stores of format
 version 1 lack these columns: they hold one recipe, that of their fingerprint
 (the article's where it names none); they are read and extended as they are,
 the recipe columns filled in from the fingerprint.
@@ -33,19 +33,26 @@ is the wall time of the group, ``seconds`` the training's share of it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from . import __version__
-from .tuning import ARTICLE_RECIPE, RECIPE_FIELDS, Config
+from .errors import StoreError
+from .grid import COLUMNS, Config
+from .recipe import DEFAULTS, FIELD_TYPES, Recipe
+from .version import __version__
 
 FORMAT_NAME = "scratchnet-tune"
 FORMAT_VERSION = 2
 METRICS = ["loss_training", "accuracy_training", "loss_validation", "accuracy_validation"]
-CONFIG_COLUMNS = list(Config._fields)
+RECIPE_FIELDS = list(Recipe.FIELDS)
+"""The recipe columns of ``runs`` and ``refits`` (format 2)."""
+CONFIG_COLUMNS = list(COLUMNS)
 RUN_COLUMNS = [
     *CONFIG_COLUMNS,
     "fold",
@@ -59,10 +66,9 @@ RUN_COLUMNS = [
     "finished_at",
 ]
 _REQUIRED = [c for c in RUN_COLUMNS if c not in RECIPE_FIELDS]  # the columns of every format version
-_RECIPE_SQL = """
-    activation TEXT NOT NULL, output TEXT NOT NULL, loss TEXT NOT NULL, init TEXT NOT NULL,
-    optimizer TEXT NOT NULL, momentum REAL NOT NULL, weight_decay REAL NOT NULL, schedule TEXT NOT NULL,
-    dropout REAL NOT NULL,"""
+_SQL_TYPES = {str: "TEXT", float: "REAL", int: "INTEGER"}
+_RECIPE_SQL = "".join(f"\n    {k} {_SQL_TYPES[FIELD_TYPES[k]]} NOT NULL," for k in RECIPE_FIELDS)
+"""The recipe columns of the schema, from ``recipe.FIELD_TYPES``: ``activation TEXT NOT NULL, …``."""
 
 _SCHEMA = (
     """
@@ -83,8 +89,9 @@ CREATE TABLE IF NOT EXISTS runs (
     group_size INTEGER NOT NULL,
     group_seconds REAL NOT NULL,
     finished_at TEXT NOT NULL,
-    UNIQUE (hidden_layers, hidden_nodes, learning_rate, activation, output, loss, init, optimizer, momentum,
-            weight_decay, schedule, dropout, fold)
+    UNIQUE ("""
+    + ", ".join([*CONFIG_COLUMNS, "fold"])
+    + """)
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -110,11 +117,7 @@ CREATE TABLE IF NOT EXISTS refits (
 )
 
 
-class StoreError(ValueError):
-    """The file is not a usable scratchnet store, or belongs to another experiment."""
-
-
-FINGERPRINT_DEFAULTS = dict(ARTICLE_RECIPE)
+FINGERPRINT_DEFAULTS = dict(DEFAULTS)
 """Fingerprint keys added after stores existed: the value a store without them was made with (the article's).
 
 The network recipe (activation, output, loss, init) came first, then the
@@ -145,17 +148,26 @@ def _names_our_format(path):
 class Store:
     """An open results store. Use ``Store.create_or_open`` (tune) or ``Store.open`` (report, refit)."""
 
-    def __init__(self, path, conn, fingerprint):
+    path: Path
+    """The SQLite file."""
+    conn: sqlite3.Connection
+    fingerprint: dict[str, Any]
+    """What makes the experiment (``grid.experiment_fingerprint``), as the meta table holds it."""
+    legacy: bool
+    """A format-1 store: no recipe columns; its one recipe is its fingerprint's."""
+    _recipe: dict[str, Any]
+    """The recipe of the fingerprint (the article's where it names none): a format-1 store's only recipe."""
+
+    def __init__(self, path: str | os.PathLike, conn: sqlite3.Connection, fingerprint: dict[str, Any]) -> None:
         self.path = Path(path)
         self.conn = conn
         self.fingerprint = fingerprint
         self.legacy = "activation" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-        """A format-1 store: no recipe columns; its one recipe is its fingerprint's."""
         self._recipe = {k: {**FINGERPRINT_DEFAULTS, **fingerprint}[k] for k in RECIPE_FIELDS}
 
     def _recipe_of(self, record):
         """The recipe columns of ``record`` (a run or refit); a format-1 store refuses another recipe than its own."""
-        recipe = {k: record.get(k, ARTICLE_RECIPE[k]) for k in RECIPE_FIELDS}
+        recipe = {k: record.get(k, DEFAULTS[k]) for k in RECIPE_FIELDS}
         if self.legacy and recipe != self._recipe:
             raise StoreError(
                 f"store {str(self.path)!r} (format 1) holds only the recipe {self._recipe}; "
@@ -227,7 +239,7 @@ class Store:
             ) from None
 
     @classmethod
-    def open(cls, path, readonly=False):
+    def open(cls, path: str | os.PathLike, readonly: bool = False) -> Store:
         """Open an existing store (``StoreError`` if it is missing, foreign or damaged)."""
         path = Path(path)
         if not path.is_file():
@@ -241,7 +253,7 @@ class Store:
         return cls(path, conn, fingerprint)
 
     @classmethod
-    def create_or_open(cls, path, fingerprint, new=False):
+    def create_or_open(cls, path: str | os.PathLike, fingerprint: dict[str, Any], new: bool = False) -> Store:
         """Open the store of the experiment ``fingerprint`` at ``path``, creating it if needed.
 
         An existing store made for another experiment is refused with the list
@@ -291,17 +303,17 @@ class Store:
             )
         return cls(path, conn, fingerprint)
 
-    def close(self):
+    def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -------------------------------------------------------------- writing
-    def add_runs(self, results):
+    def add_runs(self, results: Iterable[dict[str, Any]]) -> int:
         """Commit finished trainings in one transaction; a (config, fold) already stored is kept as is.
 
         ``results``: dicts with the keys of ``RUN_COLUMNS`` (except ``finished_at``;
@@ -362,7 +374,7 @@ class Store:
                 )
         return added
 
-    def add_refit(self, record):
+    def add_refit(self, record: dict[str, Any]) -> None:
         """Record a refit of the best configuration (a dict with the columns of ``refits``)."""
         recipe = self._recipe_of(record)
         recipe_columns = [] if self.legacy else RECIPE_FIELDS
@@ -399,31 +411,31 @@ class Store:
                 ),
             )
 
-    def set_meta(self, key, value):
+    def set_meta(self, key: str, value: Any) -> None:
         """Remember a text ``value`` under ``key`` (e.g. ``data_path``) in the meta table."""
         with self.conn:
             self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
 
     # -------------------------------------------------------------- reading
-    def get_meta(self, key, default=None):
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
         """The meta value stored under ``key``, or ``default``."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
-    def finished(self):
+    def finished(self) -> set[tuple[Config, int]]:
         """The set of ``(Config, fold)`` already stored."""
         rows = self.conn.execute(f"SELECT {self._config_sql()}, fold FROM runs").fetchall()
-        recipe = [self._recipe[k] for k in RECIPE_FIELDS] if self.legacy else []
-        return {(Config(int(r[0]), int(r[1]), float(r[2]), *(recipe or r[3:-1])), int(r[-1])) for r in rows}
+        columns = [c for c in CONFIG_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
+        return {(Config.from_row({**self._recipe, **dict(zip(columns, r[:-1]))}), int(r[-1])) for r in rows}
 
-    def runs(self):
+    def runs(self) -> pd.DataFrame:
         """One row per finished training (``RUN_COLUMNS``), ordered by configuration and fold."""
         columns = [c for c in RUN_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
         return self._with_recipe(
             pd.read_sql_query(f"SELECT {', '.join(columns)} FROM runs ORDER BY {self._config_sql()}, fold", self.conn)
         )
 
-    def epochs(self):
+    def epochs(self) -> pd.DataFrame:
         """Every stored epoch: configuration, fold, epoch and its metrics."""
         return self._with_recipe(
             pd.read_sql_query(
@@ -435,5 +447,5 @@ class Store:
             )
         )
 
-    def refits(self):
+    def refits(self) -> pd.DataFrame:
         return self._with_recipe(pd.read_sql_query("SELECT * FROM refits ORDER BY id", self.conn))

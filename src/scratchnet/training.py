@@ -20,6 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .batching import epoch_rng, minibatches
+from .diagnostics import epoch_callback
 from .engine import train_many
 from .errors import InvalidTypeError, InvalidValueError, TrainingDivergedError
 from .losses import int_to_onehot
@@ -230,8 +231,6 @@ def train(
         net, X_train, y_train, X_test, y_test, epochs, batch_size, learning_rate, seed, options
     )
     if diagnostics:
-        from .diagnostics import epoch_callback
-
         measure = epoch_callback(net, X_train, y_train, seed)
 
     def on_epoch(epoch, records):

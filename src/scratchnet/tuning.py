@@ -16,179 +16,50 @@ fold by ``batch_seed(seed, fold)``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import tempfile
 import threading
 import time
 import uuid
-from collections import namedtuple
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
+import joblib
 import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
+from .data import load_split
+from .engine import train_many
+from .errors import InvalidValueError
+from .grid import (  # noqa: F401  (the grid's names, re-exported where the search always had them)
+    Config,
+    configs_of,
+    data_digest,
+    experiment_fingerprint,
+    layer_widths,
+    make_grid,
+    recipe_fingerprint,
+    varied_fields,
+)
+from .network import MultilayerNeuralNetClassifier
+from .recipe import DEFAULTS, describe_values
+from .report import best_config, complete, config_means
+from .runs import RunSettings, fit, write_run
+from .store import Store
 from .validation import check_int
 
-RECIPE_FIELDS = ["activation", "output", "loss", "init", "optimizer", "momentum", "weight_decay", "schedule", "dropout"]
-"""The dimensions of a configuration beyond the article's three: the network recipe and the training options."""
 
-ARTICLE_NETWORK = {"activation": "sigmoid", "output": "sigmoid", "loss": "mse", "init": "normal"}
-"""The article's network recipe: what a grid search trains unless told otherwise."""
-
-ARTICLE_OPTIONS = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 0.0, "schedule": "constant", "dropout": 0.0}
-"""The article's training options (plain SGD at a constant rate; ``training.REFERENCE_DEFAULTS``)."""
-
-ARTICLE_RECIPE = {**ARTICLE_NETWORK, **ARTICLE_OPTIONS}
-
-Config = namedtuple(
-    "Config",
-    ["hidden_layers", "hidden_nodes", "learning_rate", *RECIPE_FIELDS],
-    defaults=[ARTICLE_RECIPE[k] for k in RECIPE_FIELDS],
-)
-Config.__doc__ = (
-    "One point of the grid: ``hidden_layers`` hidden layers of ``hidden_nodes`` nodes, a learning rate, and the "
-    "recipe (``RECIPE_FIELDS``, default the article's: sigmoid/sigmoid/mse/normal, plain SGD)."
-)
-
-ARTICLE_GRID = {"hidden_layers": [1, 2, 3], "hidden_nodes": [10, 20, 30, 40, 50], "learning_rates": [0.1, 0.2, 0.3]}
-
-MOMENTUM_OPTIMIZERS = ("momentum", "nesterov")
-"""The optimizers that use ``momentum``; for the others it is recorded as the default and does not multiply the grid."""
-
-
-def _unique(values, check, name):
-    values = [check(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
-    if not values:
-        raise ValueError(f"the grid is empty: give at least one {name}")
-    return sorted(set(values))
-
-
-def check_head(head):
-    """An output/loss pair, ``("softmax", "ce")`` or ``"softmax/ce"`` → canonical ``(output, loss)``; pairs checked."""
-    from .activations import OUTPUTS, check_activation
-    from .losses import check_loss, check_pair
-
-    if isinstance(head, str):
-        parts = head.split("/")
-        if len(parts) != 2:
-            raise ValueError(f"a head is OUTPUT/LOSS such as 'softmax/cross-entropy', got {head!r}")
-        head = parts
-    try:
-        output, loss = head
-    except (TypeError, ValueError):
-        raise TypeError(f"a head is an (output, loss) pair or 'OUTPUT/LOSS', got {head!r}") from None
-    output, loss = check_activation(output, OUTPUTS, "output activation"), check_loss(loss)
-    check_pair(output, loss)
-    return output, loss
-
-
-def _rate(name, upper=None):
-    """A checker of one grid value: a finite number ≥ 0 (and < ``upper``), as the optimisers check it."""
-    from .validation import check_rate as _check_rate
-
-    return lambda value: _check_rate(value, name, upper)
-
-
-def make_grid(
-    hidden_layers,
-    hidden_nodes,
-    learning_rates,
-    *,
-    activations=None,
-    heads=None,
-    inits=None,
-    optimizers=None,
-    momentums=None,
-    weight_decays=None,
-    schedules=None,
-    dropouts=None,
-):
-    """Every combination, ordered as ``Config``'s fields (duplicates removed).
-
-    The first three are the article's grid. Each keyword is a list of values
-    of one more dimension (None: the article's one value): ``activations``
-    (hidden), ``heads`` (output/loss pairs, ``"softmax/cross-entropy"`` or
-    tuples), ``inits``, ``optimizers``, ``momentums`` (only for momentum and
-    nesterov: with the other optimizers momentum stays 0.9 and does not
-    multiply the grid), ``weight_decays``, ``schedules``, ``dropouts``.
-    """
-    from .activations import check_activation
-    from .inits import check_init
-    from .optimizers import OPTIMIZERS, check_schedule
-    from .recipe import check_dropout
-
-    def check_optimizer(name):
-        if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-        return name.lower()
-
-    def default(values, key):
-        return [ARTICLE_RECIPE[key]] if values is None else values
-
-    layers = sorted({check_int(n, "hidden_layers") for n in hidden_layers})
-    nodes = sorted({check_int(n, "hidden_nodes") for n in hidden_nodes})
-    rates = sorted({float(r) for r in learning_rates})
-    if not (layers and nodes and rates):
-        raise ValueError("the grid is empty: give at least one number of layers, of nodes and one learning rate")
-    if any(not np.isfinite(r) or r <= 0 for r in rates):
-        raise ValueError(f"learning rates must be finite numbers > 0, got {rates}")
-    acts = _unique(default(activations, "activation"), check_activation, "activation")
-    head_list = _unique([("sigmoid", "mse")] if heads is None else heads, check_head, "output/loss head")
-    init_list = _unique(default(inits, "init"), check_init, "init")
-    opts = _unique(default(optimizers, "optimizer"), check_optimizer, "optimizer")
-    moms = _unique(default(momentums, "momentum"), _rate("momentum", 1), "momentum")
-    decays = _unique(default(weight_decays, "weight_decay"), _rate("weight_decay"), "weight decay")
-    scheds = _unique(default(schedules, "schedule"), check_schedule, "schedule")
-    drops = _unique(default(dropouts, "dropout"), check_dropout, "dropout rate")
-    grid = {
-        Config(l, n, r, a, o, lo, i, opt, m if opt in MOMENTUM_OPTIMIZERS else ARTICLE_OPTIONS["momentum"], wd, s, d)
-        for l in layers
-        for n in nodes
-        for r in rates
-        for a in acts
-        for o, lo in head_list
-        for i in init_list
-        for opt in opts
-        for m in moms
-        for wd in decays
-        for s in scheds
-        for d in drops
-    }
-    return sorted(grid)
-
-
-def with_network(configs, network):
-    """``configs`` with the network recipe ``network`` (``check_network``) set on every one; None: unchanged."""
-    if network is None:
-        return list(configs)
-    recipe = check_network(network)
-    return [Config(*c)._replace(**recipe) for c in configs]
-
-
-def options_of(config):
-    """The training options of a configuration (keys of ``ARTICLE_OPTIONS``), for ``train``/``train_many``."""
-    return {k: getattr(config, k) for k in ARTICLE_OPTIONS}
-
-
-def network_recipe(config):
-    """The network recipe of a configuration: ``{"activation", "output", "loss", "init"}``."""
-    return {k: getattr(config, k) for k in ARTICLE_NETWORK}
-
-
-def layer_widths(config, n_features, n_classes):
-    """``[n⁰, n¹, …, nᴸ]`` of a configuration: equal-width hidden layers."""
-    return [n_features, *[config.hidden_nodes] * config.hidden_layers, n_classes]
-
-
-def make_folds(y, n_folds, seed):
+def make_folds(y: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified K-fold of the training labels (shuffled with ``seed``): ``[(train_idx, val_idx), …]``."""
     from sklearn.model_selection import StratifiedKFold
 
     n_folds = check_int(n_folds, "folds", minimum=2)
     counts = np.bincount(np.asarray(y))
     if counts[counts > 0].min() < n_folds:
-        raise ValueError(
+        raise InvalidValueError(
             f"{n_folds} folds need at least {n_folds} samples of every class; the smallest class has "
             f"{counts[counts > 0].min()}. Use fewer --folds"
         )
@@ -196,169 +67,20 @@ def make_folds(y, n_folds, seed):
     return [(train.astype(np.int64), val.astype(np.int64)) for train, val in kfold.split(np.zeros(len(y)), y)]
 
 
-def init_seed(seed, config, fold):
+def init_seed(seed: int, config: Config, fold: int) -> int:
     """Seed of a network's initial weights: depends on (seed, layers, nodes, fold) only.
 
     The learning rate and the recipe are left out on purpose: the learning
     rates, optimizers, activations … of a cell start from the same random draws
     (scaled by their ``init``), so they are compared on equal terms.
     """
-    return int(
-        np.random.SeedSequence([int(seed), 1, config.hidden_layers, config.hidden_nodes, int(fold)]).generate_state(1)[
-            0
-        ]
-    )
+    sequence = np.random.SeedSequence([int(seed), 1, config.hidden_layers, config.hidden_nodes, int(fold)])
+    return int(sequence.generate_state(1)[0])
 
 
-def batch_seed(seed, fold):
+def batch_seed(seed: int, fold: int) -> int:
     """Seed of the minibatch order of a fold: shared by all its configurations."""
     return int(np.random.SeedSequence([int(seed), 2, int(fold)]).generate_state(1)[0])
-
-
-def data_digest(X, y):
-    """SHA-256 of the training data (values, dtype and shape): identifies the data of a store."""
-    h = hashlib.sha256()
-    for arr in (np.ascontiguousarray(X), np.ascontiguousarray(y)):
-        h.update(f"{arr.dtype.str}{arr.shape}".encode())
-        h.update(memoryview(arr).cast("B"))
-    return h.hexdigest()
-
-
-def check_network(network=None):
-    """The network recipe of a grid search, names made canonical: ``{"activation", "output", "loss", "init"}``.
-
-    ``network``: None (the article's) or a dict of some of these keys (e.g.
-    ``{"activation": "leaky-relu", "loss": "ce"}``); the output/loss pair is checked.
-    """
-    from .activations import OUTPUTS, check_activation
-    from .inits import check_init
-    from .losses import check_loss, check_pair
-
-    network = dict(network or {})
-    unknown = sorted(set(network) - set(ARTICLE_NETWORK))
-    if unknown:
-        raise ValueError(f"unknown network option(s) {unknown}; known: {', '.join(ARTICLE_NETWORK)}")
-    recipe = {**ARTICLE_NETWORK, **{k: v for k, v in network.items() if v is not None}}
-    recipe = {
-        "activation": check_activation(recipe["activation"]),
-        "output": check_activation(recipe["output"], OUTPUTS, "output activation"),
-        "loss": check_loss(recipe["loss"]),
-        "init": check_init(recipe["init"]),
-    }
-    check_pair(recipe["output"], recipe["loss"])
-    return recipe
-
-
-def _compact(values):
-    """One value as itself, several as a sorted list (how the fingerprint records a dimension)."""
-    values = sorted(set(values))
-    return values[0] if len(values) == 1 else values
-
-
-def recipe_fingerprint(configs):
-    """The recipe dimensions of a grid as the fingerprint records them.
-
-    Each of ``RECIPE_FIELDS`` maps to its one value (a store of one recipe, as
-    before the recipe could vary) or the sorted list of its values; ``output``
-    and ``loss`` are then lists aligned pair by pair (the grid's heads).
-    """
-    configs = [Config(*c) for c in configs]
-    fp = {k: _compact(getattr(c, k) for c in configs) for k in RECIPE_FIELDS if k not in ("output", "loss")}
-    # momentum: the values of the optimizers that use it (the others record the default, see make_grid)
-    fp["momentum"] = _compact(
-        [c.momentum for c in configs if c.optimizer in MOMENTUM_OPTIMIZERS] or [ARTICLE_OPTIONS["momentum"]]
-    )
-    heads = sorted({(c.output, c.loss) for c in configs})
-    fp["output"], fp["loss"] = (
-        (heads[0][0], heads[0][1]) if len(heads) == 1 else ([o for o, _ in heads], [l for _, l in heads])
-    )
-    return {k: fp[k] for k in RECIPE_FIELDS}
-
-
-def experiment_fingerprint(
-    X_train, y_train, *, dataset, test_size, dtype, seed, configs, folds, epochs, batch_size, network=None
-):
-    """What makes two grid searches the same experiment (stored in the store's meta table).
-
-    ``configs``: the grid (``make_grid``); ``network``: a network recipe set on
-    every configuration (``check_network``; None: the configurations' own). A
-    store made before a recipe key was recorded holds the article's value
-    (``store.FINGERPRINT_DEFAULTS``).
-    """
-    from .data import default_test_size
-
-    configs = with_network(configs, network)
-    return {
-        **recipe_fingerprint(configs),
-        "dataset": dataset,
-        "data_sha256": data_digest(X_train, y_train),
-        "n_train": int(X_train.shape[0]),
-        "n_features": int(X_train.shape[1]),
-        "n_classes": int(np.max(y_train)) + 1,
-        "test_size": default_test_size(dataset) if test_size is None else test_size,
-        "dtype": np.dtype(dtype).name,
-        "seed": int(seed),
-        "hidden_layers": sorted({c.hidden_layers for c in configs}),
-        "hidden_nodes": sorted({c.hidden_nodes for c in configs}),
-        "learning_rates": sorted({c.learning_rate for c in configs}),
-        "folds": int(folds),
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
-    }
-
-
-def _listed(value):
-    return list(value) if isinstance(value, list) else [value]
-
-
-def configs_of(fingerprint):
-    """The grid of a store's fingerprint (recipe keys it lacks are the article's)."""
-    fp = {**ARTICLE_RECIPE, **fingerprint}
-    heads = list(zip(_listed(fp["output"]), _listed(fp["loss"])))
-    return make_grid(
-        fp["hidden_layers"],
-        fp["hidden_nodes"],
-        fp["learning_rates"],
-        activations=_listed(fp["activation"]),
-        heads=heads,
-        inits=_listed(fp["init"]),
-        optimizers=_listed(fp["optimizer"]),
-        momentums=_listed(fp["momentum"]),
-        weight_decays=_listed(fp["weight_decay"]),
-        schedules=_listed(fp["schedule"]),
-        dropouts=_listed(fp["dropout"]),
-    )
-
-
-def varied_fields(fingerprint):
-    """The recipe fields a store's grid varies (more than one value), in ``RECIPE_FIELDS`` order."""
-    return [k for k in RECIPE_FIELDS if isinstance(fingerprint.get(k), list) and len(set(fingerprint[k])) > 1]
-
-
-def config_of_row(row):
-    """The ``Config`` of a row of ``report.config_means`` (a Series or dict with every field)."""
-    types = {
-        "hidden_layers": int,
-        "hidden_nodes": int,
-        "learning_rate": float,
-        "momentum": float,
-        "weight_decay": float,
-        "dropout": float,
-    }
-    return Config(**{k: types.get(k, str)(row[k]) for k in Config._fields})
-
-
-def describe_recipe(recipe):
-    """``activation relu, optimizer [sgd, adam]``: the fields of a recipe (fingerprint form) that are not the article's."""
-
-    def show(v):
-        return (
-            "[" + ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) + "]"
-            if isinstance(v, list)
-            else (f"{v:g}" if isinstance(v, float) else str(v))
-        )
-
-    return ", ".join(f"{k} {show(v)}" for k, v in recipe.items() if k in ARTICLE_RECIPE and v != ARTICLE_RECIPE[k])
 
 
 # ------------------------------------------------------------------- groups
@@ -371,7 +93,13 @@ def _cost(config, n_features, n_classes):
     )
 
 
-def make_groups(pending, workers=1, group_size=None, n_features=1, n_classes=1):
+def make_groups(
+    pending: Iterable[tuple[Config, int]],
+    workers: int = 1,
+    group_size: int | None = None,
+    n_features: int = 1,
+    n_classes: int = 1,
+) -> list[tuple[int, list[Config]]]:
     """Split the pending ``(config, fold)`` trainings into jobs ``[(fold, [config, …]), …]``.
 
     All configurations of a fold form one group, unless ``group_size`` caps it,
@@ -410,8 +138,6 @@ def _resolve(data):
     if isinstance(data, dict):
         return data
     if data not in _DATA_CACHE:
-        import joblib
-
         _DATA_CACHE.clear()
         _DATA_CACHE[data] = joblib.load(data, mmap_mode="r")
     return _DATA_CACHE[data]
@@ -463,46 +189,50 @@ def _reported_epochs(folder):
     return total
 
 
-def run_group(data, fold, configs, settings, progress=None):
+def _networks(configs: Sequence[Config], fold: int, seed: int, n_features: int, n_classes: int, dtype: Any) -> list:
+    """The untrained networks of ``configs`` on fold ``fold``: each of its widths and recipe, seeded by ``init_seed``."""
+    return [
+        MultilayerNeuralNetClassifier(
+            c.widths(n_features, n_classes),
+            random_seed=init_seed(seed, c, fold),
+            dtype=dtype,
+            **c.recipe.network_options(),
+        )
+        for c in configs
+    ]
+
+
+def _shares(histories: list, wall: float) -> np.ndarray:
+    """Each training's share of a group's wall time, in proportion to the epoch times the engine reports."""
+    own = np.array([h["seconds"].sum() for h in histories], dtype=float)
+    share = own / own.sum() if own.sum() > 0 else np.full(len(own), 1 / len(own))
+    return wall * share
+
+
+def run_group(
+    data: dict | str, fold: int, configs: Sequence[Config], settings: dict[str, Any], progress: Any = None
+) -> list[dict[str, Any]]:
     """Train the ``configs`` of fold ``fold`` together; return one result dict per configuration.
 
     ``data``: the payload dict (or the path of its dump); ``settings``: ``epochs,
-    batch_size, seed, n_classes, blas_threads`` and optionally ``network`` (a network recipe
-    set on every configuration, see ``check_network``; default: each configuration's own). Each
-    network is built with its configuration's recipe and trained with its options
-    (``options_of``: passed to ``train_many`` only when one differs from plain SGD). ``progress``: where to report
-    each finished epoch (see ``_epoch_done``). Each result holds the config, the
-    fold, the seeds, ``history`` (per-epoch DataFrame with validation columns),
-    ``group_size``, ``group_seconds`` (wall time of the whole group) and
-    ``seconds``: this training's share of it, in proportion to its epoch times.
+    batch_size, seed, n_classes, blas_threads``. Each network is built with its
+    configuration's recipe and trained with its options. ``progress``: where to
+    report each finished epoch (see ``_epoch_done``). Each result holds the
+    configuration's columns (``Config.row``), the fold, the seeds, ``history``
+    (per-epoch DataFrame with validation columns), ``group_size``,
+    ``group_seconds`` (wall time of the whole group) and ``seconds``: this
+    training's share of it, in proportion to its epoch times.
     """
-    from threadpoolctl import threadpool_limits
-
-    from .engine import train_many
-    from .network import MultilayerNeuralNetClassifier
-
     payload = _resolve(data)
     X, y = payload["X"], payload["y"]
     train_idx, val_idx = payload["folds"][fold]
-    configs = with_network(configs, settings.get("network"))
     seed = settings["seed"]
     start = time.perf_counter()
     with threadpool_limits(limits=settings["blas_threads"]):
         X_train, y_train = np.asarray(X[train_idx]), np.asarray(y[train_idx])
         X_val, y_val = np.asarray(X[val_idx]), np.asarray(y[val_idx])
-        nets = [
-            MultilayerNeuralNetClassifier(
-                layer_widths(c, X.shape[1], settings["n_classes"]),
-                random_seed=init_seed(seed, c, fold),
-                dtype=X.dtype,
-                **network_recipe(c),
-            )
-            for c in configs
-        ]
-        options = [options_of(c) for c in configs]
-        extra = {} if all(o == ARTICLE_OPTIONS for o in options) else {"options": options}
         histories = train_many(
-            nets,
+            _networks(configs, fold, seed, X.shape[1], settings["n_classes"], X.dtype),
             X_train,
             y_train,
             X_val,
@@ -512,28 +242,23 @@ def run_group(data, fold, configs, settings, progress=None):
             learning_rates=[c.learning_rate for c in configs],
             seed=batch_seed(seed, fold),
             on_epoch=lambda epoch, records: _epoch_done(progress, len(records)),
-            **extra,
+            options=[c.recipe.training_options() for c in configs],
         )
     wall = time.perf_counter() - start
-    # a training's seconds: its share of the group's wall time, in proportion to the epoch times the engine reports
-    own = np.array([h["seconds"].sum() for h in histories], dtype=float)
-    share = own / own.sum() if own.sum() > 0 else np.full(len(own), 1 / len(own))
-    results = []
-    for config, history, part in zip(configs, histories, share):
-        history = history.rename(columns={"loss_test": "loss_validation", "accuracy_test": "accuracy_validation"})
-        results.append(
-            {
-                **config._asdict(),
-                "fold": int(fold),
-                "init_seed": init_seed(seed, config, fold),
-                "batch_seed": batch_seed(seed, fold),
-                "history": history,
-                "seconds": float(wall * part),
-                "group_size": len(configs),
-                "group_seconds": float(wall),
-            }
-        )
-    return results
+    renamed = {"loss_test": "loss_validation", "accuracy_test": "accuracy_validation"}
+    return [
+        {
+            **config.row(),
+            "fold": int(fold),
+            "init_seed": init_seed(seed, config, fold),
+            "batch_seed": batch_seed(seed, fold),
+            "history": history.rename(columns=renamed),
+            "seconds": float(seconds),
+            "group_size": len(configs),
+            "group_seconds": float(wall),
+        }
+        for config, history, seconds in zip(configs, histories, _shares(histories, wall), strict=True)
+    ]
 
 
 # --------------------------------------------------------------- executors
@@ -542,7 +267,7 @@ def _n(count, word):
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def default_workers():
+def default_workers() -> int:
     """The cores this process may use."""
     try:
         return len(os.sched_getaffinity(0))
@@ -551,14 +276,10 @@ def default_workers():
 
 
 def _run_local(payload, groups, settings, workers, tick):
-    from joblib import Parallel, delayed
-
     if workers == 1:
         for fold, configs in groups:
             yield run_group(payload, fold, configs, settings, tick)
         return
-    import joblib
-
     with tempfile.TemporaryDirectory(prefix="scratchnet-tune-") as tmp:
         path = str(Path(tmp) / "data.joblib")
         joblib.dump(payload, path)  # the workers map this file once each instead of receiving the data per job
@@ -577,9 +298,9 @@ def _run_local(payload, groups, settings, workers, tick):
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         try:
-            parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
+            parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")
             yield from parallel(
-                delayed(run_group)(path, fold, configs, settings, ("folder", str(counts), os.getpid()))
+                joblib.delayed(run_group)(path, fold, configs, settings, ("folder", str(counts), os.getpid()))
                 for fold, configs in groups
             )
         finally:
@@ -607,80 +328,131 @@ def _run_dask(payload, groups, settings, client, tick):
 class _Progress:
     """A bar over trainings that moves with every epoch: ``max(epochs reported, epochs of finished trainings)``."""
 
-    def __init__(self, bar, epochs):
+    bar: Any
+    """The tqdm bar (unit: a training, ``epochs`` ticks each)."""
+    epochs: int
+    start: int
+    """Where the bar stood: the epochs of the trainings the store already held."""
+    ticks: int
+    """Epochs reported by the running trainings."""
+    floor: int
+    """Epochs of the finished trainings."""
+    lock: threading.Lock
+
+    def __init__(self, bar: Any, epochs: int) -> None:
         self.bar, self.epochs = bar, epochs
         self.start = bar.n
         self.ticks = self.floor = 0
         self.lock = threading.Lock()
 
-    def tick(self, n):
+    def tick(self, n: int) -> None:
         with self.lock:
             self.ticks += n
             self._show()
 
-    def finished(self, n_trainings):
+    def finished(self, n_trainings: int) -> None:
         with self.lock:
             self.floor += n_trainings * self.epochs
             self._show()
 
-    def _show(self):
+    def _show(self) -> None:
         target = min(self.start + max(self.ticks, self.floor), self.bar.total)
         if target > self.bar.n:
             self.bar.update(target - self.bar.n)
 
 
-def dask_client(scheduler=None, workers=None):
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Any:
     """A ``distributed.Client`` of the cluster at ``scheduler``, or of a new LocalCluster of processes."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise ValueError("--executor dask needs dask.distributed: pip install 'scratchnet[dask]'") from None
+        raise InvalidValueError("--executor dask needs dask.distributed: pip install 'scratchnet[dask]'") from None
     if scheduler:
         try:
             return Client(scheduler, timeout="20s")
         except OSError as exc:
-            raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+            raise InvalidValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     cluster = LocalCluster(
         n_workers=workers or default_workers(), threads_per_worker=1, processes=True, dashboard_address=None
     )
     return Client(cluster)
 
 
+def _workers_and_threads(executor: str, workers: int | None, blas_threads: int | None, client: Any) -> tuple[int, int]:
+    """``(workers, BLAS threads per job)``: the Dask cluster's threads and one BLAS thread each, or local processes
+    with the cores shared out (workers × threads ≤ cores)."""
+    if executor == "dask":
+        return sum(client.nthreads().values()), blas_threads or 1
+    workers = check_int(workers or default_workers(), "workers")
+    return workers, blas_threads or max(1, default_workers() // workers)
+
+
+def _announce(
+    echo: Callable, store: Store, configs: Sequence[Config], n_pending: int, n_total: int, n_folds: int, plan: dict
+) -> None:
+    """The line ``tune: 12 of 90 trainings to run (… configurations × … folds …) in … groups on …; store …``."""
+    recipe = describe_values({k: v for k, v in recipe_fingerprint(configs).items() if v != DEFAULTS[k]})
+    workers, threads = plan["workers"], plan["threads"]
+    echo(
+        f"tune: {n_pending} of {_n(n_total, 'training')} to run ({_n(len(configs), 'configuration')} × "
+        f"{n_folds} folds, {_n(plan['epochs'], 'epoch')}, batch {plan['batch_size']}) in "
+        f"{_n(plan['groups'], 'group')} on {workers} {plan['executor']} {_n(workers, 'worker')[len(str(workers)) + 1 :]}"
+        f" × {_n(threads, 'BLAS thread')}; " + (f"recipe {recipe}; " if recipe else "") + f"store {store.path}"
+    )
+
+
+def _progress_bar(n_total: int, n_done: int, epochs: int, progress: bool) -> Any:
+    """The tqdm bar of a grid search, counted in trainings and moved epoch by epoch."""
+    return tqdm(
+        total=n_total * epochs,
+        initial=n_done * epochs,
+        unit="training",
+        unit_scale=1 / epochs,
+        desc="tune",
+        disable=not progress,
+        smoothing=0.05,
+        bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} [{elapsed}<{remaining}, {rate_fmt}{postfix}]",
+    )
+
+
+def _close(client: Any) -> None:
+    """Close a Dask client this search made, and its LocalCluster."""
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
 def run_tune(
-    store,
-    X_train,
-    y_train,
-    configs,
+    store: Store,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    configs: Sequence[Config],
     *,
-    folds,
-    epochs,
-    batch_size,
-    seed,
-    executor="local",
-    workers=None,
-    scheduler=None,
-    client=None,
-    group_size=None,
-    blas_threads=None,
-    progress=True,
-    echo=print,
-    network=None,
-):
+    folds: int,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
+    group_size: int | None = None,
+    blas_threads: int | None = None,
+    progress: bool = True,
+    echo: Callable[[str], object] = print,
+) -> dict[str, Any]:
     """Train every (config, fold) that ``store`` does not hold yet; commit each group as it finishes.
 
     ``executor``: ``"local"`` (joblib processes, ``workers`` of them, BLAS
     threads per worker so that workers × threads ≤ cores) or ``"dask"`` (the
     cluster of ``client`` or ``scheduler``, else a LocalCluster of ``workers``
     processes; one BLAS thread per task unless ``blas_threads``).
-    ``configs`` carry their recipes (``make_grid``); ``network``, if given, sets
-    one network recipe on all of them (``check_network``); they should be the store's.
+    ``configs`` carry their recipes (``make_grid``); they should be the store's.
     Returns ``{"trained": …, "total": …, "seconds": …}``.
     """
-    from tqdm.auto import tqdm
-
     if executor not in ("local", "dask"):
-        raise ValueError(f"executor must be 'local' or 'dask', got {executor!r}")
-    configs = with_network(configs, network)
+        raise InvalidValueError(f"executor must be 'local' or 'dask', got {executor!r}")
     split = make_folds(y_train, folds, seed)
     done = store.finished()
     everything = [(c, f) for f in range(len(split)) for c in configs]
@@ -694,12 +466,7 @@ def run_tune(
     if executor == "dask" and client is None:
         client = own_client = dask_client(scheduler, workers)
     try:
-        if executor == "dask":
-            workers = sum(client.nthreads().values())
-            threads = blas_threads or 1
-        else:
-            workers = check_int(workers or default_workers(), "workers")
-            threads = blas_threads or max(1, default_workers() // workers)
+        workers, threads = _workers_and_threads(executor, workers, blas_threads, client)
         groups = make_groups(pending, workers, group_size, X_train.shape[1], n_classes)
         settings = {
             "epochs": int(epochs),
@@ -708,26 +475,11 @@ def run_tune(
             "n_classes": n_classes,
             "blas_threads": int(threads),
         }
-        recipe = recipe_fingerprint(configs)
+        plan = {**settings, "executor": executor, "workers": workers, "threads": threads, "groups": len(groups)}
+        _announce(echo, store, configs, len(pending), len(everything), len(split), plan)
         payload = {"X": X_train, "y": y_train, "folds": split}
-        echo(
-            f"tune: {len(pending)} of {_n(len(everything), 'training')} to run ({_n(len(configs), 'configuration')} × "
-            f"{len(split)} folds, {_n(epochs, 'epoch')}, batch {batch_size}) in {_n(len(groups), 'group')} on "
-            f"{workers} {executor} {_n(workers, 'worker')[len(str(workers)) + 1 :]} × {_n(threads, 'BLAS thread')}; "
-            + ("" if recipe == ARTICLE_RECIPE else "recipe " + describe_recipe(recipe) + "; ")
-            + f"store {store.path}"
-        )
         start = time.perf_counter()
-        with tqdm(
-            total=len(everything) * epochs,
-            initial=(len(everything) - len(pending)) * epochs,
-            unit="training",
-            unit_scale=1 / epochs,
-            desc="tune",
-            disable=not progress,
-            smoothing=0.05,
-            bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} [{elapsed}<{remaining}, {rate_fmt}{postfix}]",
-        ) as bar:
+        with _progress_bar(len(everything), len(everything) - len(pending), epochs, progress) as bar:
             shown = _Progress(bar, epochs)
             jobs = (
                 _run_dask(payload, groups, settings, client, shown.tick)
@@ -737,94 +489,89 @@ def run_tune(
             for results in jobs:
                 summary["trained"] += store.add_runs(results)
                 shown.finished(len(results))
-                best = max(results, key=lambda r: r["history"]["accuracy_validation"].iloc[-1])
-                bar.set_postfix(
-                    fold=results[0]["fold"], best_val=f"{best['history']['accuracy_validation'].iloc[-1]:.3f}"
-                )
+                best = max(r["history"]["accuracy_validation"].iloc[-1] for r in results)
+                bar.set_postfix(fold=results[0]["fold"], best_val=f"{best:.3f}")
         summary["seconds"] = time.perf_counter() - start
     finally:
         if own_client is not None:
-            cluster = own_client.cluster
-            own_client.close()
-            if cluster is not None:
-                cluster.close()
+            _close(own_client)
     return summary
 
 
 # -------------------------------------------------------------------- refit
-def refit_best(store, *, data_path=None, out=None, verbose=True, progress=True, echo=print):
+def _refit_data(store: Store, data_path: str | os.PathLike | None) -> list[np.ndarray]:
+    """The split of the grid search's data, checked to be the data the store was made with."""
+    fp = store.fingerprint
+    X_train, X_test, y_train, y_test = load_split(fp["dataset"], data_path, fp["test_size"], fp["seed"], fp["dtype"])
+    if data_digest(X_train, y_train) != fp["data_sha256"]:
+        raise InvalidValueError(
+            f"the {fp['dataset']} data found now differs from the data of store {str(store.path)!r}; "
+            "give the file it was made with (--data PATH)"
+        )
+    return [X_train, X_test, y_train, y_test]
+
+
+def refit_settings(store: Store, config: Config) -> RunSettings:
+    """The ``train`` settings of a refit of ``config``: the grid search's data, seed, epochs and batch size."""
+    fp = store.fingerprint
+    return RunSettings(
+        epochs=int(fp["epochs"]),
+        batch_size=int(fp["batch_size"]),
+        learning_rate=config.learning_rate,
+        hidden=(config.hidden_nodes,) * config.hidden_layers,
+        recipe=config.recipe,
+        dataset=fp["dataset"],
+        seed=int(fp["seed"]),
+        test_size=fp["test_size"],
+        dtype=fp["dtype"],
+    )
+
+
+def refit_best(
+    store: Store,
+    *,
+    data_path: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    verbose: bool = True,
+    progress: bool = True,
+    echo: Callable[[str], object] = print,
+) -> dict[str, Any]:
     """Retrain the best configuration of ``store`` on all training samples and score the hold-out.
 
     Same data, split, epochs, batch size and seed as the grid search; the network
     is seeded with the store's seed, built with the best configuration's recipe
-    (activation, output, loss, init) and trained with its options (optimizer,
-    momentum, weight decay, schedule, dropout), so this equals ``scratchnet
-    train --hidden …`` with those options. Prints the article's per-epoch lines, saves ``model.npz``,
-    ``history.csv``, ``loss.png`` and ``accuracy.png`` in ``out`` (default: next
-    to the store, ``<store name>-refit/``), records the result in the store and
-    returns it as a dict.
+    and trained with its options, so this equals ``scratchnet train --hidden …``
+    with that recipe. Prints the article's per-epoch lines, writes the run
+    (``runs.write_run``: model.npz, history.csv, loss.png, accuracy.png) in ``out``
+    (default: next to the store, ``<store name>-refit/``), records the result in
+    the store and returns it as a dict.
     """
-    from .cli import load_split
-    from .network import MultilayerNeuralNetClassifier
-    from .plots import plot_accuracy, plot_loss
-    from .report import best_config, complete, config_means
-    from .training import train
-
     fp = store.fingerprint
     best = best_config(complete(config_means(store.runs()), fp["folds"]))
-    config = config_of_row(best)
-    X_train, X_test, y_train, y_test = load_split(fp["dataset"], data_path, fp["test_size"], fp["seed"], fp["dtype"])
-    if data_digest(X_train, y_train) != fp["data_sha256"]:
-        raise ValueError(
-            f"the {fp['dataset']} data found now differs from the data of store {str(store.path)!r}; "
-            "give the file it was made with (--data PATH)"
-        )
-    n_classes = int(fp["n_classes"])
-    net = MultilayerNeuralNetClassifier(
-        layer_widths(config, X_train.shape[1], n_classes),
-        random_seed=fp["seed"],
-        dtype=np.dtype(fp["dtype"]).type,
-        **network_recipe(config),
-    )
-    recipe = describe_recipe(
-        {
-            k: getattr(config, k)
-            for k in RECIPE_FIELDS
-            if not (k == "momentum" and config.optimizer not in MOMENTUM_OPTIMIZERS)
-        }
-    )
+    config = Config.from_row(best)
+    data = _refit_data(store, data_path)
+    settings = refit_settings(store, config)
+    X_train, X_test = data[0], data[1]
+    recipe = config.recipe.describe()
     echo(
         f"refit: n_hidden_layers={config.hidden_layers}, n_hidden_nodes={config.hidden_nodes}, learning rate="
         f"{config.learning_rate:g} (mean cross validation accuracy {best.accuracy_validation:.6f}) on all "
         f"{X_train.shape[0]} training samples; {_n(fp['epochs'], 'epoch')}, batch {fp['batch_size']}; hold-out "
         f"{X_test.shape[0]} samples" + (f"; {recipe}" if recipe else "")
     )
-    history = train(
-        net,
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        epochs=fp["epochs"],
-        batch_size=fp["batch_size"],
-        learning_rate=config.learning_rate,
-        seed=fp["seed"],
-        verbose=verbose,
-        progress=progress,
-        **options_of(config),
+    net = MultilayerNeuralNetClassifier(
+        config.widths(X_train.shape[1], int(fp["n_classes"])),
+        random_seed=settings.seed,
+        dtype=np.dtype(settings.dtype).type,
+        **config.recipe.network_options(),
     )
+    history = fit(net, settings, data, verbose=verbose, progress=progress)
     out = Path(out) if out else store.path.with_name(store.path.stem + "-refit")
-    out.mkdir(parents=True, exist_ok=True)
-    from .data import preprocessing
-    from .modelio import save_network
-
-    model_path = save_network(net, out / "model.npz", extra_header={"preprocessing": preprocessing(fp["dataset"])})
-    history.to_csv(out / "history.csv", index=False)
-    plot_loss(history, out / "loss.png")
-    plot_accuracy(history, out / "accuracy.png", title="refit: training and hold-out accuracy")
+    title = "refit: training and hold-out accuracy"
+    model_path = write_run(out, net, history, dataset=fp["dataset"], accuracy_title=title)
     last = history.iloc[-1]
     record = {
-        **config._asdict(),
+        **config.row(),
         "epochs": len(history),
         "loss_training": last.loss_training,
         "accuracy_training": last.accuracy_training,

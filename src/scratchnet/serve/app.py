@@ -31,7 +31,12 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..data import cache_dir, default_test_size, load_dataset, split
 from ..errors import InvalidValueError, ModelFileError
+from ..modelio import network_from_file, read_model_file
+from ..network import MultilayerNeuralNetClassifier
+from ..report import KEYS, best_rate_table, config_means, mean_curves
+from ..store import Store
 from .preprocess import check_pixels, model_image
 
 STATIC = Path(__file__).parent / "static"
@@ -48,13 +53,11 @@ class ServedModel:
     """A model file named on the command line, loaded once."""
 
     def __init__(self, name, path):
-        from ..modelio import network_from_file, read_model_file
-
         self.name = name
         self.path = Path(path)
         try:
             self.header, arrays = read_model_file(path)
-            self.net = network_from_file(self.header, arrays, path)
+            self.net = network_from_file(self.header, arrays, path, MultilayerNeuralNetClassifier)
         except ModelFileError:
             raise
         except ValueError as exc:
@@ -145,16 +148,12 @@ def _data_at_hand(dataset):
     if dataset == "digits":
         return True
     if dataset == "mnist":
-        from ..data import cache_dir
-
         env = os.environ.get("SCRATCHNET_MNIST")
         return bool(env and Path(env).exists()) or (cache_dir() / "mnist.npz").is_file()
     return False
 
 
 def _evaluate(model):
-    from ..data import default_test_size, load_dataset, split
-
     net, dataset = model.net, model.dataset
     if not _data_at_hand(dataset):
         return {"available": False, "message": f"the {dataset} data set is not at hand (set SCRATCHNET_MNIST)"}
@@ -236,9 +235,6 @@ class TuneView:
             return self._cache[1]
 
     def _compute(self):
-        from ..report import KEYS, best_rate_table, config_means, mean_curves
-        from ..store import Store
-
         try:
             store = Store.open(self.path, readonly=True)
         except (ValueError, sqlite3.Error) as exc:

@@ -6,6 +6,8 @@ import contextlib
 
 import click
 
+from .app import create_app
+
 
 @click.command("serve")
 @click.argument("models", nargs=-1, type=click.Path(exists=True, dir_okay=False))
@@ -16,9 +18,7 @@ import click
 )
 def serve_command(models, store, host, port):
     """Serve a local page: draw a digit and watch every layer (Draw), Learn and Tune views."""
-    import uvicorn
-
-    from .app import create_app
+    import uvicorn  # only when serving: the command line starts without it
 
     if not models and not store:
         raise click.UsageError("name at least one MODEL.npz or a --store")

@@ -1,0 +1,297 @@
+"""The grid of a grid search: its points (``Config``), how a grid is made, and its fingerprint.
+
+A ``Config`` is one point: an architecture (``hidden_layers`` hidden layers of
+``hidden_nodes`` nodes), a learning rate and a ``Recipe``. ``make_grid`` makes
+every combination of lists of values; ``experiment_fingerprint`` says what
+makes two grid searches the same experiment (the store keeps it);
+``configs_of`` gives a fingerprint's grid back. The store, the search and the
+report all read their columns from here and from ``recipe``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .data import default_test_size
+from .errors import InvalidTypeError, InvalidValueError
+from .recipe import ARTICLE, DEFAULTS, FIELD_TYPES, Recipe, uses_momentum
+from .validation import check_int
+
+ARCHITECTURE_FIELDS = ("hidden_layers", "hidden_nodes", "learning_rate")
+"""The article's three dimensions of the grid."""
+
+COLUMNS = (*ARCHITECTURE_FIELDS, *Recipe.FIELDS)
+"""Every dimension of a configuration, as the store's columns and the report's labels: the article's three, then
+the recipe's fields."""
+
+COLUMN_TYPES: dict[str, type] = {"hidden_layers": int, "hidden_nodes": int, "learning_rate": float, **FIELD_TYPES}
+"""The Python type of every column of ``COLUMNS``."""
+
+
+class Config(NamedTuple):
+    """One point of the grid: ``hidden_layers`` hidden layers of ``hidden_nodes`` nodes, a learning rate, a recipe.
+
+    Configurations sort by ``COLUMNS`` (the architecture, the learning rate, then the recipe field by field).
+    """
+
+    hidden_layers: int
+    hidden_nodes: int
+    learning_rate: float
+    recipe: Recipe = ARTICLE
+
+    @classmethod
+    def of(
+        cls,
+        hidden_layers: int,
+        hidden_nodes: int,
+        learning_rate: float,
+        recipe: Recipe | Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Config:
+        """A configuration whose recipe is ``recipe`` (the article's if None) with ``fields`` changed."""
+        recipe = Recipe.of(dict(recipe) if isinstance(recipe, Mapping) else recipe, **fields)
+        return cls(int(hidden_layers), int(hidden_nodes), float(learning_rate), recipe)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Config:
+        """The configuration of a row with every column of ``COLUMNS`` (a store row, a pandas Series, a dict)."""
+        values = {k: COLUMN_TYPES[k](row[k]) for k in COLUMNS}
+        return cls(
+            values["hidden_layers"],
+            values["hidden_nodes"],
+            values["learning_rate"],
+            Recipe(**{k: values[k] for k in Recipe.FIELDS}),
+        )
+
+    def row(self) -> dict[str, Any]:
+        """Every column of ``COLUMNS`` with its value: how the store and the report hold a configuration."""
+        return {
+            "hidden_layers": self.hidden_layers,
+            "hidden_nodes": self.hidden_nodes,
+            "learning_rate": self.learning_rate,
+            **self.recipe.as_dict(),
+        }
+
+    def widths(self, n_features: int, n_classes: int) -> list[int]:
+        """``[n⁰, n¹, …, nᴸ]``: equal-width hidden layers between the inputs and the classes."""
+        return [n_features, *[self.hidden_nodes] * self.hidden_layers, n_classes]
+
+    def _key(self) -> tuple:
+        return tuple(self.row().values())
+
+    def __lt__(self, other: tuple) -> bool:
+        return self._key() < other._key() if isinstance(other, Config) else NotImplemented
+
+    def __le__(self, other: tuple) -> bool:
+        return self._key() <= other._key() if isinstance(other, Config) else NotImplemented
+
+    def __gt__(self, other: tuple) -> bool:
+        return self._key() > other._key() if isinstance(other, Config) else NotImplemented
+
+    def __ge__(self, other: tuple) -> bool:
+        return self._key() >= other._key() if isinstance(other, Config) else NotImplemented
+
+
+def layer_widths(config: Config, n_features: int, n_classes: int) -> list[int]:
+    """``[n⁰, n¹, …, nᴸ]`` of a configuration: equal-width hidden layers."""
+    return config.widths(n_features, n_classes)
+
+
+# ---------------------------------------------------------------- making a grid
+def _listed(values: Any, name: str) -> list:
+    """A dimension's values as a list (a single value is a list of one); an empty one is refused."""
+    values = list(values) if isinstance(values, list | tuple) else [values]
+    if not values:
+        raise InvalidValueError(f"the grid is empty: give at least one {name}")
+    return values
+
+
+def check_head(head: str | Sequence[str]) -> tuple[str, str]:
+    """An output/loss pair, ``("softmax", "ce")`` or ``"softmax/ce"`` → canonical ``(output, loss)``; pairs checked."""
+    if isinstance(head, str):
+        parts = head.split("/")
+        if len(parts) != 2:
+            raise InvalidValueError(f"a head is OUTPUT/LOSS such as 'softmax/cross-entropy', got {head!r}")
+        head = parts
+    try:
+        output, loss = head
+    except (TypeError, ValueError):
+        raise InvalidTypeError(f"a head is an (output, loss) pair or 'OUTPUT/LOSS', got {head!r}") from None
+    recipe = Recipe(output=output, loss=loss)
+    return recipe.output, recipe.loss
+
+
+def _recipes(dimensions: dict[str, list], heads: list[tuple[str, str]]) -> set[Recipe]:
+    """Every recipe of the lists of values of ``dimensions`` (field → values) and of the output/loss ``heads``.
+
+    A recipe sets momentum to its default where the optimizer has none, so duplicates fall together.
+    """
+    names = list(dimensions)
+    recipes = set()
+    for values in itertools.product(*dimensions.values()):
+        fields = dict(zip(names, values, strict=True))
+        for output, loss in heads:
+            recipes.add(Recipe(**fields, output=output, loss=loss))
+    return recipes
+
+
+def make_grid(
+    hidden_layers: Iterable[int],
+    hidden_nodes: Iterable[int],
+    learning_rates: Iterable[float],
+    *,
+    activations: list[str] | None = None,
+    heads: list[str | tuple[str, str]] | None = None,
+    inits: list[str] | None = None,
+    optimizers: list[str] | None = None,
+    momentums: list[float] | None = None,
+    weight_decays: list[float] | None = None,
+    schedules: list[str] | None = None,
+    dropouts: list[float] | None = None,
+) -> list[Config]:
+    """Every combination, sorted as configurations sort (duplicates removed).
+
+    The first three are the article's grid. Each keyword is a list of values
+    of one more dimension (None: the article's one value): ``activations``
+    (hidden), ``heads`` (output/loss pairs, ``"softmax/cross-entropy"`` or
+    tuples), ``inits``, ``optimizers``, ``momentums`` (only for the optimizers
+    that use it: with the others momentum stays at its default and does not
+    multiply the grid), ``weight_decays``, ``schedules``, ``dropouts``.
+    """
+    layers = sorted({check_int(n, "hidden_layers") for n in hidden_layers})
+    nodes = sorted({check_int(n, "hidden_nodes") for n in hidden_nodes})
+    rates = sorted({float(r) for r in learning_rates})
+    if not (layers and nodes and rates):
+        raise InvalidValueError("the grid is empty: give at least one number of layers, of nodes and one learning rate")
+    if any(not np.isfinite(r) or r <= 0 for r in rates):
+        raise InvalidValueError(f"learning rates must be finite numbers > 0, got {rates}")
+    given = {
+        "activation": (activations, "activation"),
+        "init": (inits, "init"),
+        "optimizer": (optimizers, "optimizer"),
+        "momentum": (momentums, "momentum"),
+        "weight_decay": (weight_decays, "weight decay"),
+        "schedule": (schedules, "schedule"),
+        "dropout": (dropouts, "dropout rate"),
+    }
+    dimensions = {
+        field: _listed([DEFAULTS[field]] if values is None else values, name) for field, (values, name) in given.items()
+    }
+    for field, values in dimensions.items():  # each value checked alone first: the message names it
+        for value in values:
+            Recipe(**{field: value})
+    head_list = [
+        check_head(h) for h in _listed([(ARTICLE.output, ARTICLE.loss)] if heads is None else heads, "output/loss head")
+    ]
+    recipes = _recipes(dimensions, sorted(set(head_list)))
+    grid = {
+        Config(n_layers, n_nodes, rate, recipe)
+        for n_layers in layers
+        for n_nodes in nodes
+        for rate in rates
+        for recipe in recipes
+    }
+    return sorted(grid)
+
+
+# ----------------------------------------------------------------- fingerprint
+def _compact(values: Iterable) -> Any:
+    """One value as itself, several as a sorted list (how the fingerprint records a dimension)."""
+    values = sorted(set(values))
+    return values[0] if len(values) == 1 else values
+
+
+def recipe_fingerprint(configs: Iterable[Config]) -> dict[str, Any]:
+    """The recipe dimensions of a grid as the fingerprint records them.
+
+    Each of ``Recipe.FIELDS`` maps to its one value (a store of one recipe, as
+    before the recipe could vary) or the sorted list of its values; ``output``
+    and ``loss`` are then lists aligned pair by pair (the grid's heads).
+    ``momentum`` lists the values of the optimizers that use it (the others hold the default).
+    """
+    recipes = [c.recipe for c in configs]
+    fp = {k: _compact(getattr(r, k) for r in recipes) for k in Recipe.FIELDS if k not in ("output", "loss")}
+    fp["momentum"] = _compact([r.momentum for r in recipes if uses_momentum(r)] or [DEFAULTS["momentum"]])
+    heads = sorted({(r.output, r.loss) for r in recipes})
+    fp["output"], fp["loss"] = (
+        (heads[0][0], heads[0][1]) if len(heads) == 1 else ([o for o, _ in heads], [l for _, l in heads])
+    )
+    return {k: fp[k] for k in Recipe.FIELDS}
+
+
+def data_digest(X: np.ndarray, y: np.ndarray) -> str:
+    """SHA-256 of the training data (values, dtype and shape): identifies the data of a store."""
+    h = hashlib.sha256()
+    for arr in (np.ascontiguousarray(X), np.ascontiguousarray(y)):
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def experiment_fingerprint(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    dataset: str,
+    test_size: float | int | None,
+    dtype: str | type,
+    seed: int,
+    configs: Sequence[Config],
+    folds: int,
+    epochs: int,
+    batch_size: int,
+) -> dict[str, Any]:
+    """What makes two grid searches the same experiment (stored in the store's meta table).
+
+    ``configs``: the grid (``make_grid``). A store made before a recipe key was
+    recorded holds the article's value (``store.FINGERPRINT_DEFAULTS``).
+    """
+    return {
+        **recipe_fingerprint(configs),
+        "dataset": dataset,
+        "data_sha256": data_digest(X_train, y_train),
+        "n_train": int(X_train.shape[0]),
+        "n_features": int(X_train.shape[1]),
+        "n_classes": int(np.max(y_train)) + 1,
+        "test_size": default_test_size(dataset) if test_size is None else test_size,
+        "dtype": np.dtype(dtype).name,
+        "seed": int(seed),
+        "hidden_layers": sorted({c.hidden_layers for c in configs}),
+        "hidden_nodes": sorted({c.hidden_nodes for c in configs}),
+        "learning_rates": sorted({c.learning_rate for c in configs}),
+        "folds": int(folds),
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+    }
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def configs_of(fingerprint: Mapping[str, Any]) -> list[Config]:
+    """The grid of a store's fingerprint (recipe keys it lacks are the article's)."""
+    fp = {**DEFAULTS, **fingerprint}
+    return make_grid(
+        fp["hidden_layers"],
+        fp["hidden_nodes"],
+        fp["learning_rates"],
+        activations=_as_list(fp["activation"]),
+        heads=list(zip(_as_list(fp["output"]), _as_list(fp["loss"]), strict=True)),
+        inits=_as_list(fp["init"]),
+        optimizers=_as_list(fp["optimizer"]),
+        momentums=_as_list(fp["momentum"]),
+        weight_decays=_as_list(fp["weight_decay"]),
+        schedules=_as_list(fp["schedule"]),
+        dropouts=_as_list(fp["dropout"]),
+    )
+
+
+def varied_fields(fingerprint: Mapping[str, Any]) -> list[str]:
+    """The recipe fields a store's grid varies (more than one value), in ``Recipe.FIELDS`` order."""
+    return [k for k in Recipe.FIELDS if isinstance(fingerprint.get(k), list) and len(set(fingerprint[k])) > 1]

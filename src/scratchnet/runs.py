@@ -1,0 +1,210 @@
+"""One training run, from settings to a folder: ``scratchnet train``, the refit of a grid search and ``reproduce``.
+
+``RunSettings`` holds what a run needs (data, widths, epochs, batch size,
+learning rate, recipe, early stopping); ``train_run`` loads the data, builds
+the network (or resumes a saved one), trains it with the article's per-epoch
+lines and writes the finished run with ``write_run``: ``model.npz``,
+``history.csv``, ``loss.png``, ``accuracy.png`` and, when given the data,
+``digits.png``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import load_split, preprocessing
+from .diagnostics import plot_gradients
+from .errors import InvalidValueError
+from .modelio import save_network
+from .network import MultilayerNeuralNetClassifier
+from .plots import plot_accuracy, plot_digits, plot_loss
+from .recipe import ARTICLE, NETWORK_FIELDS, Recipe
+from .training import evaluate, train
+
+RUN_FILES = ("model.npz", "history.csv", "loss.png", "accuracy.png", "digits.png")
+"""What a finished ``scratchnet train`` run holds."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything one ``scratchnet train`` run needs besides where to write it."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    hidden: tuple[int, ...] = (50,)
+    recipe: Recipe = ARTICLE
+    dataset: str = "digits"
+    data_path: str | os.PathLike | None = None
+    seed: int = 123
+    test_size: float | int | None = None
+    dtype: str = "float64"
+    early_stopping: bool = False
+    patience: int = 10
+    given: frozenset[str] = field(default=frozenset(), compare=False)
+    """The recipe fields the user gave explicitly: a resumed network refuses to change those."""
+
+    def describe(self) -> str:
+        """What differs from the article besides widths, epochs, batch and rate, in one line ('' if nothing)."""
+        parts = [self.recipe.describe()] if not self.recipe.is_article else []
+        if self.early_stopping:
+            parts.append(f"early stopping (patience {self.patience})")
+        return ", ".join(parts)
+
+
+@dataclass
+class RunResult:
+    """A finished run: the network, this call's history, the hold-out accuracy and the folder written."""
+
+    net: MultilayerNeuralNetClassifier
+    history: pd.DataFrame
+    accuracy: float
+    out: Path
+
+
+def _resumed(path: str | os.PathLike, settings: RunSettings, layers: list[int]) -> MultilayerNeuralNetClassifier:
+    """The saved network at ``path``, checked to fit the data and the explicitly given recipe."""
+    net = MultilayerNeuralNetClassifier.load(path)
+    if net.layers[0] != layers[0] or net.layers[-1] != layers[-1]:
+        raise InvalidValueError(
+            f"{path} has layers {net.layers}, which do not fit {settings.dataset} ({layers[0]} inputs, "
+            f"{layers[-1]} classes)"
+        )
+    for name in NETWORK_FIELDS:
+        wanted = getattr(settings.recipe, name)
+        if name in settings.given and wanted != net.options[name]:
+            raise InvalidValueError(
+                f"{path} has {name} {net.options[name]}; --{name} {wanted} cannot change it when resuming"
+            )
+    return net
+
+
+def build_network(
+    settings: RunSettings, n_features: int, n_classes: int, resume: str | os.PathLike | None = None
+) -> MultilayerNeuralNetClassifier:
+    """A new network of the settings' widths and recipe, seeded with their seed, or the resumed one."""
+    layers = [n_features, *settings.hidden, n_classes]
+    if resume:
+        return _resumed(resume, settings, layers)
+    return MultilayerNeuralNetClassifier(
+        layers, random_seed=settings.seed, dtype=np.dtype(settings.dtype).type, **settings.recipe.network_options()
+    )
+
+
+def fit(
+    net: MultilayerNeuralNetClassifier,
+    settings: RunSettings,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    *,
+    verbose: bool = True,
+    progress: bool = True,
+    diagnostics: bool = False,
+) -> pd.DataFrame:
+    """Train ``net`` on ``data`` = ``(X_train, X_test, y_train, y_test)`` as the settings say; this call's history.
+
+    ``diagnostics``: record per-layer gradient norms per epoch (``scratchnet.diagnostics``)."""
+    X_train, X_test, y_train, y_test = data
+    return train(
+        net,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        seed=settings.seed,
+        verbose=verbose,
+        progress=progress,
+        early_stopping=settings.early_stopping,
+        patience=settings.patience,
+        diagnostics=diagnostics,
+        **settings.recipe.training_options(),
+    )
+
+
+def hold_out_accuracy(
+    net: MultilayerNeuralNetClassifier, history: pd.DataFrame, X_test: np.ndarray, y_test: np.ndarray
+) -> float:
+    """The accuracy of the trained ``net`` on the hold-out: the last epoch's, or the kept epoch's after early stopping."""
+    if "best_epoch" in history.attrs:  # early stopping restored an earlier epoch's weights
+        return float(evaluate(net, X_test, y_test)[1])
+    return float(history.iloc[-1].accuracy_test)
+
+
+def write_run(
+    out: str | os.PathLike,
+    net: MultilayerNeuralNetClassifier,
+    history: pd.DataFrame,
+    *,
+    dataset: str,
+    accuracy_title: str = "accuracy",
+    digits: tuple[np.ndarray, np.ndarray, int] | None = None,
+) -> Path:
+    """Write a finished run into the folder ``out``: model.npz, history.csv, loss.png, accuracy.png (and digits.png).
+
+    ``history`` is what the files and figures show; ``digits``: ``(X, y, seed)``
+    of the images for digits.png (none: no digits.png). Returns the model's path.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = save_network(net, out / "model.npz", extra_header={"preprocessing": preprocessing(dataset)})
+    history.to_csv(out / "history.csv", index=False)
+    plot_loss(history, out / "loss.png")
+    plot_accuracy(history, out / "accuracy.png", title=accuracy_title)
+    if digits is not None:
+        X, y, seed = digits
+        plot_digits(X, y, out / "digits.png", seed=seed)
+    return model_path
+
+
+def train_run(
+    settings: RunSettings,
+    out: str | os.PathLike,
+    *,
+    resume: str | os.PathLike | None = None,
+    preset: str | None = None,
+    verbose: bool = True,
+    progress: bool = True,
+    echo: Callable[[str], object] = print,
+    diagnostics: bool = False,
+) -> RunResult:
+    """``scratchnet train``: load the data, build (or resume) the network, train it, write the run into ``out``.
+
+    Prints the run's header line, the article's per-epoch lines (``verbose``) and
+    the hold-out accuracy; ``preset`` only names the preset in the header line.
+    """
+    X_train, X_test, y_train, y_test = load_split(
+        settings.dataset, settings.data_path, settings.test_size, settings.seed, settings.dtype
+    )
+    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    net = build_network(settings, X_train.shape[1], n_classes, resume)
+    if resume:
+        echo(f"resuming {resume}: layers {net.layers}, {net.epochs_trained} epochs trained")
+    beyond = settings.describe()
+    echo(
+        f"{settings.dataset}: {X_train.shape[0]} training / {X_test.shape[0]} hold-out samples; layers {net.layers} "
+        f"({net.n_parameters} parameters, {net.dtype.name}); {settings.epochs} epochs, batch {settings.batch_size}, "
+        f"learning rate {settings.learning_rate}"
+        + (f"; {beyond}" if beyond else "")
+        + (f" [preset {preset}]" if preset else "")
+    )
+    data = (X_train, X_test, y_train, y_test)
+    history = fit(net, settings, data, verbose=verbose, progress=progress, diagnostics=diagnostics)
+    digits = (np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test]), settings.seed)
+    write_run(out, net, net.history, dataset=settings.dataset, digits=digits)
+    if diagnostics:  # gradients.png: the per-layer gradient norms and saturated shares per epoch
+        plot_gradients(net.diagnostics, Path(out) / "gradients.png")
+    accuracy = hold_out_accuracy(net, history, X_test, y_test)
+    echo(
+        f"hold-out accuracy {accuracy:.4f} after {net.epochs_trained} epochs "
+        f"({history.seconds.median():.3f} s/epoch median, {history.seconds.sum():.1f} s in all); wrote "
+        f"{', '.join(RUN_FILES + (('gradients.png',) if diagnostics else ()))} to {out}"
+    )
+    return RunResult(net, history, accuracy, Path(out))
