@@ -142,7 +142,7 @@ RECIPE_HELP = {
     "output": "Activation of the output layer.",
     "loss": "mse or binary-cross-entropy with a sigmoid output; mse or cross-entropy with softmax.",
     "init": "Initial weights N(0, s²): s = 0.1 (normal), √(2/(n_in+n_out)) (glorot), √(2/n_in) (he).",
-    "optimizer": "Plain SGD (the article), (Nesterov) momentum or Adam (η = --learning-rate).",
+    "optimizer": "sgd is the article's plain SGD; η = --learning-rate (the adaptive ones, such as adam, want about 0.001).",
     "momentum": "μ of momentum and nesterov.",
     "weight_decay": "L2 penalty λ on the weights (not the biases).",
     "schedule": "Learning rate per epoch.",
