@@ -245,3 +245,30 @@ def test_tune_view_renders(page):
     assert "24 trainings finished" in page.inner_text("#tune-status")
     FIGURES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(FIGURES / "tune.png"), full_page=True)
+
+
+def test_tune_view_follows_a_running_tune(browser, models, tmp_path):
+    """The open Tune view fills in by itself while `scratchnet tune` writes the store (no reload)."""
+    store = tmp_path / "live.sqlite"
+    s = Server(models[0], "--store", store)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(s.url + "/")
+        page.wait_for_selector("body[data-ready=true]")
+        page.click("#tab-tune")
+        page.wait_for_function("document.getElementById('tune-status').textContent.includes('waiting')")
+        tune = subprocess.run(
+            [sys.executable, "-m", "scratchnet", "tune", "--dataset", "digits", "--hidden-layers", "1", "--hidden-nodes", "8,16",
+             "--learning-rates", "0.5", "--folds", "2", "--epochs", "10", "--batch-size", "20", "--workers", "1",
+             "--store", str(store), "--no-progress"],
+            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC), "MPLBACKEND": "Agg"}, timeout=600,
+        )  # fmt: skip
+        assert tune.returncode == 0, tune.stderr
+        page.wait_for_function(
+            "document.getElementById('tune-status').textContent.includes('4 trainings finished')", timeout=20000
+        )
+        assert page.locator("#tune-table tr").count() == 1 + 2
+    finally:
+        context.close()
+        s.close()
