@@ -3,7 +3,9 @@
 Draws a "1" and a "0" with mouse strokes (and a stroke by touch) on ``#draw`` and
 checks ``#prediction`` against the model's own prediction for the same pixels,
 checks that every layer view, the Learn view and the Tune view render, and
-saves screenshots of the three views to ``docs/figures/serve/``.
+saves screenshots of the three views to ``build/screenshots/`` (or to the folder
+``$SCRATCHNET_SCREENSHOTS`` names: ``SCRATCHNET_SCREENSHOTS=docs/figures/serve``
+refreshes the README's pictures).
 """
 
 import math
@@ -34,7 +36,9 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-FIGURES = Path(__file__).resolve().parents[1] / "docs" / "figures" / "serve"
+FIGURES = Path(
+    os.environ.get("SCRATCHNET_SCREENSHOTS") or Path(__file__).resolve().parents[1] / "build" / "screenshots"
+)
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
