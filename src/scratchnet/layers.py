@@ -29,6 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .activations import ACTIVATIONS, DERIVATIVES
+from .convkernels import col2im_t, im2col_t, maxpool_backward, maxpool_forward
 from .errors import InvalidTypeError, InvalidValueError
 from .inits import ALIASES as INIT_ALIASES
 from .inits import INITS
@@ -183,9 +184,11 @@ class Conv(Layer):
     """2-D convolution (cross-correlation, as PyTorch's ``Conv2d``) by im2col + one GEMM.
 
     ``W`` (O, C, kh, kw), ``b`` (O,). The input (N, C, H, W), zero-padded by ``padding``,
-    is unrolled into ``X̃`` (N·Hₒ·Wₒ, C·kh·kw), one row per output pixel (a strided
-    view, then one copy); then ``Z̃ = X̃ · W̃ᵀ + b`` with ``W̃`` = W reshaped (O, C·kh·kw)
-    is the article's ``Z = A·W + b`` with ``W̃ᵀ`` in the place of W.
+    is unrolled into ``X̃`` (N·Hₒ·Wₒ, C·kh·kw), one row per output pixel; then
+    ``Z̃ = X̃ · W̃ᵀ + b`` with ``W̃`` = W reshaped (O, C·kh·kw) is the article's
+    ``Z = A·W + b`` with ``W̃ᵀ`` in the place of W. The code keeps the transposes
+    ``X̃ᵀ`` and ``Z̃ᵀ`` (see ``scratchnet.convkernels``): ``Z̃ᵀ = W̃ · X̃ᵀ``;
+    backward ``∂L/∂W̃ = ∂L/∂Z̃ᵀ · X̃``, ``∂L/∂X̃ᵀ = W̃ᵀ · ∂L/∂Z̃ᵀ``, then col2im.
     """
 
     kind = "conv"
@@ -228,45 +231,28 @@ class Conv(Layer):
             s += f", init={self.init!r}"
         return s + ")"
 
-    def _pad(self, x):
-        ph, pw = self.padding
-        if ph == 0 and pw == 0:
-            return x
-        return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-
     def forward(self, x, training=False):
-        N, C, _H, _Wd = x.shape
-        kh, kw = self.kernel
-        sh, sw = self.stride
-        _, Ho, Wo = self.output_shape(x.shape[1:])
-        xp = self._pad(x)
-        # (N, C, Ho, Wo, kh, kw) view → (N, Ho, Wo, C, kh, kw) copy: one row per output pixel
-        view = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-        cols = np.ascontiguousarray(view.transpose(0, 2, 3, 1, 4, 5)).reshape(N * Ho * Wo, C * kh * kw)
-        W = self.params["W"].reshape(self.out_channels, -1)
-        z = cols @ W.T
-        z += self.params["b"]
+        N = x.shape[0]
+        O, Ho, Wo = self.output_shape(x.shape[1:])
+        cols = np.empty((self.params["W"][0].size, N * Ho * Wo), dtype=x.dtype)  # X̃ᵀ (C·kh·kw, N·Hₒ·Wₒ)
+        im2col_t(np.ascontiguousarray(x), *self.kernel, *self.stride, *self.padding, Ho, Wo, cols)
+        z = self.params["W"].reshape(O, -1) @ cols  # Z̃ᵀ = W̃ · X̃ᵀ, (O, N·Hₒ·Wₒ)
+        z += self.params["b"][:, None]
         self.cols, self.xshape = cols, x.shape
-        return z.reshape(N, Ho, Wo, self.out_channels).transpose(0, 3, 1, 2)
+        return z.reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)
 
     def backward(self, grad_out):
-        N, C, H, Wd = self.xshape
-        O, Ho, Wo = grad_out.shape[1:]
-        kh, kw = self.kernel
-        sh, sw = self.stride
-        g = np.ascontiguousarray(grad_out.transpose(0, 2, 3, 1)).reshape(N * Ho * Wo, O)
-        Wm = self.params["W"].reshape(O, -1)
-        self.grads = {"W": (g.T @ self.cols).reshape(self.params["W"].shape), "b": g.sum(axis=0)}
+        N, O, Ho, Wo = grad_out.shape
+        g = np.ascontiguousarray(grad_out.transpose(1, 0, 2, 3)).reshape(O, N * Ho * Wo)  # ∂L/∂Z̃ᵀ
+        W = self.params["W"]
+        self.grads = {"W": (g @ self.cols.T).reshape(W.shape), "b": g.sum(axis=1)}
         self.cols = None
         if not self.needs_input_grad:
             return None
-        dcols = (g @ Wm).reshape(N, Ho, Wo, C, kh, kw)
-        ph, pw = self.padding
-        dxp = np.zeros((N, C, H + 2 * ph, Wd + 2 * pw), dtype=grad_out.dtype)
-        for i in range(kh):  # col2im: each kernel offset adds its slice back (kh·kw passes, no pixel loop)
-            for j in range(kw):
-                dxp[:, :, i : i + sh * Ho : sh, j : j + sw * Wo : sw] += dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-        return dxp[:, :, ph : ph + H, pw : pw + Wd]
+        dcols = W.reshape(O, -1).T @ g  # ∂L/∂X̃ᵀ = W̃ᵀ · ∂L/∂Z̃ᵀ, (C·kh·kw, N·Hₒ·Wₒ)
+        dx = np.zeros(self.xshape, dtype=grad_out.dtype)
+        col2im_t(dcols, *self.kernel, *self.stride, *self.padding, Ho, Wo, dx)
+        return dx
 
 
 # ------------------------------------------------------------------- pooling
@@ -330,18 +316,18 @@ class MaxPool(_Pool):
     kind = "maxpool"
 
     def forward(self, x, training=False):
+        C, Ho, Wo = self.output_shape(x.shape[1:])
+        out = np.empty((x.shape[0], C, Ho, Wo), dtype=x.dtype)
+        self.idx = np.empty(out.shape, dtype=np.int32)
+        maxpool_forward(np.ascontiguousarray(x), *self.kernel, *self.stride, Ho, Wo, out, self.idx)
         self.xshape = x.shape
-        win = self._windows(x)
-        idx = win.argmax(axis=-1)
-        self.idx = idx
-        return np.take_along_axis(win, idx[..., None], axis=-1)[..., 0]
+        return out
 
     def backward(self, grad_out):
-        N, C, Ho, Wo = grad_out.shape
-        dwin = np.zeros((N, C, Ho, Wo, self.kernel[0] * self.kernel[1]), dtype=grad_out.dtype)
-        np.put_along_axis(dwin, self.idx[..., None], grad_out[..., None], axis=-1)
+        dx = np.zeros(self.xshape, dtype=grad_out.dtype)
+        maxpool_backward(np.ascontiguousarray(grad_out), self.idx, *self.kernel, *self.stride, dx)
         self.idx = None
-        return self._scatter(dwin)
+        return dx
 
 
 class AvgPool(_Pool):
