@@ -366,14 +366,15 @@ def train_layered(
         aug_rng = np.random.default_rng(None if seed is None else [int(seed), epoch, 2])
         before = [p.copy() for p in params]
         loss_sum, correct = 0.0, 0
-        for idx in batches:
-            xb, Yb = X_train[idx], Y_train[idx]
-            if augment:
-                xb = augment_images(xb, aug_rng, **augment)
-            a = model.forward(xb, training=True)
-            loss_sum += model.loss_function.value(a, Yb)
-            correct += int(np.count_nonzero(a.argmax(axis=1) == y_train[idx]))
-            opt.update(params, model.backward(Yb))
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below, as one error
+            for idx in batches:
+                xb, Yb = X_train[idx], Y_train[idx]
+                if augment:
+                    xb = augment_images(xb, aug_rng, **augment)
+                a = model.forward(xb, training=True)
+                loss_sum += model.loss_function.value(a, Yb)
+                correct += int(np.count_nonzero(a.argmax(axis=1) == y_train[idx]))
+                opt.update(params, model.backward(Yb))
         if not (math.isfinite(loss_sum) and all(np.all(np.isfinite(p)) for p in params)):
             for p, kept in zip(params, before):
                 p[...] = kept
