@@ -235,7 +235,7 @@ class Conv(Layer):
         N = x.shape[0]
         O, Ho, Wo = self.output_shape(x.shape[1:])
         cols = np.empty((self.params["W"][0].size, N * Ho * Wo), dtype=x.dtype)  # X̃ᵀ (C·kh·kw, N·Hₒ·Wₒ)
-        im2col_t(np.ascontiguousarray(x), *self.kernel, *self.stride, *self.padding, Ho, Wo, cols)
+        im2col_t(x, *self.kernel, *self.stride, *self.padding, Ho, Wo, cols)
         z = self.params["W"].reshape(O, -1) @ cols  # Z̃ᵀ = W̃ · X̃ᵀ, (O, N·Hₒ·Wₒ)
         z += self.params["b"][:, None]
         self.cols, self.xshape = cols, x.shape
@@ -319,13 +319,13 @@ class MaxPool(_Pool):
         C, Ho, Wo = self.output_shape(x.shape[1:])
         out = np.empty((x.shape[0], C, Ho, Wo), dtype=x.dtype)
         self.idx = np.empty(out.shape, dtype=np.int32)
-        maxpool_forward(np.ascontiguousarray(x), *self.kernel, *self.stride, Ho, Wo, out, self.idx)
+        maxpool_forward(x, *self.kernel, *self.stride, Ho, Wo, out, self.idx)
         self.xshape = x.shape
         return out
 
     def backward(self, grad_out):
         dx = np.zeros(self.xshape, dtype=grad_out.dtype)
-        maxpool_backward(np.ascontiguousarray(grad_out), self.idx, *self.kernel, *self.stride, dx)
+        maxpool_backward(grad_out, self.idx, *self.kernel, *self.stride, dx)
         self.idx = None
         return dx
 
