@@ -123,9 +123,7 @@ def main():
     rows = []
     for arch in args.archs:
         for threads in args.threads:
-            r = bench(
-                arch, threads, args.batch_size, args.steps, args.reps, args.full, X, y, epoch_size, args.dtype
-            )
+            r = bench(arch, threads, args.batch_size, args.steps, args.reps, args.full, X, y, epoch_size, args.dtype)
             ratio = r["scratchnet"] / r["torch"]
             rows.append((arch, threads, r["scratchnet"], r["torch"], ratio))
             print(
