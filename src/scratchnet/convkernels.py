@@ -98,3 +98,36 @@ def maxpool_backward(grad_out, idx, kh, kw, sh, sw, dx):
             for ox in range(Wo):
                 a = idx[n, c, oy, ox]
                 dx[n, c, oy * sh + a // kw, ox * sw + a % kw] += grad_out[n, c, oy, ox]
+
+
+@njit(cache=True, parallel=True)
+def avgpool_forward(x, kh, kw, sh, sw, Ho, Wo, out):
+    """``out`` = mean of each kh×kw window (stride sh, sw; no padding)."""
+    N, C = x.shape[0], x.shape[1]
+    scale = 1.0 / (kh * kw)
+    for nc in prange(N * C):
+        n = nc // C
+        c = nc % C
+        for oy in range(Ho):
+            for ox in range(Wo):
+                s = 0.0
+                for i in range(kh):
+                    for j in range(kw):
+                        s += x[n, c, oy * sh + i, ox * sw + j]
+                out[n, c, oy, ox] = s * scale
+
+
+@njit(cache=True, parallel=True)
+def avgpool_backward(grad_out, kh, kw, sh, sw, dx):
+    """``dx[window] += grad_out / (kh·kw)`` for every window; ``dx`` zeroed by the caller."""
+    N, C, Ho, Wo = grad_out.shape
+    scale = 1.0 / (kh * kw)
+    for nc in prange(N * C):
+        n = nc // C
+        c = nc % C
+        for oy in range(Ho):
+            for ox in range(Wo):
+                g = grad_out[n, c, oy, ox] * scale
+                for i in range(kh):
+                    for j in range(kw):
+                        dx[n, c, oy * sh + i, ox * sw + j] += g

@@ -26,10 +26,9 @@ import math
 import re
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .activations import ACTIVATIONS, DERIVATIVES
-from .convkernels import col2im_t, im2col_t, maxpool_backward, maxpool_forward
+from .convkernels import avgpool_backward, avgpool_forward, col2im_t, im2col_t, maxpool_backward, maxpool_forward
 from .errors import InvalidTypeError, InvalidValueError
 from .inits import ALIASES as INIT_ALIASES
 from .inits import INITS
@@ -277,37 +276,6 @@ class _Pool(Layer):
             s += f", stride={_fmt_pair(self.stride)}"
         return s + ")"
 
-    def _windows(self, x):
-        """(N, C, Hₒ, Wₒ, kh·kw) copy of the pooling windows."""
-        kh, kw = self.kernel
-        sh, sw = self.stride
-        N, C = x.shape[:2]
-        _, Ho, Wo = self.output_shape(x.shape[1:])
-        if (kh, kw) == (sh, sw):  # non-overlapping: a reshape of the cropped input
-            w = x[:, :, : Ho * kh, : Wo * kw].reshape(N, C, Ho, kh, Wo, kw).transpose(0, 1, 2, 4, 3, 5)
-        else:
-            w = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-        return w.reshape(N, C, Ho, Wo, kh * kw)
-
-    def _scatter(self, dwin):
-        """Adjoint of ``_windows``: (N, C, Hₒ, Wₒ, kh·kw) → (N, C, H, W), overlaps summed."""
-        kh, kw = self.kernel
-        sh, sw = self.stride
-        N, C, Ho, Wo, _ = dwin.shape
-        _H, _W = self.xshape[2:]
-        if (kh, kw) == (sh, sw):
-            dx = np.zeros(self.xshape, dtype=dwin.dtype)
-            dx[:, :, : Ho * kh, : Wo * kw] = (
-                dwin.reshape(N, C, Ho, Wo, kh, kw).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, Ho * kh, Wo * kw)
-            )
-            return dx
-        dx = np.zeros(self.xshape, dtype=dwin.dtype)
-        dwin = dwin.reshape(N, C, Ho, Wo, kh, kw)
-        for i in range(kh):
-            for j in range(kw):
-                dx[:, :, i : i + sh * Ho : sh, j : j + sw * Wo : sw] += dwin[..., i, j]
-        return dx
-
 
 class MaxPool(_Pool):
     """Maximum over each kh×kw window (stride = kernel unless given); backward routes the gradient
@@ -336,13 +304,16 @@ class AvgPool(_Pool):
     kind = "avgpool"
 
     def forward(self, x, training=False):
+        C, Ho, Wo = self.output_shape(x.shape[1:])
+        out = np.empty((x.shape[0], C, Ho, Wo), dtype=x.dtype)
+        avgpool_forward(x, *self.kernel, *self.stride, Ho, Wo, out)
         self.xshape = x.shape
-        return self._windows(x).mean(axis=-1)
+        return out
 
     def backward(self, grad_out):
-        k = self.kernel[0] * self.kernel[1]
-        dwin = np.broadcast_to((grad_out / k)[..., None], grad_out.shape + (k,))
-        return self._scatter(dwin)
+        dx = np.zeros(self.xshape, dtype=grad_out.dtype)
+        avgpool_backward(grad_out, *self.kernel, *self.stride, dx)
+        return dx
 
 
 class GlobalAvgPool(Layer):
