@@ -215,3 +215,15 @@ def test_first_layer_computes_no_input_gradient():
     model = LayeredNetwork("conv(2, 3) flatten dense(2)", (1, 5, 5), seed=0)
     model.forward(np.zeros((2, 1, 5, 5)))
     assert model.layers[0].backward(np.ones((2, 2, 3, 3))) is None
+
+
+def test_gradcheck_lines_in_the_article_style():
+    from scratchnet.model import gradcheck_lines
+
+    model = LayeredNetwork("conv(2, 3) batchnorm tanh flatten dense(3)", SHAPE, seed=0)
+    lines = gradcheck_lines(model, *_problem())
+    assert lines[0] == "layer 0 conv(2, 3): 36 out of 36 W gradients are numerically equal"
+    assert "layer 1 batchnorm: 2 out of 2 gamma gradients are numerically equal" in lines
+    assert lines[-1] == "Gradients look in order!"
+    model.layers[4].backward = lambda g: g * 0  # a broken layer is caught
+    assert "Gradients do NOT match" in "\n".join(gradcheck_lines(model, *_problem()))
