@@ -98,7 +98,7 @@ def _random_arch(draw):
     return " ".join(layers)
 
 
-@settings(max_examples=15, deadline=None, derandomize=True)
+@settings(max_examples=10, deadline=None, derandomize=True)
 @given(st.data())
 def test_gradients_of_random_architectures(data):
     arch = data.draw(st.composite(_random_arch)())
