@@ -10,7 +10,24 @@ pooling), so no two threads ever write the same element.
 
 from __future__ import annotations
 
+import numba
 from numba import njit, prange
+
+PARALLEL_MIN_WORK = 1 << 22
+"""Kernels touching fewer elements run on one thread: a ``prange`` region ends by waiting for every
+worker, which costs more than it saves on small arrays (and far more on a machine shared with other jobs)."""
+
+
+def run(kernel, work, *args):
+    """``kernel(*args)``, on one Numba thread when ``work`` (elements touched) is below ``PARALLEL_MIN_WORK``."""
+    threads = numba.get_num_threads()
+    if threads == 1 or work >= PARALLEL_MIN_WORK:
+        return kernel(*args)
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
 
 
 @njit(cache=True, parallel=True)

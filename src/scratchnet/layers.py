@@ -28,7 +28,15 @@ import re
 import numpy as np
 
 from .activations import ACTIVATIONS, DERIVATIVES
-from .convkernels import avgpool_backward, avgpool_forward, col2im_t, im2col_t, maxpool_backward, maxpool_forward
+from .convkernels import (
+    avgpool_backward,
+    avgpool_forward,
+    col2im_t,
+    im2col_t,
+    maxpool_backward,
+    maxpool_forward,
+    run,
+)
 from .errors import InvalidTypeError, InvalidValueError
 from .inits import ALIASES as INIT_ALIASES
 from .inits import INITS
@@ -234,7 +242,7 @@ class Conv(Layer):
         N = x.shape[0]
         O, Ho, Wo = self.output_shape(x.shape[1:])
         cols = np.empty((self.params["W"][0].size, N * Ho * Wo), dtype=x.dtype)  # X̃ᵀ (C·kh·kw, N·Hₒ·Wₒ)
-        im2col_t(x, *self.kernel, *self.stride, *self.padding, Ho, Wo, cols)
+        run(im2col_t, cols.size, x, *self.kernel, *self.stride, *self.padding, Ho, Wo, cols)
         z = self.params["W"].reshape(O, -1) @ cols  # Z̃ᵀ = W̃ · X̃ᵀ, (O, N·Hₒ·Wₒ)
         z += self.params["b"][:, None]
         self.cols, self.xshape = cols, x.shape
@@ -250,7 +258,7 @@ class Conv(Layer):
             return None
         dcols = W.reshape(O, -1).T @ g  # ∂L/∂X̃ᵀ = W̃ᵀ · ∂L/∂Z̃ᵀ, (C·kh·kw, N·Hₒ·Wₒ)
         dx = np.zeros(self.xshape, dtype=grad_out.dtype)
-        col2im_t(dcols, *self.kernel, *self.stride, *self.padding, Ho, Wo, dx)
+        run(col2im_t, dcols.size, dcols, *self.kernel, *self.stride, *self.padding, Ho, Wo, dx)
         return dx
 
 
@@ -287,13 +295,13 @@ class MaxPool(_Pool):
         C, Ho, Wo = self.output_shape(x.shape[1:])
         out = np.empty((x.shape[0], C, Ho, Wo), dtype=x.dtype)
         self.idx = np.empty(out.shape, dtype=np.int32)
-        maxpool_forward(x, *self.kernel, *self.stride, Ho, Wo, out, self.idx)
+        run(maxpool_forward, x.size, x, *self.kernel, *self.stride, Ho, Wo, out, self.idx)
         self.xshape = x.shape
         return out
 
     def backward(self, grad_out):
         dx = np.zeros(self.xshape, dtype=grad_out.dtype)
-        maxpool_backward(grad_out, self.idx, *self.kernel, *self.stride, dx)
+        run(maxpool_backward, dx.size, grad_out, self.idx, *self.kernel, *self.stride, dx)
         self.idx = None
         return dx
 
@@ -306,13 +314,13 @@ class AvgPool(_Pool):
     def forward(self, x, training=False):
         C, Ho, Wo = self.output_shape(x.shape[1:])
         out = np.empty((x.shape[0], C, Ho, Wo), dtype=x.dtype)
-        avgpool_forward(x, *self.kernel, *self.stride, Ho, Wo, out)
+        run(avgpool_forward, x.size, x, *self.kernel, *self.stride, Ho, Wo, out)
         self.xshape = x.shape
         return out
 
     def backward(self, grad_out):
         dx = np.zeros(self.xshape, dtype=grad_out.dtype)
-        avgpool_backward(grad_out, *self.kernel, *self.stride, dx)
+        run(avgpool_backward, dx.size, grad_out, *self.kernel, *self.stride, dx)
         return dx
 
 
