@@ -7,7 +7,9 @@ without a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,9 +32,12 @@ from .recipe import Recipe
 from .report import format_markdown, plot_curves, plot_heatmap, runs_table, shown_columns, summarize
 from .reproduce import reproduce
 from .runs import RunSettings, train_run
-from .store import Store
-from .tuning import refit_best, run_tune
+from .store import Store, export_runs
+from .tuning import CONNECT_TIMEOUT, dask_client, refit_best, run_tune
 from .version import __version__
+
+MAX_SEED = 2**32 - 1
+"""The largest ``--seed`` (NumPy's legacy seeds and scikit-learn's ``random_state`` stop there too)."""
 
 DATASET_DEFAULTS = {
     # the article's final recipe on MNIST; a quick, reliable recipe on the small digits set
@@ -223,7 +228,7 @@ def data_options(f: Callable) -> Callable:
     )(f)
     f = click.option(
         "--seed",
-        type=click.IntRange(min=0),
+        type=click.IntRange(min=0, max=MAX_SEED),
         default=123,
         show_default=True,
         help="Seeds the split, the initial weights and the batch order.",
@@ -256,6 +261,20 @@ def _with_preset(flags: dict[str, Any], preset: str | None) -> tuple[dict[str, A
     if preset:
         flags = {**flags, **{k: v for k, v in PRESETS[preset].options().items() if k not in explicit}}
     return flags, explicit
+
+
+def check_out(out: str | os.PathLike | None, flag: str = "--out") -> None:
+    """Fail before any training if the folder ``out`` cannot be made or written (unwritable, a file, a too-long
+    name): make it and write a probe file in it."""
+    if out is None:
+        return
+    try:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".scratchnet-probe-"):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(f"{str(out)!r} cannot be written: {exc.strerror or exc}", param_hint=flag) from None
 
 
 def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSettings:
@@ -316,6 +335,7 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
 )
 def train_command(resume: str | None, out: str, quiet: bool, preset: str | None, **flags: Any) -> None:
     """Train a network, print the article's per-epoch lines, save model, history and figures."""
+    check_out(out)
     train_run(train_settings(flags, preset), out, resume=resume, preset=preset, verbose=not quiet, echo=click.echo)
 
 
@@ -433,6 +453,13 @@ def grid_options(f: Callable) -> Callable:
     default=None,
     help="BLAS threads per job [default: cores ÷ workers locally, 1 on Dask].",
 )
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=CONNECT_TIMEOUT,
+    show_default=True,
+    help="Seconds to reach the Dask --scheduler before giving up (no store is made then).",
+)
 @click.option("--refit", "do_refit", is_flag=True, help="Then retrain the best configuration and score the hold-out.")
 @click.option(
     "--out", type=click.Path(file_okay=False), default=None, help="Folder of the refit [default: next to the store]."
@@ -458,6 +485,7 @@ def tune_command(
     workers: int | None,
     group_size: int | None,
     blas_threads: int | None,
+    connect_timeout: float,
     **grid: Any,
 ) -> None:
     """Cross-validated grid search (article, section 7), saved training by training in an SQLite store.
@@ -492,16 +520,25 @@ def tune_command(
         "group_size": group_size,
         "blas_threads": blas_threads,
     }
-    with Store.create_or_open(store_path, fingerprint, new=new) as store:
-        if data_path:
-            store.set_meta("data_path", data_path)
-        summary = _tune_into(store, X_train, y_train, configs, folds, epochs, batch_size, seed, execution, progress)
-        click.echo(
-            f"{summary['trained']} trainings run in {summary['seconds']:.1f} s; {len(store.finished())} of "
-            f"{summary['total']} in {store_path}. See the table: scratchnet report {store_path}"
-        )
-        if do_refit:
-            refit_best(store, data_path=data_path, out=out, progress=progress, echo=click.echo)
+    if do_refit:
+        check_out(out)
+    client = None
+    if executor == "dask" and scheduler:  # reach the cluster before a store is made
+        client = execution["client"] = dask_client(scheduler, workers, timeout=connect_timeout)
+    try:
+        with Store.create_or_open(store_path, fingerprint, new=new) as store:
+            if data_path:
+                store.set_meta("data_path", data_path)
+            summary = _tune_into(store, X_train, y_train, configs, folds, epochs, batch_size, seed, execution, progress)
+            click.echo(
+                f"{summary['trained']} trainings run in {summary['seconds']:.1f} s; {len(store.finished())} of "
+                f"{summary['total']} in {store_path}. See the table: scratchnet report {store_path}"
+            )
+            if do_refit:
+                refit_best(store, data_path=data_path, out=out, progress=progress, echo=click.echo)
+    finally:
+        if client is not None:
+            client.close()
 
 
 def _check_batch_fits_a_fold(batch_size: int, n_train: int, folds: int) -> None:
@@ -578,14 +615,15 @@ def _tune_into(
 @click.option("--no-figures", is_flag=True, help="Only the text.")
 def report_command(store_path: str, fmt: str, show_runs: bool, figures: str | None, no_figures: bool) -> None:
     """The table of a grid search: mean CV accuracy per hidden layers × nodes, the optimal parameters."""
-    with Store.open(store_path) as store:
+    with Store.open(store_path, readonly=True) as store:
         summary = summarize(store)
         varied = summary["varied"]
         if show_runs:
             click.echo(runs_table(summary["runs"], fmt, varied), nl=False)
             return
-        if fmt == "csv":
+        if fmt == "csv":  # every configuration; "folds" says how many finished, "complete" whether all did
             means = summary["means"]
+            means = means.assign(complete=means["folds"] == summary["fingerprint"]["folds"])
             click.echo(means[shown_columns(means, varied)].to_csv(index=False), nl=False)
         else:
             click.echo(format_markdown(summary, store_path), nl=False)
@@ -614,10 +652,28 @@ def report_command(store_path: str, fmt: str, show_runs: bool, figures: str | No
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def refit_command(store_path: str, data_path: str | None, out: str | None, quiet: bool, progress: bool) -> None:
     """Retrain the best configuration of STORE on all training samples; report the hold-out accuracy."""
+    check_out(out)
     with Store.open(store_path) as store:
         if data_path is None:
             data_path = store.get_meta("data_path")
         refit_best(store, data_path=data_path, out=out, verbose=not quiet, progress=progress, echo=click.echo)
+
+
+@cli.group("store")
+def store_group() -> None:
+    """Look after a results store."""
+
+
+@store_group.command("export")
+@click.argument("store_path", metavar="STORE", type=click.Path(dir_okay=False))
+@click.argument("out", metavar="OUT.csv", type=click.Path(dir_okay=False))
+def store_export_command(store_path: str, out: str) -> None:
+    """Write every readable training of STORE (one row of the runs table each) to OUT.csv, even from a damaged store.
+
+    Rows are read one by one, so damaged pages lose only their own rows.
+    """
+    written, unreadable = export_runs(store_path, out)
+    click.echo(f"wrote {written} trainings to {out}" + (f"; {unreadable} rows could not be read" if unreadable else ""))
 
 
 @cli.command("reproduce")

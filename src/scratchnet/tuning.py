@@ -371,17 +371,24 @@ class _Progress:
             self.bar.update(target - self.bar.n)
 
 
-def dask_client(scheduler: str | None = None, workers: int | None = None) -> Any:
-    """A ``distributed.Client`` of the cluster at ``scheduler``, or of a new LocalCluster of processes."""
+CONNECT_TIMEOUT = 5.0
+"""Seconds to reach a Dask scheduler before giving up (``tune --connect-timeout``)."""
+
+
+def dask_client(scheduler: str | None = None, workers: int | None = None, timeout: float = CONNECT_TIMEOUT) -> Any:
+    """A ``distributed.Client`` of the cluster at ``scheduler`` (reached within ``timeout`` seconds), or of a new
+    LocalCluster of processes."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
         raise InvalidValueError("--executor dask needs dask.distributed: pip install 'scratchnet[dask]'") from None
     if scheduler:
         try:
-            return Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise InvalidValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+            return Client(scheduler, timeout=f"{float(timeout)}s")
+        except (OSError, TimeoutError) as exc:
+            raise InvalidValueError(
+                f"cannot reach the Dask scheduler at {scheduler} within {float(timeout):g} s: {exc}"
+            ) from None
     cluster = LocalCluster(
         n_workers=workers or default_workers(), threads_per_worker=1, processes=True, dashboard_address=None
     )
