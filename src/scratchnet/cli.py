@@ -6,6 +6,7 @@ without a traceback.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -16,7 +17,6 @@ from typing import Any
 
 import click
 import numpy as np
-import pandas as pd
 from click.core import ParameterSource
 
 from . import recipe
@@ -25,7 +25,7 @@ from .errors import ScratchnetError
 from .estimator import normalise_scores, read_estimator
 from .gradcheck import check_gradients, format_report, kink_distance, random_problem
 from .grid import Config, experiment_fingerprint, make_grid
-from .inputs import read_inputs
+from .inputs import iter_batches, plan_inputs
 from .network import MultilayerNeuralNetClassifier
 from .presets import PRESETS
 from .recipe import Recipe
@@ -727,13 +727,22 @@ def reproduce_command(
 @cli.command("predict")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print JSON Lines: one object per input (accuracy on stderr).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the predictions to FILE instead: .csv (the table's columns) or .npy (the scores, N × classes).",
+)
 @click.option(
     "--scaled",
     is_flag=True,
     help="The .npy/.npz inputs are already model features: feed them unchanged (default: raw pixels 0..255).",
 )
-def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: bool) -> None:
+def predict_command(
+    model: str, inputs: tuple[str, ...], as_json: bool, as_jsonl: bool, output: str | None, scaled: bool
+) -> None:
     """Classify 28×28 PNG/JPEG digits, .npy arrays or an .npz data set with a saved model.
 
     MODEL is a file written by `scratchnet train` or NeuralNetClassifier.save.
@@ -741,21 +750,185 @@ def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: 
     background is inverted to MNIST's white on black. Arrays hold raw pixels
     0..255 unless --scaled. Prints the predicted class and every class's score
     (the output layer: one-vs-all sigmoid scores in [0, 1], or softmax probabilities).
+    Inputs are checked first, then read and predicted in batches and the
+    output streamed, so any number of rows runs in bounded memory.
     """
+    if sum([as_json, as_jsonl, output is not None]) > 1:
+        raise click.BadParameter("choose one of --json, --jsonl and --output", param_hint="--output")
+    if output is not None and Path(output).suffix.lower() not in (".csv", ".npy"):
+        raise click.BadParameter(f"{output!r}: write predictions to a .csv or .npy file", param_hint="--output")
     est, header = read_estimator(model)
-    names, X, labels = read_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=_max_value(header, est))
-    scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
-    predicted = est.classes_[scores.argmax(axis=1)]
-    labelled = [i for i, label in enumerate(labels) if label is not None]
-    accuracy = None
-    if labelled:
-        accuracy = float(np.mean([str(labels[i]) == str(predicted[i]) for i in labelled]))
-    if as_json:
-        click.echo(_predictions_json(model, est, names, labels, scores, accuracy))
+    max_value = _max_value(header, est)
+    sources = plan_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=max_value)
+    classes = [_plain(c) for c in est.classes_]
+    n_rows = sum(source.n_rows for source in sources)
+    if output is not None:
+        sink = _PredictionFile(output, classes, sources, n_rows)
+    elif as_json:
+        sink = _PredictionJson(model, classes)
+    elif as_jsonl:
+        sink = _PredictionJsonl(classes)
     else:
-        click.echo(_predictions_table(est, names, labels, scores, predicted, labelled))
-        if accuracy is not None:
-            click.echo(f"accuracy {accuracy:.4f} on {len(labelled)} labelled inputs")
+        sink = _PredictionTable(classes, sources)
+    correct = labelled = 0
+    with sink:
+        for names, X, labels in iter_batches(sources, scaled=scaled, max_value=max_value):
+            scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
+            predicted = est.classes_[scores.argmax(axis=1)]
+            for label, p in zip(labels, predicted, strict=True):
+                if label is not None:
+                    labelled += 1
+                    correct += str(label) == str(p)
+            sink.write(names, labels, scores, predicted)
+        accuracy = correct / labelled if labelled else None
+        sink.finish(accuracy)
+    if accuracy is not None and not as_json:
+        click.echo(f"accuracy {accuracy:.4f} on {labelled} labelled inputs", err=as_jsonl)
+    if output is not None:
+        click.echo(f"wrote {n_rows} predictions to {output}", err=True)
+
+
+class _PredictionTable:
+    """``predict``'s table, streamed: input, label (if any input has one), predicted class and every class's score."""
+
+    def __init__(self, classes: list, sources: list) -> None:
+        self.with_labels = any(source.labelled for source in sources)
+        self.columns = [
+            "input",
+            *(["label"] if self.with_labels else []),
+            "predicted",
+            *(f"score {c}" for c in classes),
+        ]
+        name_width = max(source.name_width for source in sources)
+        label_width = max(source.label_width for source in sources)
+        self.widths = [
+            max(5, name_width),
+            *([max(5, label_width)] if self.with_labels else []),
+            max(9, *(len(str(c)) for c in classes)),
+            *(max(5, len(f"score {c}")) for c in classes),
+        ]
+
+    def __enter__(self) -> _PredictionTable:
+        click.echo(self._line(self.columns))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def _line(self, cells: list) -> str:
+        return " ".join(str(cell).rjust(width) for cell, width in zip(cells, self.widths, strict=True))
+
+    def write(self, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray) -> None:
+        lines = []
+        for name, label, row, p in zip(names, labels, scores, predicted, strict=True):
+            cells = [name, *(["" if label is None else label] if self.with_labels else []), _plain(p)]
+            lines.append(self._line([*cells, *(f"{v:.3f}" for v in row)]))
+        click.echo("\n".join(lines))
+
+    def finish(self, accuracy: float | None) -> None:
+        pass
+
+
+class _PredictionJson:
+    """``predict --json``: one JSON document (model, classes, predictions, accuracy), written prediction by
+    prediction."""
+
+    def __init__(self, model: str, classes: list) -> None:
+        self.model, self.classes, self.first = model, classes, True
+
+    def __enter__(self) -> _PredictionJson:
+        head = json.dumps({"model": str(self.model), "classes": self.classes}, default=_plain)[:-1]
+        click.echo(head + ', "predictions": [', nl=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def write(self, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray) -> None:
+        items = _prediction_items(self.classes, names, labels, scores)
+        text = ",\n".join(items)
+        click.echo(("\n" if self.first else ",\n") + text, nl=False)
+        self.first = False
+
+    def finish(self, accuracy: float | None) -> None:
+        click.echo(f'\n], "accuracy": {json.dumps(accuracy)}}}')
+
+
+class _PredictionJsonl(_PredictionJson):
+    """``predict --jsonl``: one JSON object per input and line."""
+
+    def __init__(self, classes: list) -> None:
+        super().__init__("", classes)
+
+    def __enter__(self) -> _PredictionJsonl:
+        return self
+
+    def write(self, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray) -> None:
+        click.echo("\n".join(_prediction_items(self.classes, names, labels, scores)))
+
+    def finish(self, accuracy: float | None) -> None:
+        pass
+
+
+class _PredictionFile:
+    """``predict --output FILE``: a CSV of the table's columns, or an .npy of the scores (N × classes)."""
+
+    def __init__(self, path: str, classes: list, sources: list, n_rows: int) -> None:
+        self.path, self.classes, self.n_rows = Path(path), classes, n_rows
+        self.with_labels = any(source.labelled for source in sources)
+        self.done = 0
+
+    def __enter__(self) -> _PredictionFile:
+        if self.path.suffix.lower() == ".npy":
+            self.array = np.lib.format.open_memmap(
+                self.path, mode="w+", dtype=np.float64, shape=(self.n_rows, len(self.classes))
+            )
+            self.file = None
+        else:
+            self.file = open(self.path, "w", newline="")
+            self.csv = csv.writer(self.file)
+            self.csv.writerow(
+                ["input", *(["label"] if self.with_labels else []), "predicted", *(f"score {c}" for c in self.classes)]
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+        else:
+            self.array.flush()
+            del self.array
+
+    def write(self, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray) -> None:
+        if self.file is None:
+            self.array[self.done : self.done + len(scores)] = scores
+            self.array.flush()
+        else:
+            for name, label, row, p in zip(names, labels, scores, predicted, strict=True):
+                label_cell = ["" if label is None else label] if self.with_labels else []
+                self.csv.writerow([name, *label_cell, _plain(p), *(f"{v:.6g}" for v in row)])
+        self.done += len(scores)
+
+    def finish(self, accuracy: float | None) -> None:
+        pass
+
+
+def _prediction_items(classes: list, names: list[str], labels: list, scores: np.ndarray) -> list[str]:
+    """Each input's prediction as a JSON object: input, predicted class, label, scores and probabilities."""
+    proba = normalise_scores(scores)
+    return [
+        json.dumps(
+            {
+                "input": name,
+                "predicted": classes[int(k)],
+                "label": label,
+                "scores": [float(v) for v in row],
+                "probabilities": [float(v) for v in prow],
+            },
+            default=lambda o: o.item() if hasattr(o, "item") else str(o),
+        )
+        for name, k, label, row, prow in zip(names, scores.argmax(axis=1), labels, scores, proba, strict=True)
+    ]
 
 
 def _max_value(header: dict[str, Any], est: Any) -> float | None:
@@ -770,43 +943,6 @@ def _max_value(header: dict[str, Any], est: Any) -> float | None:
 def _plain(value: Any) -> Any:
     """A NumPy scalar as its Python value."""
     return value.item() if hasattr(value, "item") else value
-
-
-def _predictions_json(
-    model: str, est: Any, names: list[str], labels: list, scores: np.ndarray, accuracy: float | None
-) -> str:
-    """``predict --json``: every input's prediction, scores and probabilities, and the accuracy on labelled ones."""
-    classes = [_plain(c) for c in est.classes_]
-    proba = normalise_scores(scores)
-    out = {
-        "model": str(model),
-        "classes": classes,
-        "predictions": [
-            {
-                "input": name,
-                "predicted": classes[int(k)],
-                "label": label,
-                "scores": [float(v) for v in row],
-                "probabilities": [float(v) for v in prow],
-            }
-            for name, k, label, row, prow in zip(names, scores.argmax(axis=1), labels, scores, proba, strict=True)
-        ],
-        "accuracy": accuracy,
-    }
-    return json.dumps(out, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
-
-
-def _predictions_table(
-    est: Any, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray, labelled: list[int]
-) -> str:
-    """``predict``'s table: input, label (if any input has one), predicted class and every class's score."""
-    table = pd.DataFrame({"input": names, "predicted": predicted})
-    if labelled:
-        table.insert(1, "label", ["" if label is None else label for label in labels])
-    for j, c in enumerate(_plain(c) for c in est.classes_):
-        table[f"score {c}"] = scores[:, j]
-    with pd.option_context("display.max_rows", None, "display.width", 10_000):
-        return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:
