@@ -819,11 +819,10 @@ class _PredictionTable:
         return " ".join(str(cell).rjust(width) for cell, width in zip(cells, self.widths, strict=True))
 
     def write(self, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray) -> None:
-        lines = []
-        for name, label, row, p in zip(names, labels, scores, predicted, strict=True):
-            cells = [name, *(["" if label is None else label] if self.with_labels else []), _plain(p)]
-            lines.append(self._line([*cells, *(f"{v:.3f}" for v in row)]))
-        click.echo("\n".join(lines))
+        n_text = len(self.widths) - scores.shape[1]
+        row = " ".join([*(f"%{w}s" for w in self.widths[:n_text]), *(f"%{w}.3f" for w in self.widths[n_text:])])
+        texts = [names, *([["" if x is None else x for x in labels]] if self.with_labels else []), predicted.tolist()]
+        click.echo("\n".join(row % (*cells, *values) for *cells, values in zip(*texts, scores.tolist(), strict=True)))
 
     def finish(self, accuracy: float | None) -> None:
         pass
@@ -904,9 +903,11 @@ class _PredictionFile:
             self.array[self.done : self.done + len(scores)] = scores
             self.array.flush()
         else:
-            for name, label, row, p in zip(names, labels, scores, predicted, strict=True):
-                label_cell = ["" if label is None else label] if self.with_labels else []
-                self.csv.writerow([name, *label_cell, _plain(p), *(f"{v:.6g}" for v in row)])
+            texts = [names, *([["" if x is None else x for x in labels]] if self.with_labels else [])]
+            self.csv.writerows(
+                [*cells, p, *values]
+                for *cells, p, values in zip(*texts, predicted.tolist(), scores.tolist(), strict=True)
+            )
         self.done += len(scores)
 
     def finish(self, accuracy: float | None) -> None:
