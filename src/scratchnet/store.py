@@ -170,6 +170,14 @@ def _describe(value):
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
+def _ro_uri(path):
+    """The URI of a read-only connection: ``immutable`` when no ``-wal`` file is beside the store (no writer at work,
+    nothing to replay), so that reading creates no ``-wal``/``-shm`` files and works in read-only places."""
+    path = Path(path)
+    wal = Path(str(path) + "-wal")
+    return f"file:{path.resolve().as_posix()}?mode=ro" + ("" if wal.exists() else "&immutable=1")
+
+
 def _recover_hint(path):
     return (
         f"salvage its readable rows with `scratchnet store export {path} OUT.csv`, or start over with "
@@ -194,7 +202,7 @@ def _names_our_format(path):
     if head.startswith(_SQLITE_MAGIC) and FORMAT_NAME.encode() in head:
         return True
     try:
-        conn = sqlite3.connect(f"file:{Path(path).resolve().as_posix()}?mode=ro", uri=True)
+        conn = sqlite3.connect(_ro_uri(path), uri=True, timeout=30)
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
         finally:
@@ -210,7 +218,7 @@ def _is_empty_database(path):
     try:
         if path.stat().st_size == 0:
             return True
-        conn = sqlite3.connect(f"file:{path.resolve().as_posix()}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(_ro_uri(path), uri=True, timeout=30)
         try:
             return conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
         finally:
@@ -246,7 +254,7 @@ def _live_owners(conn):
 def _live_owners_of(path):
     """The processes at work on the store at ``path``, as text (``''`` if none or unreadable)."""
     try:
-        conn = sqlite3.connect(f"file:{Path(path).resolve().as_posix()}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(_ro_uri(path), uri=True, timeout=30)
     except sqlite3.Error:
         return ""
     try:
@@ -501,10 +509,7 @@ class Store:
         store is opened ``immutable`` (no locks, no ``-shm``/``-wal`` created, works in read-only places), else
         ``mode=ro``."""
         path = Path(path)
-        uri = f"file:{path.resolve().as_posix()}"
-        if readonly:
-            wal = Path(str(path) + "-wal")
-            uri += "?mode=ro" if wal.exists() else "?mode=ro&immutable=1"
+        uri = _ro_uri(path) if readonly else f"file:{path.resolve().as_posix()}"
         conn = sqlite3.connect(uri, uri=True, timeout=30)
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
@@ -526,6 +531,8 @@ class Store:
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
+            if _names_our_format(path):  # our damaged or truncated store
+                raise StoreError(f"store {str(path)!r} is damaged ({exc}); {_recover_hint(path)}") from None
             raise StoreError(f"{str(path)!r} is not a scratchnet store (not an SQLite database: {exc})") from None
         if "meta" not in tables:
             raise StoreError(f"{str(path)!r} is not a scratchnet store (an SQLite database without scratchnet tables)")
@@ -570,6 +577,13 @@ class Store:
         if not path.is_file():
             raise StoreError(f"store {str(path)!r} does not exist; create it with `scratchnet tune --store {path}`")
         try:
+            if not readonly:  # look first without writing: a damaged store gets no -wal/-shm files beside it
+                look = cls._connect(path, readonly=True)
+                try:
+                    cls._read_meta(look, path)
+                    cls._check_health(look, path)
+                finally:
+                    look.close()
             conn = cls._connect(path, readonly=readonly)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store {str(path)!r}: {exc}") from None
