@@ -99,6 +99,8 @@ def _hostile(raw):
         "garbage weights": _zip({**entries, "W1.npy": b"\x93NUMPY garbage" * 10}),
         "weights not npy": _zip({**entries, "W1.npy": b"hello"}),
         "weights empty": _zip({**entries, "W1.npy": b""}),
+        "weights hostile npy header": _zip({**entries, "W1.npy": b"\x93NUMPY\x01\x00\xff\xff" + b"{" * 65535}),
+        "weights nested npy header": _zip({**entries, "W1.npy": b"\x93NUMPY\x01\x00\xff\x0f" + b"(" * 4095}),
         "weights int": _zip({**entries, "W1.npy": _npy(np.zeros((64, 12), dtype=np.int64))}),
         "weights complex": _zip({**entries, "W1.npy": _npy(np.zeros((64, 12), dtype=complex))}),
         "weights wrong shape": _zip({**entries, "W1.npy": _npy(np.zeros((12, 64)))}),

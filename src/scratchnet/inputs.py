@@ -34,6 +34,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from tokenize import TokenError
 from typing import IO, Any
 
 import numpy as np
@@ -180,7 +181,8 @@ def _npy_part(opener: Callable[[], IO[bytes]], where: str) -> _ArrayPart:
             else:
                 raise ValueError(f"unknown .npy format version {version}")
             offset = f.tell()
-    except (OSError, EOFError, ValueError, KeyError, SyntaxError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, ValueError, KeyError, SyntaxError, TokenError, RecursionError, MemoryError,
+            zipfile.BadZipFile) as exc:  # fmt: skip
         raise InvalidValueError(f"cannot read {where} as a .npy array (corrupt or truncated?): {exc}") from None
     if dtype.hasobject:
         raise InvalidValueError(

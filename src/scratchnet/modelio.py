@@ -29,6 +29,7 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
+from tokenize import TokenError
 from typing import Any, Protocol
 
 import numpy as np
@@ -135,6 +136,9 @@ _READ_ERRORS = (
     NotImplementedError,
     RuntimeError,
     RecursionError,
+    MemoryError,
+    SyntaxError,
+    TokenError,
     OverflowError,
     UnicodeDecodeError,
     struct.error,
