@@ -49,7 +49,7 @@ BATCH_ROWS = 8192
 """Rows read and predicted at a time."""
 MAX_IMAGE_PIXELS = 4096 * 4096
 """Images larger than this are refused from their header, before decoding (PIL's own bomb check is at 89 M)."""
-_NPY_HEADER_BYTES = 1 << 16
+_NPY_HEADER_BYTES = 4096
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -183,7 +183,8 @@ def _npy_part(opener: Callable[[], IO[bytes]], where: str) -> _ArrayPart:
             offset = f.tell()
     except (OSError, EOFError, ValueError, KeyError, SyntaxError, TokenError, RecursionError, MemoryError,
             zipfile.BadZipFile) as exc:  # fmt: skip
-        raise InvalidValueError(f"cannot read {where} as a .npy array (corrupt or truncated?): {exc}") from None
+        text = " ".join(str(exc).split())[:200]
+        raise InvalidValueError(f"cannot read {where} as a .npy array (corrupt or truncated?): {text}") from None
     if dtype.hasobject:
         raise InvalidValueError(
             f"cannot read {where}: Object arrays cannot be loaded when allow_pickle=False (they could run code)"

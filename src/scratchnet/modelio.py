@@ -124,7 +124,7 @@ MAX_ENTRIES = 2 * MAX_LAYERS + 2
 MAX_RATIO = 100
 """The largest uncompressed ÷ compressed size of an entry above ``_RATIO_FLOOR`` bytes (a zip bomb beyond)."""
 _RATIO_FLOOR = 1 << 20
-_NPY_PREAMBLE = 1 << 16
+_NPY_PREAMBLE = 4096
 """The most bytes of an entry's ``.npy`` header (magic, length, the header dict)."""
 _FLOATS = {"float32", "float64"}
 _READ_ERRORS = (
@@ -350,7 +350,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     except _READ_ERRORS as exc:
         raise ModelFileError(
             f"{where} is not a readable scratchnet model file (truncated or not an .npz): "
-            f"{type(exc).__name__}: {str(exc)[:200]}"
+            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
         ) from None
     return header, arrays
 
