@@ -520,9 +520,9 @@ class Store:
         try:
             rows = conn.execute("PRAGMA quick_check(5)").fetchall()
         except sqlite3.DatabaseError as exc:
-            problem = str(exc)
+            problem = " ".join(str(exc).split())
         else:
-            problem = "; ".join(str(r[0]) for r in rows if r[0] != "ok")
+            problem = " ".join(" ".join(str(r[0]) for r in rows if r[0] != "ok").split())
         if problem:
             raise StoreError(f"store {str(path)!r} is damaged ({problem[:200]}); {_recover_hint(path)}")
 
