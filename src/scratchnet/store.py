@@ -373,7 +373,9 @@ class Claims:
 
         def work():
             self._expire()
-            return self.conn.execute("SELECT COUNT(*) FROM claims WHERE owner != ?", (self.owner,)).fetchone()[0]
+            done = {(config_key(c), int(f)) for c, f in self._view.finished()}
+            held = self.conn.execute("SELECT config, fold FROM claims WHERE owner != ?", (self.owner,)).fetchall()
+            return sum((c, int(f)) not in done for c, f in held)
 
         return self._transaction(work)
 

@@ -528,12 +528,16 @@ def run_tune(
                     if executor == "dask"
                     else _run_local(payload, mine, settings, workers, shown.tick)
                 )
+                ran = 0
                 for results in jobs:
+                    ran += 1
                     summary["trained"] += store.add_runs(results)
                     claims.release((Config.from_row(r), r["fold"]) for r in results)
                     shown.finished(len(results))
                     best = max(r["history"]["accuracy_validation"].iloc[-1] for r in results)
                     bar.set_postfix(fold=results[0]["fold"], best_val=f"{best:.3f}")
+                if not ran:  # another process took what was free just before us: look again in a moment
+                    time.sleep(CLAIM_POLL_SECONDS)
                 groups = _groups_left(
                     store, claims, everything, lambda left: make_groups(left, workers, group_size, *sizes)
                 )
