@@ -47,8 +47,6 @@ IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
 BATCH_ROWS = 8192
 """Rows read and predicted at a time."""
-MAX_IMAGE_PIXELS = 4096 * 4096
-"""Images larger than this are refused from their header, before decoding (PIL's own bomb check is at 89 M)."""
 _NPY_HEADER_BYTES = 4096
 
 
