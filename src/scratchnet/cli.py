@@ -878,13 +878,12 @@ class _PredictionFile:
         self.done = 0
 
     def __enter__(self) -> _PredictionFile:
-        if self.path.suffix.lower() == ".npy":
-            self.array = np.lib.format.open_memmap(
-                self.path, mode="w+", dtype=np.float64, shape=(self.n_rows, len(self.classes))
-            )
-            self.file = None
+        self.npy = self.path.suffix.lower() == ".npy"
+        self.file = open(self.path, "wb" if self.npy else "w", newline=None if self.npy else "")
+        if self.npy:  # the header, then each batch's bytes appended: no memory map, so no page stays resident
+            header = {"descr": "<f8", "fortran_order": False, "shape": (self.n_rows, len(self.classes))}
+            np.lib.format.write_array_header_1_0(self.file, header)
         else:
-            self.file = open(self.path, "w", newline="")
             self.csv = csv.writer(self.file)
             self.csv.writerow(
                 ["input", *(["label"] if self.with_labels else []), "predicted", *(f"score {c}" for c in self.classes)]
@@ -892,16 +891,11 @@ class _PredictionFile:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.file is not None:
-            self.file.close()
-        else:
-            self.array.flush()
-            del self.array
+        self.file.close()
 
     def write(self, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray) -> None:
-        if self.file is None:
-            self.array[self.done : self.done + len(scores)] = scores
-            self.array.flush()
+        if self.npy:
+            self.file.write(np.ascontiguousarray(scores, dtype="<f8").tobytes())
         else:
             texts = [names, *([["" if x is None else x for x in labels]] if self.with_labels else [])]
             self.csv.writerows(
