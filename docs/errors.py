@@ -14,9 +14,13 @@ import contextlib
 import io
 import json
 import os
+import struct
 import sys
 import tempfile
+import time
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +79,62 @@ def make_files():
     np.save("pixels.npy", np.zeros(784))
     np.save("pixels64.npy", np.zeros(64))
     MultilayerNeuralNetClassifier([64, 5, 10], random_seed=0).save("digits_model_without_scaling.npz")
+    _hostile_model_files(header, arrays)
+    _png_header("bomb.png", 20000, 20000)
+    _stores()
+
+
+def _rezip(name, entries, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(name, "w", compression) as zf:
+        for entry, data in entries.items():
+            zf.writestr(entry, data)
+
+
+def _hostile_model_files(header, arrays):
+    """Model files built to hurt (issue 14): each refused before anything the size of a network is allocated."""
+    np.savez(
+        "huge_layers_model.npz",
+        **{**arrays, "header": np.array(json.dumps({**header, "layers": [784, 20000, 20000, 10]}))},
+    )
+    np.savez("nested_header_model.npz", **{**arrays, "header": np.array("[" * 100_000 + "]" * 100_000)})
+    with zipfile.ZipFile("mnist_model.npz") as zf:
+        entries = {info.filename: zf.read(info) for info in zf.infolist()}
+    _rezip("garbage_weights_model.npz", {**entries, "W1.npy": b"\x93NUMPY garbage bytes"})
+    _rezip("bomb_model.npz", {**entries, "W1.npy": b"\0" * (64 * 2**20)}, zipfile.ZIP_DEFLATED)
+    raw = bytearray(Path("mnist_model.npz").read_bytes())
+    for name, offset, value in (("compression_99_model.npz", 10, b"\x63\x00"), ("encrypted_model.npz", 8, b"\x01\x00")):
+        data = bytearray(raw)
+        at = data.rfind(b"PK\x01\x02")
+        while at != -1:
+            data[at + offset : at + offset + 2] = value
+            at = data.rfind(b"PK\x01\x02", 0, at)
+        Path(name).write_bytes(bytes(data))
+
+
+def _png_header(name, width, height):
+    """A PNG that claims ``width`` × ``height`` pixels (a decompression bomb's header; no pixels follow)."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    Path(name).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+def _stores():
+    """A damaged store and one another tune is working on."""
+    import sqlite3
+    from contextlib import closing
+
+    from scratchnet.store import Store
+
+    Store.create_or_open("damaged.sqlite", {"folds": 2}).close()
+    with open("damaged.sqlite", "r+b") as f:
+        f.seek(4096 * 2)
+        f.write(b"\xa5" * 4096)
+    Store.create_or_open("busy.sqlite", {"folds": 2}).close()
+    with closing(sqlite3.connect("busy.sqlite")) as conn, conn:
+        conn.execute("INSERT INTO owners VALUES ('there', 'elsewhere', 1, 'now', ?)", (time.time(),))
 
 
 NET = MultilayerNeuralNetClassifier([4, 3, 2], random_seed=0)
@@ -195,6 +255,16 @@ API = [
     ("model files", "an object (pickle) array inside", lambda: load_network("object_model.npz")),
     ("model files", "header layers do not match the arrays", lambda: load_network("wrong_layers_model.npz")),
     ("model files", "NaN weights", lambda: load_estimator("nan_model.npz")),
+    (
+        "model files",
+        "header layers [784, 20000, 20000, 10] in a small file",
+        lambda: load_network("huge_layers_model.npz"),
+    ),
+    ("model files", "a header nested 100,000 deep", lambda: load_network("nested_header_model.npz")),
+    ("model files", "garbage bytes as a weight entry", lambda: load_estimator("garbage_weights_model.npz")),
+    ("model files", "a 64 MiB entry deflated to 64 KiB", lambda: load_network("bomb_model.npz")),
+    ("model files", "zip compression method 99", lambda: load_network("compression_99_model.npz")),
+    ("model files", "the zip encryption flag", lambda: load_network("encrypted_model.npz")),
     ("NeuralNetClassifier", "epochs=0", _fit(epochs=0)),
     ("NeuralNetClassifier", "batch_size=0", _fit(batch_size=0)),
     ("NeuralNetClassifier", "learning_rate=-1", _fit(learning_rate=-1)),
@@ -261,6 +331,17 @@ CLI = [
     ["predict", "mnist_model.npz", "truncated.npz"],
     ["predict", "digits_model_without_scaling.npz", "pixels64.npy"],
     ["predict", "digits_model_without_scaling.npz", "wide.png"],
+    ["predict", "mnist_model.npz", "bomb.png"],
+    ["predict", "huge_layers_model.npz", "pixels.npy"],
+    ["predict", "--json", "--jsonl", "mnist_model.npz", "pixels.npy"],
+    ["predict", "--output", "out.txt", "mnist_model.npz", "pixels.npy"],
+    ["train", "--seed", "99999999999999999999"],
+    ["train", "--out", "x" * 256, "--epochs", "1"],
+    ["train", "--resume", "digits_model_without_scaling.npz", "--hidden", "30", "--epochs", "1"],
+    ["report", "damaged.sqlite"],
+    ["tune", "--store", "busy.sqlite", "--new", "--epochs", "1", "--folds", "2", "--hidden-layers", "1"],
+    ["store", "export", "missing.sqlite", "out.csv"],
+    ["tune", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:1", "--connect-timeout", "1", "--store", "d.sqlite"],
 ]
 
 

@@ -6,15 +6,17 @@ without a traceback.
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
-import pandas as pd
 from click.core import ParameterSource
 
 from . import recipe
@@ -23,7 +25,7 @@ from .errors import ScratchnetError
 from .estimator import normalise_scores, read_estimator
 from .gradcheck import check_gradients, format_report, kink_distance, random_problem
 from .grid import Config, experiment_fingerprint, make_grid
-from .inputs import read_inputs
+from .inputs import iter_batches, plan_inputs
 from .network import MultilayerNeuralNetClassifier
 from .presets import PRESETS
 from .recipe import Recipe
@@ -31,9 +33,12 @@ from .report import format_markdown, plot_curves, plot_heatmap, runs_table, show
 from .reproduce import reproduce
 from .runs import RunSettings, train_run
 from .serve.command import serve_command
-from .store import Store
-from .tuning import refit_best, run_tune
+from .store import Store, export_runs
+from .tuning import CONNECT_TIMEOUT, dask_client, refit_best, run_tune
 from .version import __version__
+
+MAX_SEED = 2**32 - 1
+"""The largest ``--seed`` (NumPy's legacy seeds and scikit-learn's ``random_state`` stop there too)."""
 
 DATASET_DEFAULTS = {
     # the article's final recipe on MNIST; a quick, reliable recipe on the small digits set
@@ -224,7 +229,7 @@ def data_options(f: Callable) -> Callable:
     )(f)
     f = click.option(
         "--seed",
-        type=click.IntRange(min=0),
+        type=click.IntRange(min=0, max=MAX_SEED),
         default=123,
         show_default=True,
         help="Seeds the split, the initial weights and the batch order.",
@@ -257,6 +262,20 @@ def _with_preset(flags: dict[str, Any], preset: str | None) -> tuple[dict[str, A
     if preset:
         flags = {**flags, **{k: v for k, v in PRESETS[preset].options().items() if k not in explicit}}
     return flags, explicit
+
+
+def check_out(out: str | os.PathLike | None, flag: str = "--out") -> None:
+    """Fail before any training if the folder ``out`` cannot be made or written (unwritable, a file, a too-long
+    name): make it and write a probe file in it."""
+    if out is None:
+        return
+    try:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".scratchnet-probe-"):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(f"{str(out)!r} cannot be written: {exc.strerror or exc}", param_hint=flag) from None
 
 
 def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSettings:
@@ -320,6 +339,7 @@ def train_command(
     resume: str | None, out: str, quiet: bool, preset: str | None, diagnostics: bool = False, **flags: Any
 ) -> None:
     """Train a network, print the article's per-epoch lines, save model, history and figures."""
+    check_out(out)
     settings = train_settings(flags, preset)
     train_run(settings, out, resume=resume, preset=preset, verbose=not quiet, echo=click.echo, diagnostics=diagnostics)
 
@@ -438,6 +458,13 @@ def grid_options(f: Callable) -> Callable:
     default=None,
     help="BLAS threads per job [default: cores ÷ workers locally, 1 on Dask].",
 )
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=CONNECT_TIMEOUT,
+    show_default=True,
+    help="Seconds to reach the Dask --scheduler before giving up (no store is made then).",
+)
 @click.option("--refit", "do_refit", is_flag=True, help="Then retrain the best configuration and score the hold-out.")
 @click.option(
     "--out", type=click.Path(file_okay=False), default=None, help="Folder of the refit [default: next to the store]."
@@ -463,6 +490,7 @@ def tune_command(
     workers: int | None,
     group_size: int | None,
     blas_threads: int | None,
+    connect_timeout: float,
     **grid: Any,
 ) -> None:
     """Cross-validated grid search (article, section 7), saved training by training in an SQLite store.
@@ -497,16 +525,25 @@ def tune_command(
         "group_size": group_size,
         "blas_threads": blas_threads,
     }
-    with Store.create_or_open(store_path, fingerprint, new=new) as store:
-        if data_path:
-            store.set_meta("data_path", data_path)
-        summary = _tune_into(store, X_train, y_train, configs, folds, epochs, batch_size, seed, execution, progress)
-        click.echo(
-            f"{summary['trained']} trainings run in {summary['seconds']:.1f} s; {len(store.finished())} of "
-            f"{summary['total']} in {store_path}. See the table: scratchnet report {store_path}"
-        )
-        if do_refit:
-            refit_best(store, data_path=data_path, out=out, progress=progress, echo=click.echo)
+    if do_refit:
+        check_out(out)
+    client = None
+    if executor == "dask" and scheduler:  # reach the cluster before a store is made
+        client = execution["client"] = dask_client(scheduler, workers, timeout=connect_timeout)
+    try:
+        with Store.create_or_open(store_path, fingerprint, new=new) as store:
+            if data_path:
+                store.set_meta("data_path", data_path)
+            summary = _tune_into(store, X_train, y_train, configs, folds, epochs, batch_size, seed, execution, progress)
+            click.echo(
+                f"{summary['trained']} trainings run in {summary['seconds']:.1f} s; {len(store.finished())} of "
+                f"{summary['total']} in {store_path}. See the table: scratchnet report {store_path}"
+            )
+            if do_refit:
+                refit_best(store, data_path=data_path, out=out, progress=progress, echo=click.echo)
+    finally:
+        if client is not None:
+            client.close()
 
 
 def _check_batch_fits_a_fold(batch_size: int, n_train: int, folds: int) -> None:
@@ -583,14 +620,15 @@ def _tune_into(
 @click.option("--no-figures", is_flag=True, help="Only the text.")
 def report_command(store_path: str, fmt: str, show_runs: bool, figures: str | None, no_figures: bool) -> None:
     """The table of a grid search: mean CV accuracy per hidden layers × nodes, the optimal parameters."""
-    with Store.open(store_path) as store:
+    with Store.open(store_path, readonly=True) as store:
         summary = summarize(store)
         varied = summary["varied"]
         if show_runs:
             click.echo(runs_table(summary["runs"], fmt, varied), nl=False)
             return
-        if fmt == "csv":
+        if fmt == "csv":  # every configuration; "folds" says how many finished, "complete" whether all did
             means = summary["means"]
+            means = means.assign(complete=means["folds"] == summary["fingerprint"]["folds"])
             click.echo(means[shown_columns(means, varied)].to_csv(index=False), nl=False)
         else:
             click.echo(format_markdown(summary, store_path), nl=False)
@@ -619,10 +657,28 @@ def report_command(store_path: str, fmt: str, show_runs: bool, figures: str | No
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def refit_command(store_path: str, data_path: str | None, out: str | None, quiet: bool, progress: bool) -> None:
     """Retrain the best configuration of STORE on all training samples; report the hold-out accuracy."""
+    check_out(out)
     with Store.open(store_path) as store:
         if data_path is None:
             data_path = store.get_meta("data_path")
         refit_best(store, data_path=data_path, out=out, verbose=not quiet, progress=progress, echo=click.echo)
+
+
+@cli.group("store")
+def store_group() -> None:
+    """Look after a results store."""
+
+
+@store_group.command("export")
+@click.argument("store_path", metavar="STORE", type=click.Path(dir_okay=False))
+@click.argument("out", metavar="OUT.csv", type=click.Path(dir_okay=False))
+def store_export_command(store_path: str, out: str) -> None:
+    """Write every readable training of STORE (one row of the runs table each) to OUT.csv, even from a damaged store.
+
+    Rows are read one by one, so damaged pages lose only their own rows.
+    """
+    written, unreadable = export_runs(store_path, out)
+    click.echo(f"wrote {written} trainings to {out}" + (f"; {unreadable} rows could not be read" if unreadable else ""))
 
 
 @cli.command("reproduce")
@@ -676,13 +732,22 @@ def reproduce_command(
 @cli.command("predict")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print JSON Lines: one object per input (accuracy on stderr).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the predictions to FILE instead: .csv (the table's columns) or .npy (the scores, N × classes).",
+)
 @click.option(
     "--scaled",
     is_flag=True,
     help="The .npy/.npz inputs are already model features: feed them unchanged (default: raw pixels 0..255).",
 )
-def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: bool) -> None:
+def predict_command(
+    model: str, inputs: tuple[str, ...], as_json: bool, as_jsonl: bool, output: str | None, scaled: bool
+) -> None:
     """Classify 28×28 PNG/JPEG digits, .npy arrays or an .npz data set with a saved model.
 
     MODEL is a file written by `scratchnet train` or NeuralNetClassifier.save.
@@ -690,21 +755,180 @@ def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: 
     background is inverted to MNIST's white on black. Arrays hold raw pixels
     0..255 unless --scaled. Prints the predicted class and every class's score
     (the output layer: one-vs-all sigmoid scores in [0, 1], or softmax probabilities).
+    Inputs are checked first, then read and predicted in batches and the
+    output streamed, so any number of rows runs in bounded memory.
     """
+    if sum([as_json, as_jsonl, output is not None]) > 1:
+        raise click.BadParameter("choose one of --json, --jsonl and --output", param_hint="--output")
+    if output is not None and Path(output).suffix.lower() not in (".csv", ".npy"):
+        raise click.BadParameter(f"{output!r}: write predictions to a .csv or .npy file", param_hint="--output")
     est, header = read_estimator(model)
-    names, X, labels = read_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=_max_value(header, est))
-    scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
-    predicted = est.classes_[scores.argmax(axis=1)]
-    labelled = [i for i, label in enumerate(labels) if label is not None]
-    accuracy = None
-    if labelled:
-        accuracy = float(np.mean([str(labels[i]) == str(predicted[i]) for i in labelled]))
-    if as_json:
-        click.echo(_predictions_json(model, est, names, labels, scores, accuracy))
+    max_value = _max_value(header, est)
+    sources = plan_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=max_value)
+    classes = [_plain(c) for c in est.classes_]
+    n_rows = sum(source.n_rows for source in sources)
+    if output is not None:
+        sink = _PredictionFile(output, classes, sources, n_rows)
+    elif as_json:
+        sink = _PredictionJson(model, classes)
+    elif as_jsonl:
+        sink = _PredictionJsonl(classes)
     else:
-        click.echo(_predictions_table(est, names, labels, scores, predicted, labelled))
-        if accuracy is not None:
-            click.echo(f"accuracy {accuracy:.4f} on {len(labelled)} labelled inputs")
+        sink = _PredictionTable(classes, sources)
+    correct = labelled = 0
+    with sink:
+        for names, X, labels in iter_batches(sources, scaled=scaled, max_value=max_value):
+            scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
+            predicted = est.classes_[scores.argmax(axis=1)]
+            for label, p in zip(labels, predicted, strict=True):
+                if label is not None:
+                    labelled += 1
+                    correct += str(label) == str(p)
+            sink.write(names, labels, scores, predicted)
+        accuracy = correct / labelled if labelled else None
+        sink.finish(accuracy)
+    if accuracy is not None and not as_json:
+        click.echo(f"accuracy {accuracy:.4f} on {labelled} labelled inputs", err=as_jsonl)
+    if output is not None:
+        click.echo(f"wrote {n_rows} predictions to {output}", err=True)
+
+
+class _PredictionTable:
+    """``predict``'s table, streamed: input, label (if any input has one), predicted class and every class's score."""
+
+    def __init__(self, classes: list, sources: list) -> None:
+        self.with_labels = any(source.labelled for source in sources)
+        self.columns = [
+            "input",
+            *(["label"] if self.with_labels else []),
+            "predicted",
+            *(f"score {c}" for c in classes),
+        ]
+        name_width = max(source.name_width for source in sources)
+        label_width = max(source.label_width for source in sources)
+        self.widths = [
+            max(5, name_width),
+            *([max(5, label_width)] if self.with_labels else []),
+            max(9, *(len(str(c)) for c in classes)),
+            *(max(5, len(f"score {c}")) for c in classes),
+        ]
+
+    def __enter__(self) -> _PredictionTable:
+        click.echo(self._line(self.columns))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def _line(self, cells: list) -> str:
+        return " ".join(str(cell).rjust(width) for cell, width in zip(cells, self.widths, strict=True))
+
+    def write(self, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray) -> None:
+        n_text = len(self.widths) - scores.shape[1]
+        row = " ".join([*(f"%{w}s" for w in self.widths[:n_text]), *(f"%{w}.3f" for w in self.widths[n_text:])])
+        texts = [names, *([["" if x is None else x for x in labels]] if self.with_labels else []), predicted.tolist()]
+        click.echo("\n".join(row % (*cells, *values) for *cells, values in zip(*texts, scores.tolist(), strict=True)))
+
+    def finish(self, accuracy: float | None) -> None:
+        pass
+
+
+class _PredictionJson:
+    """``predict --json``: one JSON document (model, classes, predictions, accuracy), written prediction by
+    prediction."""
+
+    def __init__(self, model: str, classes: list) -> None:
+        self.model, self.classes, self.first = model, classes, True
+
+    def __enter__(self) -> _PredictionJson:
+        head = json.dumps({"model": str(self.model), "classes": self.classes}, default=_plain)[:-1]
+        click.echo(head + ', "predictions": [', nl=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def write(self, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray) -> None:
+        items = _prediction_items(self.classes, names, labels, scores)
+        text = ",\n".join(items)
+        click.echo(("\n" if self.first else ",\n") + text, nl=False)
+        self.first = False
+
+    def finish(self, accuracy: float | None) -> None:
+        click.echo(f'\n], "accuracy": {json.dumps(accuracy)}}}')
+
+
+class _PredictionJsonl(_PredictionJson):
+    """``predict --jsonl``: one JSON object per input and line."""
+
+    def __init__(self, classes: list) -> None:
+        super().__init__("", classes)
+
+    def __enter__(self) -> _PredictionJsonl:
+        return self
+
+    def write(self, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray) -> None:
+        click.echo("\n".join(_prediction_items(self.classes, names, labels, scores)))
+
+    def finish(self, accuracy: float | None) -> None:
+        pass
+
+
+class _PredictionFile:
+    """``predict --output FILE``: a CSV of the table's columns, or an .npy of the scores (N × classes)."""
+
+    def __init__(self, path: str, classes: list, sources: list, n_rows: int) -> None:
+        self.path, self.classes, self.n_rows = Path(path), classes, n_rows
+        self.with_labels = any(source.labelled for source in sources)
+        self.done = 0
+
+    def __enter__(self) -> _PredictionFile:
+        self.npy = self.path.suffix.lower() == ".npy"
+        self.file = open(self.path, "wb" if self.npy else "w", newline=None if self.npy else "")
+        if self.npy:  # the header, then each batch's bytes appended: no memory map, so no page stays resident
+            header = {"descr": "<f8", "fortran_order": False, "shape": (self.n_rows, len(self.classes))}
+            np.lib.format.write_array_header_1_0(self.file, header)
+        else:
+            self.csv = csv.writer(self.file)
+            self.csv.writerow(
+                ["input", *(["label"] if self.with_labels else []), "predicted", *(f"score {c}" for c in self.classes)]
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+    def write(self, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray) -> None:
+        if self.npy:
+            self.file.write(np.ascontiguousarray(scores, dtype="<f8").tobytes())
+        else:
+            texts = [names, *([["" if x is None else x for x in labels]] if self.with_labels else [])]
+            self.csv.writerows(
+                [*cells, p, *values]
+                for *cells, p, values in zip(*texts, predicted.tolist(), scores.tolist(), strict=True)
+            )
+        self.done += len(scores)
+
+    def finish(self, accuracy: float | None) -> None:
+        pass
+
+
+def _prediction_items(classes: list, names: list[str], labels: list, scores: np.ndarray) -> list[str]:
+    """Each input's prediction as a JSON object: input, predicted class, label, scores and probabilities."""
+    proba = normalise_scores(scores)
+    return [
+        json.dumps(
+            {
+                "input": name,
+                "predicted": classes[int(k)],
+                "label": label,
+                "scores": [float(v) for v in row],
+                "probabilities": [float(v) for v in prow],
+            },
+            default=lambda o: o.item() if hasattr(o, "item") else str(o),
+        )
+        for name, k, label, row, prow in zip(names, scores.argmax(axis=1), labels, scores, proba, strict=True)
+    ]
 
 
 def _max_value(header: dict[str, Any], est: Any) -> float | None:
@@ -719,43 +943,6 @@ def _max_value(header: dict[str, Any], est: Any) -> float | None:
 def _plain(value: Any) -> Any:
     """A NumPy scalar as its Python value."""
     return value.item() if hasattr(value, "item") else value
-
-
-def _predictions_json(
-    model: str, est: Any, names: list[str], labels: list, scores: np.ndarray, accuracy: float | None
-) -> str:
-    """``predict --json``: every input's prediction, scores and probabilities, and the accuracy on labelled ones."""
-    classes = [_plain(c) for c in est.classes_]
-    proba = normalise_scores(scores)
-    out = {
-        "model": str(model),
-        "classes": classes,
-        "predictions": [
-            {
-                "input": name,
-                "predicted": classes[int(k)],
-                "label": label,
-                "scores": [float(v) for v in row],
-                "probabilities": [float(v) for v in prow],
-            }
-            for name, k, label, row, prow in zip(names, scores.argmax(axis=1), labels, scores, proba, strict=True)
-        ],
-        "accuracy": accuracy,
-    }
-    return json.dumps(out, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
-
-
-def _predictions_table(
-    est: Any, names: list[str], labels: list, scores: np.ndarray, predicted: np.ndarray, labelled: list[int]
-) -> str:
-    """``predict``'s table: input, label (if any input has one), predicted class and every class's score."""
-    table = pd.DataFrame({"input": names, "predicted": predicted})
-    if labelled:
-        table.insert(1, "label", ["" if label is None else label for label in labels])
-    for j, c in enumerate(_plain(c) for c in est.classes_):
-        table[f"score {c}"] = scores[:, j]
-    with pd.option_context("display.max_rows", None, "display.width", 10_000):
-        return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
 cli.add_command(serve_command)

@@ -15,14 +15,27 @@ Everything is read as MNIST pixels and scaled like the training data
 
 With ``scaled=True`` arrays are taken as ready model features and fed
 unchanged (any finite numbers; for models not trained on pixels).
+
+In bounded memory: ``plan_inputs`` checks every input first (``.npy``
+headers, shapes, dtypes, then every value, chunk by chunk), so a bad input is
+an error before any prediction is printed; ``iter_batches`` then reads the
+arrays again in batches of ``BATCH_ROWS`` rows (plain reads, no memory map and
+no whole-array load: a 10 M-row array costs a batch). Images are checked for
+their size from their header before any pixel is decoded (a decompression bomb
+is a one-line error); 16-bit greyscale is scaled to 0…255, palette and
+transparent images are converted through RGBA.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from tokenize import TokenError
+from typing import IO, Any
 
 import numpy as np
 
@@ -32,6 +45,9 @@ from .errors import InvalidValueError
 IMAGE_SIDE = 28
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
+BATCH_ROWS = 8192
+"""Rows read and predicted at a time."""
+_NPY_HEADER_BYTES = 4096
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -40,7 +56,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img_file = Image.open(path)  # reads the header only: nothing is decoded yet
+        with img_file as img:
             fmt, size = img.format, img.size
             if fmt not in ("PNG", "JPEG"):
                 raise InvalidValueError(f"{str(path)!r} is a {fmt} image; give a PNG or JPEG")
@@ -49,11 +68,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                     f"{str(path)!r} is {size[0]}×{size[1]} pixels; scratchnet reads 28×28 greyscale digits "
                     "(MNIST style) and does not resize: crop or scale it to 28×28 first"
                 )
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                white = Image.new("RGBA", img.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, img.convert("RGBA"))
-            pixels = np.asarray(img.convert("L"), dtype=np.float64)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            pixels = _grey_pixels(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidValueError(
+            f"{str(path)!r} is refused as a decompression bomb ({exc}); scratchnet reads 28×28 digits"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        if isinstance(exc, InvalidValueError):
+            raise
         raise InvalidValueError(f"cannot read image {str(path)!r} (corrupt or not an image): {exc}") from None
     border = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
     if border.mean() > 127.5:  # a dark digit on a light background: make it MNIST's white on black
@@ -61,82 +83,27 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return pixels.reshape(-1)
 
 
-def _as_rows(arr, n_features, where):
-    """``(n,)``, ``(28, 28)``, ``(N, n)`` or ``(N, 28, 28)`` → ``(N, n_features)``."""
-    square = (IMAGE_SIDE, IMAGE_SIDE)
-    if arr.ndim == 1:
-        arr = arr[np.newaxis, :]
-    elif arr.ndim == 2 and arr.shape == square and n_features == IMAGE_SIDE**2:
-        arr = arr.reshape(1, -1)
-    elif arr.ndim == 3 and arr.shape[1:] == square:
-        arr = arr.reshape(arr.shape[0], -1)
-    if arr.ndim != 2 or arr.shape[1] != n_features or arr.shape[0] == 0:
-        raise InvalidValueError(
-            f"{where} holds an array of shape {arr.shape}; the model expects {n_features} features per sample: "
-            f"give ({n_features},) or (N, {n_features})"
-            + (" or (28, 28) or (N, 28, 28)" if n_features == IMAGE_SIDE**2 else "")
-        )
-    return arr
+def _grey_pixels(img: Any) -> np.ndarray:
+    """An opened image as greyscale 0…255 floats: 16-bit and 32-bit greyscale scaled (not clipped), palette and
+    transparent images composited on white."""
+    from PIL import Image
 
-
-def _check_values(arr, where, scaled, max_value):
-    if arr.dtype.kind not in "iuf":
-        raise InvalidValueError(f"{where} holds {arr.dtype} values; it must hold real numbers")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise InvalidValueError(f"{where} contains NaN or infinite values")
-    if scaled:
-        return arr
-    if max_value is None:
-        raise InvalidValueError(
-            f"the model does not record how raw inputs are scaled and has {arr.shape[1]} inputs (not MNIST's 784); "
-            "pass --scaled with arrays already prepared for the model"
-        )
-    if arr.min() < 0 or arr.max() > max_value:
-        raise InvalidValueError(
-            f"{where} holds values from {arr.min():g} to {arr.max():g}, but raw pixels lie in 0..{max_value:g}; "
-            "if the array is already scaled for the model, pass --scaled"
-        )
-    return scale_pixels(arr, max_value)
-
-
-def _load_npy(path):
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise InvalidValueError(f"cannot read {str(path)!r}: {exc}") from None
-    except (OSError, EOFError) as exc:
-        raise InvalidValueError(f"cannot read {str(path)!r} as a .npy array (corrupt or truncated?): {exc}") from None
-
-
-def _load_npz(path):
-    """``(X parts, y parts or None)`` from a data set archive."""
-    if not zipfile.is_zipfile(path):
-        raise InvalidValueError(f"{str(path)!r} is not a readable .npz archive (corrupt or truncated?)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            files = set(data.files)
-            if "X" in files:
-                keys = [("X", "y")]
-            elif {"x_train", "x_test"} <= files:
-                keys = [("x_train", "y_train"), ("x_test", "y_test")]
-            else:
-                raise InvalidValueError(
-                    f"it holds arrays {sorted(files)}; expected X [+ y] or x_train/x_test [+ y_train/y_test]"
-                )
-            X = [data[kx] for kx, _ in keys]
-            y = [data[ky] for _, ky in keys] if all(ky in files for _, ky in keys) else None
-    except ValueError as exc:
-        raise InvalidValueError(f"cannot use {str(path)!r}: {exc}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise InvalidValueError(f"cannot read {str(path)!r} (corrupt or truncated?): {exc}") from None
-    return X, y
+    if img.mode.startswith("I;16") or img.mode == "I":
+        raw = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or raw.max(initial=0) > 255 else 255.0
+        return np.clip(raw, 0, top) * (255.0 / top)
+    if img.mode == "F":
+        return np.clip(np.asarray(img, dtype=np.float64), 0, 255)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img.convert("RGBA"))
+    return np.asarray(img.convert("L"), dtype=np.float64)
 
 
 def read_inputs(
     paths: Sequence[str | os.PathLike], n_features: int, *, scaled: bool = False, max_value: float | None = 255.0
 ) -> tuple[list[str], np.ndarray, list]:
-    """Read every input: ``(names, X, labels)``.
+    """Read every input: ``(names, X, labels)`` (all in memory; ``plan_inputs``/``iter_batches`` stream).
 
     ``names``: one per row (``file.npy[3]`` for arrays of several rows);
     ``X``: (N, n_features) float64 ready for the model; ``labels``: a list with
@@ -144,41 +111,299 @@ def read_inputs(
     ``max_value``: the largest raw pixel value (``None``: unknown, so arrays
     are accepted only with ``scaled=True``).
     """
+    sources = plan_inputs(paths, n_features, scaled=scaled, max_value=max_value)
+    names, rows, labels = [], [], []
+    for batch_names, X, batch_labels in iter_batches(sources, scaled=scaled, max_value=max_value):
+        names.extend(batch_names)
+        rows.append(X)
+        labels.extend(batch_labels)
+    return names, np.concatenate(rows), labels
+
+
+# ------------------------------------------------------------------ streaming
+@dataclass
+class _ArrayPart:
+    """One stored array (a ``.npy`` file or an ``.npz`` entry) read row by row: its header, never all of it."""
+
+    opener: Callable[[], IO[bytes]]
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran: bool
+    offset: int
+    where: str
+    stored: tuple[int, ...] | None = None
+    """The shape in the file, when ``shape`` is its (rows, features) view."""
+
+    @property
+    def n_rows(self) -> int:
+        return self.shape[0] if self.shape else 1
+
+    @property
+    def row_size(self) -> int:
+        return int(np.prod(self.shape[1:], dtype=np.int64)) if self.shape else 1
+
+    def chunks(self, rows: int) -> Iterator[np.ndarray]:
+        """``(n, row_size)`` arrays of consecutive rows, ``rows`` at a time."""
+        stored = self.stored or self.shape
+        if self.fortran and len(stored) > 1:  # rows are not contiguous: read the whole array (rare)
+            nbytes = int(np.prod(stored, dtype=np.int64)) * self.dtype.itemsize
+            with self.opener() as f:
+                f.read(self.offset)
+                data = f.read(nbytes)
+            if len(data) != nbytes:
+                raise InvalidValueError(f"{self.where} is truncated: it holds fewer values than its header says")
+            arr = np.frombuffer(data, dtype=self.dtype).reshape(stored, order="F").reshape(self.n_rows, self.row_size)
+            for start in range(0, self.n_rows, rows):
+                yield arr[start : start + rows]
+            return
+        row_bytes = self.row_size * self.dtype.itemsize
+        with self.opener() as f:
+            f.read(self.offset)
+            for start in range(0, self.n_rows, rows):
+                n = min(rows, self.n_rows - start)
+                data = f.read(n * row_bytes)
+                if len(data) != n * row_bytes:
+                    raise InvalidValueError(f"{self.where} is truncated: it holds fewer rows than its header says")
+                yield np.frombuffer(data, dtype=self.dtype).reshape(n, self.row_size)
+
+
+def _npy_part(opener: Callable[[], IO[bytes]], where: str) -> _ArrayPart:
+    """The header of a ``.npy`` stream: shape, dtype, order and where the data starts; objects refused."""
+    try:
+        with opener() as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=_NPY_HEADER_BYTES)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_NPY_HEADER_BYTES)
+            else:
+                raise ValueError(f"unknown .npy format version {version}")
+            offset = f.tell()
+    except (OSError, EOFError, ValueError, KeyError, SyntaxError, TokenError, RecursionError, MemoryError,
+            zipfile.BadZipFile) as exc:  # fmt: skip
+        text = " ".join(str(exc).split())[:200]
+        raise InvalidValueError(f"cannot read {where} as a .npy array (corrupt or truncated?): {text}") from None
+    if dtype.hasobject:
+        raise InvalidValueError(
+            f"cannot read {where}: Object arrays cannot be loaded when allow_pickle=False (they could run code)"
+        )
+    return _ArrayPart(opener, tuple(shape), dtype, bool(fortran), offset, where)
+
+
+def _rows_of(part: _ArrayPart, n_features: int) -> int:
+    """The number of samples of an array of ``part.shape`` for a model of ``n_features`` inputs (as ``_as_rows``)."""
+    shape, square = part.shape, (IMAGE_SIDE, IMAGE_SIDE)
+    if len(shape) == 1:
+        rows, width = 1, shape[0]
+    elif len(shape) == 2 and shape == square and n_features == IMAGE_SIDE**2:
+        rows, width = 1, IMAGE_SIDE**2
+    elif len(shape) == 3 and shape[1:] == square:
+        rows, width = shape[0], IMAGE_SIDE**2
+    elif len(shape) == 2:
+        rows, width = shape
+    else:
+        rows, width = -1, -1
+    if width != n_features or rows <= 0:
+        raise InvalidValueError(
+            f"{part.where} holds an array of shape {shape}; the model expects {n_features} features per sample: "
+            f"give ({n_features},) or (N, {n_features})"
+            + (" or (28, 28) or (N, 28, 28)" if n_features == IMAGE_SIDE**2 else "")
+        )
+    if part.dtype.kind not in "iufb":
+        raise InvalidValueError(f"{part.where} holds {part.dtype} values; it must hold real numbers")
+    return rows
+
+
+@dataclass
+class InputSource:
+    """One input file, checked: its samples are read again, batch by batch, by ``iter_batches``."""
+
+    path: Path
+    kind: str
+    """``image``, ``npy`` or ``npz``."""
+    n_rows: int
+    parts: list[tuple[_ArrayPart, _ArrayPart | None]] = field(default_factory=list)
+    """``(X, y or None)`` per part (``x_train``/``x_test`` …), each X as (rows, features)."""
+    label_width: int = 0
+
+    @property
+    def labelled(self) -> bool:
+        return any(y is not None for _, y in self.parts)
+
+    def names(self, start: int, stop: int) -> list[str]:
+        if self.n_rows == 1 and self.kind != "npz":
+            return [str(self.path)]
+        return [f"{self.path}[{i}]" for i in range(start, stop)]
+
+    @property
+    def name_width(self) -> int:
+        return (
+            len(str(self.path)) if self.n_rows == 1 and self.kind != "npz" else len(f"{self.path}[{self.n_rows - 1}]")
+        )
+
+
+def _file_opener(path: Path) -> Callable[[], IO[bytes]]:
+    return lambda: open(path, "rb")
+
+
+def _entry_opener(path: Path, name: str) -> Callable[[], IO[bytes]]:
+    class _Entry:
+        def __enter__(self):
+            self.zf = zipfile.ZipFile(path)
+            self.f = self.zf.open(name)
+            return self.f
+
+        def __exit__(self, *exc):
+            self.f.close()
+            self.zf.close()
+
+    return _Entry
+
+
+def _npz_parts(path: Path) -> list[tuple[_ArrayPart, _ArrayPart | None]]:
+    """The ``(X, y)`` entries of a data set archive (``X`` [+ ``y``] or ``x_train``/``x_test`` [+ …])."""
+    where = repr(str(path))
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {n[:-4] if n.endswith(".npy") else n: n for n in zf.namelist()}
+            for info in zf.infolist():
+                if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise InvalidValueError(f"{where}: entry {info.filename!r} is encrypted or compressed unusually")
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        if isinstance(exc, InvalidValueError):
+            raise
+        raise InvalidValueError(f"{where} is not a readable .npz archive (corrupt or truncated?): {exc}") from None
+    if "X" in members:
+        keys = [("X", "y")]
+    elif {"x_train", "x_test"} <= set(members):
+        keys = [("x_train", "y_train"), ("x_test", "y_test")]
+    else:
+        raise InvalidValueError(
+            f"cannot use {where}: it holds arrays {sorted(members)}; expected X [+ y] or x_train/x_test "
+            "[+ y_train/y_test]"
+        )
+    with_labels = all(ky in members for _, ky in keys)
+    return [
+        (
+            _npy_part(_entry_opener(path, members[kx]), f"{where} ({kx})"),
+            _npy_part(_entry_opener(path, members[ky]), f"{where} ({ky})") if with_labels else None,
+        )
+        for kx, ky in keys
+    ]
+
+
+def _check_chunks(part: _ArrayPart, where: str, scaled: bool, max_value: float | None) -> None:
+    """Every value of ``part`` finite and, for raw pixels, within 0…max_value: one pass, batch by batch."""
+    low, high = np.inf, -np.inf
+    for chunk in part.chunks(BATCH_ROWS):
+        if chunk.dtype.kind == "f" and not np.all(np.isfinite(chunk)):
+            raise InvalidValueError(f"{where} contains NaN or infinite values")
+        if chunk.size:
+            low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+    if scaled:
+        return
+    if max_value is None:
+        raise InvalidValueError(
+            f"the model does not record how raw inputs are scaled and has {part.row_size} inputs (not MNIST's 784); "
+            "pass --scaled with arrays already prepared for the model"
+        )
+    if low < 0 or high > max_value:
+        raise InvalidValueError(
+            f"{where} holds values from {low:g} to {high:g}, but raw pixels lie in 0..{max_value:g}; "
+            "if the array is already scaled for the model, pass --scaled"
+        )
+
+
+def _label_width(part: _ArrayPart) -> int:
+    """The widest label of ``part`` as text (for the table's column)."""
+    width = 0
+    for chunk in part.chunks(BATCH_ROWS * 8):
+        if not chunk.size:
+            continue
+        values = (chunk.min(), chunk.max()) if chunk.dtype.kind in "iu" else chunk.reshape(-1).tolist()
+        width = max(width, *(len(str(v)) for v in values))
+    return width
+
+
+def plan_inputs(
+    paths: Sequence[str | os.PathLike], n_features: int, *, scaled: bool = False, max_value: float | None = 255.0
+) -> list[InputSource]:
+    """Check every input (kind, header, shape, dtype, every value) in bounded memory: the sources to stream.
+
+    Raises the same ``InvalidValueError`` as ``read_inputs`` for a bad input, before anything is predicted.
+    """
     if not paths:
         raise InvalidValueError("give at least one input: a 28×28 PNG/JPEG image, a .npy array or an .npz data set")
-    names, rows, labels = [], [], []
+    sources = []
     for path in map(Path, paths):
         if not path.is_file():
             raise InvalidValueError(f"input {str(path)!r} does not exist or is not a file")
-        suffix = path.suffix.lower()
+        suffix, where = path.suffix.lower(), repr(str(path))
         if suffix in IMAGE_SUFFIXES:
             if n_features != IMAGE_SIDE**2:
                 raise InvalidValueError(
                     f"the model expects {n_features} features, but a 28×28 image gives 784; "
                     "images only work with MNIST models"
                 )
-            rows.append(scale_pixels(read_image(path), 255.0)[np.newaxis, :])
-            names.append(str(path))
-            labels.append(None)
+            read_image(path)
+            sources.append(InputSource(path, "image", 1))
             continue
         if suffix == ".npy":
-            parts, part_labels = [_load_npy(path)], None
+            pairs = [(_npy_part(_file_opener(path), where), None)]
         elif suffix == ".npz":
-            parts, part_labels = _load_npz(path)
+            pairs = _npz_parts(path)
         else:
             raise InvalidValueError(
-                f"{str(path)!r}: unknown kind of input {suffix or '(no suffix)'!r}; "
+                f"{where}: unknown kind of input {suffix or '(no suffix)'!r}; "
                 "give .png/.jpg/.jpeg images, .npy arrays or .npz data sets"
             )
-        X = np.concatenate([_as_rows(np.asarray(p), n_features, repr(str(path))) for p in parts])
-        X = _check_values(X, repr(str(path)), scaled, max_value)
-        if part_labels is not None:
-            y = np.concatenate([np.asarray(p).reshape(-1) for p in part_labels])
-            if y.shape[0] != X.shape[0]:
-                raise InvalidValueError(f"{str(path)!r} has {X.shape[0]} samples but {y.shape[0]} labels")
-            labels.extend(y.tolist())
-        else:
-            labels.extend([None] * X.shape[0])
-        rows.append(X)
-        names.extend([str(path)] if X.shape[0] == 1 else [f"{path}[{i}]" for i in range(X.shape[0])])
-    return names, np.concatenate(rows), labels
+        parts, n_rows, n_labels, width = [], 0, 0, 0
+        for X, y in pairs:
+            rows = _rows_of(X, n_features)
+            X = _ArrayPart(X.opener, (rows, n_features), X.dtype, X.fortran, X.offset, X.where, X.shape)
+            _check_chunks(X, where, scaled, max_value)
+            if y is not None:
+                count = int(np.prod(y.shape, dtype=np.int64))
+                y = _ArrayPart(y.opener, (count,), y.dtype, y.fortran, y.offset, y.where, y.shape)
+                if count != rows:
+                    raise InvalidValueError(f"{str(path)!r} has {rows} samples but {count} labels")
+                n_labels += count
+                width = max(width, _label_width(y))
+            n_rows += rows
+            parts.append((X, y))
+        sources.append(InputSource(path, suffix[1:], n_rows, parts, width))
+    return sources
+
+
+def iter_batches(
+    sources: Sequence[InputSource], *, scaled: bool = False, max_value: float | None = 255.0, rows: int = BATCH_ROWS
+) -> Iterator[tuple[list[str], np.ndarray, list]]:
+    """``(names, X, labels)`` batches of at most ``rows`` samples, in input order: X float64 ready for the model."""
+    images: list[InputSource] = []
+
+    def flush():
+        X = np.stack([scale_pixels(read_image(s.path), 255.0) for s in images])
+        batch = ([str(s.path) for s in images], X, [None] * len(images))
+        images.clear()
+        return batch
+
+    for source in sources:
+        if source.kind == "image":
+            images.append(source)
+            if len(images) >= rows:
+                yield flush()
+            continue
+        if images:
+            yield flush()
+        start = 0
+        for X_part, y_part in source.parts:
+            y_chunks = y_part.chunks(rows) if y_part is not None else None
+            for chunk in X_part.chunks(rows):
+                X = chunk.astype(np.float64)
+                if not scaled:
+                    X = scale_pixels(X, max_value)
+                labels = next(y_chunks).reshape(-1).tolist() if y_chunks is not None else [None] * len(X)
+                yield source.names(start, start + len(X)), X, labels
+                start += len(X)
+    if images:
+        yield flush()

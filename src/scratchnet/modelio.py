@@ -22,10 +22,14 @@ them back itself (``scratchnet.estimator``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import struct
 import zipfile
+import zlib
 from pathlib import Path
+from tokenize import TokenError
 from typing import Any, Protocol
 
 import numpy as np
@@ -109,40 +113,248 @@ def save_network(net: Network, path: str | os.PathLike, extra_header: dict[str, 
     return write_model_file(path, header, arrays)
 
 
-def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read and check a model file: ``(header dict, {name: array})``; ``ModelFileError`` if anything is off."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file {str(path)!r} does not exist")
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{str(path)!r} is not a readable scratchnet model file (truncated or not an .npz)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "header" not in data.files:
-                raise ModelFileError("it has no scratchnet header")
-            arrays = {name: data[name] for name in data.files}
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            exc = "it holds object arrays, which are refused because loading them could run code"
-        raise ModelFileError(f"{str(path)!r} is not a usable scratchnet model file: {exc}") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+MAX_HEADER_CHARS = 1_000_000
+"""The longest JSON header read (the header holds names, classes and the recipe: kilobytes)."""
+MAX_HEADER_DEPTH = 16
+"""The deepest nesting of lists and objects in a header (scratchnet writes 3)."""
+MAX_LAYERS = 1_000
+"""The most layer widths a header may list."""
+MAX_PARAMETERS = 200_000_000
+"""The most weights and biases a model file may hold (1.6 GB of float64): sizes beyond are refused before reading."""
+MAX_HISTORY_CELLS = 1_000_000
+"""The most cells (epochs × columns) of a stored training history."""
+MAX_ENTRIES = 2 * MAX_LAYERS + 2
+MAX_RATIO = 100
+"""The largest uncompressed ÷ compressed size of an entry above ``_RATIO_FLOOR`` bytes (a zip bomb beyond)."""
+_RATIO_FLOOR = 1 << 20
+_NPY_PREAMBLE = 4096
+"""The most bytes of an entry's ``.npy`` header (magic, length, the header dict)."""
+_FLOATS = {"float32", "float64"}
+_READ_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    TypeError,
+    NotImplementedError,
+    RuntimeError,
+    RecursionError,
+    MemoryError,
+    SyntaxError,
+    TokenError,
+    OverflowError,
+    UnicodeDecodeError,
+    struct.error,
+    zlib.error,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+)
+"""What a damaged or hostile archive can raise from ``zipfile``, ``zlib`` and ``numpy.lib.format``."""
+
+
+def _json_depth(value: Any) -> int:
+    """The nesting depth of a parsed JSON value, without recursion."""
+    depth, level = 0, [(value, 1)]
+    while level:
+        item, d = level.pop()
+        depth = max(depth, d)
+        if d > MAX_HEADER_DEPTH:
+            break
+        if isinstance(item, dict):
+            level.extend((v, d + 1) for v in item.values())
+        elif isinstance(item, list):
+            level.extend((v, d + 1) for v in item)
+    return depth
+
+
+def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """``(shape, fortran_order, dtype, offset of the data)`` of a ``.npy`` entry, from its header alone."""
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=_NPY_PREAMBLE)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_NPY_PREAMBLE)
+        else:
+            raise ValueError(f"unknown .npy version {version}")
+        if not hasattr(f, "tell"):
+            raise ValueError("unseekable entry")
+        return tuple(shape), bool(fortran), dtype, f.tell()
+
+
+def _npy_data(zf: zipfile.ZipFile, info: zipfile.ZipInfo, spec: tuple, name: str, where: str) -> np.ndarray:
+    """Read the data of an entry whose header ``spec`` was checked: exactly its bytes, never more."""
+    shape, fortran, dtype, offset = spec
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if info.file_size != offset + nbytes:
         raise ModelFileError(
-            f"{str(path)!r} is not a readable scratchnet model file (truncated or not an .npz): {exc}"
-        ) from None
+            f"{where}: entry {name!r} holds {info.file_size} bytes, but its header announces {offset + nbytes}"
+        )
+    with zf.open(info) as f:
+        f.read(offset)
+        data = f.read(nbytes)
+    if len(data) != nbytes:
+        raise ModelFileError(f"{where}: entry {name!r} is truncated")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _entries(zf: zipfile.ZipFile, where: str, archive_size: int) -> dict[str, zipfile.ZipInfo]:
+    """The archive's entries by array name, checked: count, names, flags, compression, sizes and ratios."""
+    infos = zf.infolist()
+    if len(infos) > MAX_ENTRIES:
+        raise ModelFileError(f"{where} has {len(infos)} entries; a model file has at most {MAX_ENTRIES}")
+    if sum(info.compress_size for info in infos) > archive_size:
+        raise ModelFileError(f"{where} is truncated: its entries claim more bytes than the file holds")
+    entries = {}
+    for info in infos:
+        name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if name in entries:
+            raise ModelFileError(f"{where} holds the entry {info.filename!r} twice")
+        if info.flag_bits & 0x1:
+            raise ModelFileError(f"{where}: entry {info.filename!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ModelFileError(
+                f"{where}: entry {info.filename!r} uses zip compression method {info.compress_type}; "
+                "model files are stored or deflated"
+            )
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise ModelFileError(f"{where}: entry {info.filename!r} is stored but its sizes disagree")
+        if info.file_size > _RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise ModelFileError(
+                f"{where}: entry {info.filename!r} expands from {info.compress_size} to {info.file_size} bytes "
+                f"(more than {MAX_RATIO}×): refused as a decompression bomb"
+            )
+        entries[name] = info
+    return entries
+
+
+def _read_header(zf: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], where: str) -> dict[str, Any]:
+    """The JSON header entry, bounded in size and depth."""
+    if "header" not in entries:
+        raise ModelFileError(f"{where} is not a usable scratchnet model file: it has no scratchnet header")
+    info = entries["header"]
+    spec = _npy_header(zf, info)
+    shape, _, dtype, _ = spec
+    if dtype.kind == "O" or dtype.hasobject:
+        raise ModelFileError(
+            f"{where} is not a usable scratchnet model file: it holds object arrays, which are refused "
+            "because loading them could run code"
+        )
+    if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * MAX_HEADER_CHARS:
+        raise ModelFileError(
+            f"{where} has a corrupt header: expected one text of at most {MAX_HEADER_CHARS} characters, "
+            f"got {dtype} of shape {shape}"
+        )
+    text = str(_npy_data(zf, info, spec, "header", where)[()])
     try:
-        header = json.loads(str(arrays.pop("header")[()]))
-    except (json.JSONDecodeError, TypeError, IndexError) as exc:
-        raise ModelFileError(f"{str(path)!r} has a corrupt header: {exc}") from None
+        header = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{where} has a corrupt header: {str(exc)[:200] or 'nested too deeply'}") from None
+    if _json_depth(header) > MAX_HEADER_DEPTH:
+        raise ModelFileError(f"{where} has a corrupt header: nested deeper than {MAX_HEADER_DEPTH} levels")
+    return header
+
+
+def _check_version(header: Any, where: str) -> None:
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{str(path)!r} is not a scratchnet model file (foreign .npz)")
+        raise ModelFileError(f"{where} is not a scratchnet model file (foreign .npz)")
     version = header.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise ModelFileError(f"{str(path)!r} has an invalid format version {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(f"{where} has an invalid format version {version!r}")
     if version > FORMAT_VERSION:
         raise ModelFileError(
-            f"{str(path)!r} uses model format version {version}, newer than this scratchnet "
+            f"{where} uses model format version {version}, newer than this scratchnet "
             f"understands ({FORMAT_VERSION}); upgrade scratchnet to read it"
         )
+
+
+def expected_arrays(header: dict[str, Any], where: str) -> dict[str, tuple[tuple[int, ...], set[str] | None]]:
+    """``{name: (shape, dtypes)}`` that the header's ``layers``, ``dtype`` and ``history_columns`` call for.
+
+    Checks their kinds and sane bounds (``MAX_LAYERS``, ``MAX_PARAMETERS``); ``history``'s
+    first dimension (epochs) is ``-1``: any count up to ``MAX_HISTORY_CELLS`` cells.
+    """
+    layers, dtype = header.get("layers"), header.get("dtype")
+    if (
+        not isinstance(layers, list)
+        or not 2 <= len(layers) <= MAX_LAYERS
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layers)
+    ):
+        raise ModelFileError(
+            f"{where} has an invalid header: layers must list 2 to {MAX_LAYERS} widths ≥ 1, got {str(layers)[:100]!r}"
+        )
+    if dtype not in _FLOATS:
+        raise ModelFileError(f"{where} has an invalid header: dtype must be float32 or float64, got {dtype!r}")
+    n_parameters = sum(a * b + b for a, b in itertools.pairwise(layers))
+    if n_parameters > MAX_PARAMETERS:
+        raise ModelFileError(
+            f"{where} has an invalid header: layers {layers} mean {n_parameters} parameters, more than the "
+            f"{MAX_PARAMETERS} a model file may hold"
+        )
+    shapes: dict[str, tuple[tuple[int, ...], set[str] | None]] = {}
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(layers), start=1):
+        shapes[f"W{k}"] = ((n_in, n_out), _FLOATS)
+        shapes[f"b{k}"] = ((n_out,), _FLOATS)
+    columns = header.get("history_columns")
+    n_columns = len(columns) if isinstance(columns, list) and len(columns) <= 64 else None
+    shapes["history"] = ((-1, -1 if n_columns is None else n_columns), _FLOATS)
+    return shapes
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and check a model file: ``(header dict, {name: array})``; ``ModelFileError`` if anything is off.
+
+    Defensive, in bounded memory: the archive's entry list (count, names, flags,
+    compression, sizes and ratios), the header (size, depth, format, version,
+    layers, dtype) and every entry's stored shape and dtype (its ``.npy``
+    header) are checked against each other and against the bounds above before
+    any array is read; an array is read as exactly the bytes its header
+    announces. Nothing in the file is executed (no pickle).
+    """
+    path = Path(path)
+    where = repr(str(path))
+    if not path.is_file():
+        raise ModelFileError(f"model file {where} does not exist")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            entries = _entries(zf, where, path.stat().st_size)
+            header = _read_header(zf, entries, where)
+            _check_version(header, where)
+            specs = {name: _npy_header(zf, info) for name, info in entries.items() if name != "header"}
+            for _, _, dtype, _ in specs.values():
+                if dtype.hasobject:
+                    raise ModelFileError(
+                        f"{where} is not a usable scratchnet model file: it holds object arrays, which are refused "
+                        "because loading them could run code"
+                    )
+            wanted = expected_arrays(header, where)
+            unknown = sorted(set(specs) - set(wanted))
+            if unknown:
+                raise ModelFileError(f"{where} holds unexpected entries {unknown[:5]}")
+            arrays = {}
+            for name, (shape, dtypes) in wanted.items():
+                if name not in specs:
+                    if name == "history":
+                        continue
+                    raise ModelFileError(f"{where} is missing the array {name!r}")
+                stored, _, dtype, _ = specs[name]
+                fits = len(stored) == len(shape) and all(w in (-1, s) for w, s in zip(shape, stored, strict=True))
+                if name == "history" and fits:
+                    fits = int(np.prod(stored, dtype=np.int64)) <= MAX_HISTORY_CELLS
+                if not fits or dtype.name not in dtypes:
+                    raise ModelFileError(
+                        f"{where}: array {name!r} has shape {stored} and dtype {dtype}, "
+                        f"expected floats of shape {shape if name != 'history' else '(epochs, columns)'}"
+                    )
+            for name in specs:
+                arrays[name] = _npy_data(zf, entries[name], specs[name], name, where)
+    except ModelFileError:
+        raise
+    except _READ_ERRORS as exc:
+        raise ModelFileError(
+            f"{where} is not a readable scratchnet model file (truncated or not an .npz): "
+            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        ) from None
     return header, arrays
 
 

@@ -76,6 +76,11 @@ def _resumed(path: str | os.PathLike, settings: RunSettings, layers: list[int]) 
             f"{path} has layers {net.layers}, which do not fit {settings.dataset} ({layers[0]} inputs, "
             f"{layers[-1]} classes)"
         )
+    if "hidden" in settings.given and list(settings.hidden) != net.layers[1:-1]:
+        raise InvalidValueError(
+            f"{path} has hidden layers {net.layers[1:-1]}; --hidden {','.join(map(str, settings.hidden))} cannot "
+            "change them when resuming (drop --hidden, or train a new network without --resume)"
+        )
     for name in NETWORK_FIELDS:
         wanted = getattr(settings.recipe, name)
         if name in settings.given and wanted != net.options[name]:

@@ -7,7 +7,7 @@ table names the format and holds the *fingerprint* of the experiment (data,
 grid, folds, epochs, batch size, seed, dtype, network recipe): a store is only ever extended
 by the experiment it was made for.
 
-Schema (format version 2)::
+Schema (format version 3)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)            -- format, format_version, fingerprint (JSON), …
     runs(id, hidden_layers, hidden_nodes, learning_rate, <recipe>, fold, init_seed, batch_seed, epochs,
@@ -19,11 +19,27 @@ Schema (format version 2)::
     refits(id, hidden_layers, hidden_nodes, learning_rate, <recipe>, epochs, loss_training, accuracy_training,
            loss_test, accuracy_test, seconds, model_path, finished_at)
 
+    owners(owner TEXT PRIMARY KEY, host, pid, started_at, heartbeat)     -- format 3: the tune processes at work
+    claims(config TEXT, fold, owner, claimed_at)  PRIMARY KEY (config, fold)  -- a training being run, by whom
+
 ``<recipe>`` is ``activation, output, loss, init, optimizer, momentum,
 weight_decay, schedule, dropout`` (``recipe.Recipe.FIELDS``). Stores of format
 version 1 lack these columns: they hold one recipe, that of their fingerprint
 (the article's where it names none); they are read and extended as they are,
 the recipe columns filled in from the fingerprint.
+
+Several ``tune`` processes (on one machine, or on several sharing a disk where
+SQLite's locking holds) share one store through ``Claims``: each claims a
+training in one ``BEGIN IMMEDIATE`` transaction before running it, keeps a
+heartbeat, and the claims of a process that died (its pid is gone, or its
+heartbeat is older than ``CLAIM_SECONDS``) expire, so every training still ends
+in ``runs`` exactly once. Stores of format 2 gain the two tables when opened for
+work and stay readable by older versions.
+
+Health: a store opened is checked with ``PRAGMA quick_check``; a damaged one is
+a ``StoreError`` that names the way out (``scratchnet store export`` salvages the
+readable rows, ``tune --new`` starts over). ``Store.open(readonly=True)`` opens a
+store in a read-only place, and leaves no ``-wal``/``-shm`` files behind.
 
 A row of ``runs`` exists only for a finished training; its metrics are those
 of the last epoch. Trainings of a fold run together in groups: ``group_seconds``
@@ -32,10 +48,15 @@ is the wall time of the group, ``seconds`` the training's share of it.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import socket
 import sqlite3
-from collections.abc import Iterable
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,7 +69,12 @@ from .recipe import DEFAULTS, FIELD_TYPES, Recipe
 from .version import __version__
 
 FORMAT_NAME = "scratchnet-tune"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+"""Format 3 added ``owners`` and ``claims``; formats 1 and 2 are read (and gain those tables when tuned)."""
+CLAIM_SECONDS = 60.0
+"""A claim expires when its owner's heartbeat is older than this (or, on this host, its process is gone)."""
+HEARTBEAT_SECONDS = 5.0
+"""How often a working process renews its heartbeat."""
 METRICS = ["loss_training", "accuracy_training", "loss_validation", "accuracy_validation"]
 RECIPE_FIELDS = list(Recipe.FIELDS)
 """The recipe columns of ``runs`` and ``refits`` (format 2)."""
@@ -117,6 +143,18 @@ CREATE TABLE IF NOT EXISTS refits (
 )
 
 
+_CLAIMS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS owners (
+    owner TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started_at TEXT NOT NULL, heartbeat REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+    config TEXT NOT NULL, fold INTEGER NOT NULL, owner TEXT NOT NULL, claimed_at REAL NOT NULL,
+    PRIMARY KEY (config, fold)
+);
+"""
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
 FINGERPRINT_DEFAULTS = dict(DEFAULTS)
 """Fingerprint keys added after stores existed: the value a store without them was made with (the article's).
 
@@ -132,10 +170,39 @@ def _describe(value):
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
+def _ro_uri(path):
+    """The URI of a read-only connection: ``immutable`` when no ``-wal`` file is beside the store (no writer at work,
+    nothing to replay), so that reading creates no ``-wal``/``-shm`` files and works in read-only places."""
+    path = Path(path)
+    wal = Path(str(path) + "-wal")
+    return f"file:{path.resolve().as_posix()}?mode=ro" + ("" if wal.exists() else "&immutable=1")
+
+
+def _recover_hint(path):
+    return (
+        f"salvage its readable rows with `scratchnet store export {path} OUT.csv`, or start over with "
+        f"`scratchnet tune --new --store {path}`"
+    )
+
+
 def _names_our_format(path):
-    """Whether ``path`` is an SQLite file whose meta table says it is a scratchnet store."""
+    """Whether ``path`` may be deleted by ``--new``: an empty file, or an SQLite file of a scratchnet store.
+
+    A damaged or truncated store whose meta table cannot be read counts when its
+    first bytes are SQLite's and it still holds our format name.
+    """
+    path = Path(path)
     try:
-        conn = sqlite3.connect(f"file:{Path(path).resolve().as_posix()}?mode=ro", uri=True)
+        if path.stat().st_size == 0:
+            return True
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return False
+    if head.startswith(_SQLITE_MAGIC) and FORMAT_NAME.encode() in head:
+        return True
+    try:
+        conn = sqlite3.connect(_ro_uri(path), uri=True, timeout=30)
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
         finally:
@@ -143,6 +210,255 @@ def _names_our_format(path):
     except sqlite3.Error:
         return False
     return row is not None and row[0] == FORMAT_NAME
+
+
+def _is_empty_database(path):
+    """Whether ``path`` is an empty file or an SQLite database without any table (a store being created)."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            return True
+        conn = sqlite3.connect(_ro_uri(path), uri=True, timeout=30)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error):
+        return False
+
+
+def _alive(host, pid, heartbeat, now):
+    """Whether an owner still works: a fresh heartbeat, and on this host a living process."""
+    if now - heartbeat > CLAIM_SECONDS:
+        return False
+    if host == socket.gethostname():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except (PermissionError, OverflowError, ValueError):
+            return True
+    return True
+
+
+def _live_owners(conn):
+    """``[(owner, host, pid)]`` of the processes at work on the store of ``conn`` (none if it has no owners)."""
+    try:
+        rows = conn.execute("SELECT owner, host, pid, heartbeat FROM owners").fetchall()
+    except sqlite3.Error:
+        return []
+    now = time.time()
+    return [(o, h, p) for o, h, p, beat in rows if _alive(h, p, beat, now)]
+
+
+def _live_owners_of(path):
+    """The processes at work on the store at ``path``, as text (``''`` if none or unreadable)."""
+    try:
+        conn = sqlite3.connect(_ro_uri(path), uri=True, timeout=30)
+    except sqlite3.Error:
+        return ""
+    try:
+        owners = _live_owners(conn)
+    finally:
+        conn.close()
+    return ", ".join(f"pid {p} on {h}" for _, h, p in owners)
+
+
+def config_key(config: Config) -> str:
+    """A configuration as the text key of ``claims``."""
+    return json.dumps(config.row(), sort_keys=True)
+
+
+class Claims:
+    """This process's claims on the trainings of a store, with a heartbeat thread; a context manager.
+
+    ``claim(items)`` takes, in one ``BEGIN IMMEDIATE`` transaction, those of the
+    ``(Config, fold)`` items that are neither finished nor claimed by a live
+    process, after expiring the claims of dead ones; ``release`` gives claims
+    back (after their results are committed); ``close`` gives back all and
+    removes the owner. Its own connection is shared between threads under a lock
+    (joblib dispatches jobs from a thread).
+    """
+
+    store: Store
+    owner: str
+    conn: sqlite3.Connection
+    lock: threading.Lock
+    _stop: threading.Event
+    _thread: threading.Thread
+
+    def __init__(self, store: Store, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+        self.store = store
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        uri = f"file:{store.path.resolve().as_posix()}"
+        self.conn = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+        self.lock = threading.Lock()
+        self._view = Store(store.path, self.conn, store.fingerprint)
+        with self.lock:
+            self.conn.executescript(_CLAIMS_SCHEMA)
+            self.conn.execute(
+                "INSERT OR REPLACE INTO owners (owner, host, pid, started_at, heartbeat) VALUES (?, ?, ?, ?, ?)",
+                (self.owner, socket.gethostname(), os.getpid(), _now(), time.time()),
+            )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(heartbeat,), daemon=True)
+        self._thread.start()
+
+    def _beat(self, every):
+        while not self._stop.wait(every):
+            try:
+                with self.lock:
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO owners (owner, host, pid, started_at, heartbeat) VALUES "
+                        "(?, ?, ?, COALESCE((SELECT started_at FROM owners WHERE owner = ?), ?), ?)",
+                        (self.owner, socket.gethostname(), os.getpid(), self.owner, _now(), time.time()),
+                    )
+            except sqlite3.Error:  # a busy or vanished store: the next beat tries again
+                continue
+
+    def _transaction(self, work):
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work()
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+            return result
+
+    def _expire(self):
+        """Delete the claims and owner rows of processes that are gone."""
+        rows = self.conn.execute("SELECT owner, host, pid, heartbeat FROM owners").fetchall()
+        now = time.time()
+        dead = [(o,) for o, h, p, beat in rows if o != self.owner and not _alive(h, p, beat, now)]
+        self.conn.executemany("DELETE FROM claims WHERE owner = ?", dead)
+        self.conn.executemany("DELETE FROM owners WHERE owner = ?", dead)
+        live = {o for o, *_ in rows} - {d[0] for d in dead}
+        self.conn.execute(
+            f"DELETE FROM claims WHERE owner NOT IN ({', '.join('?' * len(live))})", tuple(live)
+        )  # claims of an owner row already removed
+
+    def claim(self, items: Iterable[tuple[Config, int]]) -> list[tuple[Config, int]]:
+        """Claim the items that are free (not finished, not claimed by a live process); return those claimed."""
+        items = list(items)
+
+        def work():
+            self._expire()
+            done = self._view.finished()
+            held = {(c, int(f)): o for c, f, o in self.conn.execute("SELECT config, fold, owner FROM claims")}
+            mine = []
+            for config, fold in items:
+                key = (config_key(config), int(fold))
+                if (config, fold) in done or held.get(key, self.owner) != self.owner:
+                    continue
+                mine.append((config, fold))
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO claims (config, fold, owner, claimed_at) VALUES (?, ?, ?, ?)",
+                    (*key, self.owner, time.time()),
+                )
+            return mine
+
+        return self._transaction(work)
+
+    def claimed_groups(self, groups: Iterable[tuple[int, list[Config]]]) -> Iterator[tuple[int, list[Config]]]:
+        """The ``(fold, configs)`` jobs cut down to what this process could claim, claimed as they are drawn."""
+        for fold, configs in groups:
+            mine = [c for c, _ in self.claim((c, fold) for c in configs)]
+            if mine:
+                yield fold, mine
+
+    def held_by_others(self) -> int:
+        """How many unfinished trainings live processes other than this one hold."""
+
+        def work():
+            self._expire()
+            done = {(config_key(c), int(f)) for c, f in self._view.finished()}
+            held = self.conn.execute("SELECT config, fold FROM claims WHERE owner != ?", (self.owner,)).fetchall()
+            return sum((c, int(f)) not in done for c, f in held)
+
+        return self._transaction(work)
+
+    def release(self, items: Iterable[tuple[Config, int]] | None = None) -> None:
+        """Give back the claims of ``items`` (all of this process's if None)."""
+        with self.lock:
+            if items is None:
+                self.conn.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
+            else:
+                self.conn.executemany(
+                    "DELETE FROM claims WHERE owner = ? AND config = ? AND fold = ?",
+                    [(self.owner, config_key(c), int(f)) for c, f in items],
+                )
+
+    def close(self) -> None:
+        """Stop the heartbeat, give back every claim and remove this owner."""
+        self._stop.set()
+        self._thread.join()
+        try:
+            with self.lock:
+                self.conn.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
+                self.conn.execute("DELETE FROM owners WHERE owner = ?", (self.owner,))
+        except sqlite3.Error:
+            pass  # a vanished store: nothing to give back
+        finally:
+            self.conn.close()
+
+    def __enter__(self) -> Claims:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def export_runs(path: str | os.PathLike, out: str | os.PathLike) -> tuple[int, int]:
+    """Salvage the readable rows of ``runs`` of a (possibly damaged) store into the CSV ``out``.
+
+    Reads row by row by primary key, so damaged pages lose only their own rows.
+    Returns ``(rows written, rows unreadable)``.
+    """
+    path, out = Path(path), Path(out)
+    if not path.is_file():
+        raise StoreError(f"store {str(path)!r} does not exist")
+    try:
+        conn = sqlite3.connect(f"file:{path.resolve().as_posix()}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store {str(path)!r}: {exc}") from None
+    try:
+        try:
+            columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{str(path)!r}: its table of runs cannot be read ({exc}); nothing to salvage") from None
+        if not columns:
+            raise StoreError(f"{str(path)!r} is not a scratchnet store (no table of runs)")
+        try:
+            last = conn.execute("SELECT MAX(id) FROM runs").fetchone()[0] or 0
+        except sqlite3.DatabaseError:
+            last = None
+        if last is None:  # the index is damaged: probe ids until a long gap
+            last = 10_000_000
+        written = unreadable = gap = 0
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sql = f"SELECT {', '.join(columns)} FROM runs WHERE id = ?"
+        with open(out, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(columns)
+            for run_id in range(1, last + 1):
+                try:
+                    row = conn.execute(sql, (run_id,)).fetchone()
+                except sqlite3.DatabaseError:
+                    unreadable += 1
+                    continue
+                if row is None:
+                    gap += 1
+                    if gap > 10_000:
+                        break
+                    continue
+                gap = 0
+                writer.writerow(row)
+                written += 1
+    finally:
+        conn.close()
+    return written, unreadable
 
 
 class Store:
@@ -191,16 +507,34 @@ class Store:
     # ------------------------------------------------------------ opening
     @staticmethod
     def _connect(path, readonly=False):
-        uri = f"file:{Path(path).resolve().as_posix()}" + ("?mode=ro" if readonly else "")
+        """A connection; ``readonly``: without a ``-wal`` file beside it (no writer at work, nothing to replay) the
+        store is opened ``immutable`` (no locks, no ``-shm``/``-wal`` created, works in read-only places), else
+        ``mode=ro``."""
+        path = Path(path)
+        uri = _ro_uri(path) if readonly else f"file:{path.resolve().as_posix()}"
         conn = sqlite3.connect(uri, uri=True, timeout=30)
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
+
+    @staticmethod
+    def _check_health(conn, path):
+        """``PRAGMA quick_check``: a damaged store is a ``StoreError`` that says how to recover."""
+        try:
+            rows = conn.execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            problem = " ".join(str(exc).split())
+        else:
+            problem = " ".join(" ".join(str(r[0]) for r in rows if r[0] != "ok").split())
+        if problem:
+            raise StoreError(f"store {str(path)!r} is damaged ({problem[:200]}); {_recover_hint(path)}")
 
     @staticmethod
     def _read_meta(conn, path):
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
+            if _names_our_format(path):  # our damaged or truncated store
+                raise StoreError(f"store {str(path)!r} is damaged ({exc}); {_recover_hint(path)}") from None
             raise StoreError(f"{str(path)!r} is not a scratchnet store (not an SQLite database: {exc})") from None
         if "meta" not in tables:
             raise StoreError(f"{str(path)!r} is not a scratchnet store (an SQLite database without scratchnet tables)")
@@ -244,9 +578,26 @@ class Store:
         path = Path(path)
         if not path.is_file():
             raise StoreError(f"store {str(path)!r} does not exist; create it with `scratchnet tune --store {path}`")
-        conn = cls._connect(path, readonly=readonly)
+        try:
+            if not readonly:  # look first without writing: a damaged store gets no -wal/-shm files beside it
+                look = cls._connect(path, readonly=True)
+                try:
+                    cls._read_meta(look, path)
+                    cls._check_health(look, path)
+                finally:
+                    look.close()
+            conn = cls._connect(path, readonly=readonly)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {str(path)!r}: {exc}") from None
         try:
             fingerprint = cls._read_meta(conn, path)
+            cls._check_health(conn, path)
+            if not readonly:
+                with conn:
+                    conn.executescript(_CLAIMS_SCHEMA)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"store {str(path)!r} cannot be used: {exc}; {_recover_hint(path)}") from None
         except Exception:
             conn.close()
             raise
@@ -261,7 +612,7 @@ class Store:
         A file that is not a scratchnet store is never overwritten.
         """
         path = Path(path)
-        if path.exists():
+        if path.exists() and not _is_empty_database(path):
             try:
                 store = cls.open(path, readonly=False)
             except StoreError:
@@ -269,6 +620,14 @@ class Store:
                     raise
                 store = None  # a damaged scratchnet store may be started over
             if new:
+                busy = _live_owners_of(path)
+                if busy:
+                    if store is not None:
+                        store.close()
+                    raise StoreError(
+                        f"store {str(path)!r} is in use by another tune ({busy}); --new would delete its work: stop "
+                        "it first, or use another --store"
+                    )
                 if store is not None:
                     store.close()
                 for suffix in ("", "-wal", "-shm"):
@@ -286,11 +645,31 @@ class Store:
                         "to delete it and start over"
                     )
                 return store
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = cls._connect(path)
-        conn.execute("PRAGMA journal_mode = WAL")
-        with conn:
-            conn.executescript(_SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = cls._connect(path)
+            created = cls._create_schema(conn, fingerprint)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot create store {str(path)!r}: {exc}; choose a writable place with --store"
+            ) from None
+        if not created:  # another process made it first, between our look and our lock
+            conn.close()
+            return cls.create_or_open(path, fingerprint, new=False)
+        return cls(path, conn, fingerprint)
+
+    @staticmethod
+    def _create_schema(conn, fingerprint):
+        """Make the tables of a new store in one ``BEGIN IMMEDIATE`` transaction; False if another process did."""
+        conn.isolation_level = None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+                conn.execute("ROLLBACK")
+                return False
+            for statement in (_SCHEMA + _CLAIMS_SCHEMA).split(";"):
+                if statement.strip():
+                    conn.execute(statement)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [
@@ -301,7 +680,14 @@ class Store:
                     ("created_at", _now()),
                 ],
             )
-        return cls(path, conn, fingerprint)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.isolation_level = ""
+        conn.execute("PRAGMA journal_mode = WAL")
+        return True
 
     def close(self) -> None:
         self.conn.close()
@@ -428,24 +814,30 @@ class Store:
         columns = [c for c in CONFIG_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
         return {(Config.from_row({**self._recipe, **dict(zip(columns, r[:-1]))}), int(r[-1])) for r in rows}
 
+    def _query(self, sql: str) -> pd.DataFrame:
+        """``pd.read_sql_query`` that turns a damaged database into a ``StoreError`` saying how to recover."""
+        try:
+            return pd.read_sql_query(sql, self.conn)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store {str(self.path)!r} is damaged ({exc}); {_recover_hint(self.path)}") from None
+
     def runs(self) -> pd.DataFrame:
         """One row per finished training (``RUN_COLUMNS``), ordered by configuration and fold."""
         columns = [c for c in RUN_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
         return self._with_recipe(
-            pd.read_sql_query(f"SELECT {', '.join(columns)} FROM runs ORDER BY {self._config_sql()}, fold", self.conn)
+            self._query(f"SELECT {', '.join(columns)} FROM runs ORDER BY {self._config_sql()}, fold")
         )
 
     def epochs(self) -> pd.DataFrame:
         """Every stored epoch: configuration, fold, epoch and its metrics."""
         return self._with_recipe(
-            pd.read_sql_query(
+            self._query(
                 f"SELECT {self._config_sql('r.')}, r.fold, e.epoch, "
                 + ", ".join(f"e.{m}" for m in METRICS)
                 + f", e.seconds FROM epochs e JOIN runs r ON r.id = e.run_id "
-                f"ORDER BY {self._config_sql('r.')}, r.fold, e.epoch",
-                self.conn,
+                f"ORDER BY {self._config_sql('r.')}, r.fold, e.epoch"
             )
         )
 
     def refits(self) -> pd.DataFrame:
-        return self._with_recipe(pd.read_sql_query("SELECT * FROM refits ORDER BY id", self.conn))
+        return self._with_recipe(self._query("SELECT * FROM refits ORDER BY id"))

@@ -16,6 +16,7 @@ fold by ``batch_seed(seed, fold)``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import tempfile
@@ -48,7 +49,7 @@ from .network import MultilayerNeuralNetClassifier
 from .recipe import DEFAULTS, describe_values
 from .report import best_config, complete, config_means
 from .runs import RunSettings, fit, write_run
-from .store import Store
+from .store import Claims, Store
 from .validation import check_int
 
 
@@ -314,12 +315,21 @@ def _run_dask(payload, groups, settings, client, tick):
     topic = f"scratchnet-tune-{uuid.uuid4().hex}"
     client.subscribe_topic(topic, lambda event: tick(event[1] if isinstance(event, tuple) else event))
     [data] = client.scatter([payload], broadcast=True)  # the data goes to every worker once
-    futures = [
-        client.submit(run_group, data, fold, configs, settings, ("dask", topic), pure=False) for fold, configs in groups
-    ]
+    groups = iter(groups)  # drawn (and claimed) as workers free up, two jobs per worker thread in flight
+
+    def submit(group):
+        return client.submit(run_group, data, group[0], group[1], settings, ("dask", topic), pure=False)
+
+    window = max(1, 2 * sum(client.nthreads().values()))
+    futures = [submit(group) for group in itertools.islice(groups, window)]
     try:
-        for future in as_completed(futures):
+        running = as_completed(futures)
+        for future in running:
             yield future.result()
+            group = next(groups, None)
+            if group is not None:
+                futures.append(submit(group))
+                running.add(futures[-1])
     finally:
         client.cancel(futures)
         client.unsubscribe_topic(topic)
@@ -361,17 +371,24 @@ class _Progress:
             self.bar.update(target - self.bar.n)
 
 
-def dask_client(scheduler: str | None = None, workers: int | None = None) -> Any:
-    """A ``distributed.Client`` of the cluster at ``scheduler``, or of a new LocalCluster of processes."""
+CONNECT_TIMEOUT = 5.0
+"""Seconds to reach a Dask scheduler before giving up (``tune --connect-timeout``)."""
+
+
+def dask_client(scheduler: str | None = None, workers: int | None = None, timeout: float = CONNECT_TIMEOUT) -> Any:
+    """A ``distributed.Client`` of the cluster at ``scheduler`` (reached within ``timeout`` seconds), or of a new
+    LocalCluster of processes."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
         raise InvalidValueError("--executor dask needs dask.distributed: pip install 'scratchnet[dask]'") from None
     if scheduler:
         try:
-            return Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise InvalidValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+            return Client(scheduler, timeout=f"{float(timeout)}s")
+        except (OSError, TimeoutError) as exc:
+            raise InvalidValueError(
+                f"cannot reach the Dask scheduler at {scheduler} within {float(timeout):g} s: {exc}"
+            ) from None
     cluster = LocalCluster(
         n_workers=workers or default_workers(), threads_per_worker=1, processes=True, dashboard_address=None
     )
@@ -423,6 +440,25 @@ def _close(client: Any) -> None:
         cluster.close()
 
 
+CLAIM_POLL_SECONDS = 1.0
+"""How often a process whose work is done looks whether the trainings other processes hold are finished."""
+
+
+def _groups_left(
+    store: Store, claims: Claims, everything: list[tuple[Config, int]], make: Callable[[list], list]
+) -> list[tuple[int, list[Config]]]:
+    """After a round: the jobs of the unfinished trainings once some are free (others' claims expired), or [] once
+    every training is in the store; waits while other live processes hold all that is left."""
+    while True:
+        done = store.finished()
+        left = [(c, f) for c, f in everything if (c, f) not in done]
+        if not left:
+            return []
+        if claims.held_by_others() < len(left):
+            return make(left)
+        time.sleep(CLAIM_POLL_SECONDS)
+
+
 def run_tune(
     store: Store,
     X_train: np.ndarray,
@@ -467,7 +503,8 @@ def run_tune(
         client = own_client = dask_client(scheduler, workers)
     try:
         workers, threads = _workers_and_threads(executor, workers, blas_threads, client)
-        groups = make_groups(pending, workers, group_size, X_train.shape[1], n_classes)
+        sizes = (X_train.shape[1], n_classes)
+        groups = make_groups(pending, workers, group_size, *sizes)
         settings = {
             "epochs": int(epochs),
             "batch_size": int(batch_size),
@@ -479,18 +516,31 @@ def run_tune(
         _announce(echo, store, configs, len(pending), len(everything), len(split), plan)
         payload = {"X": X_train, "y": y_train, "folds": split}
         start = time.perf_counter()
-        with _progress_bar(len(everything), len(everything) - len(pending), epochs, progress) as bar:
+        with (
+            _progress_bar(len(everything), len(everything) - len(pending), epochs, progress) as bar,
+            Claims(store) as claims,
+        ):
             shown = _Progress(bar, epochs)
-            jobs = (
-                _run_dask(payload, groups, settings, client, shown.tick)
-                if executor == "dask"
-                else _run_local(payload, groups, settings, workers, shown.tick)
-            )
-            for results in jobs:
-                summary["trained"] += store.add_runs(results)
-                shown.finished(len(results))
-                best = max(r["history"]["accuracy_validation"].iloc[-1] for r in results)
-                bar.set_postfix(fold=results[0]["fold"], best_val=f"{best:.3f}")
+            while groups:  # each job is claimed in the store as it is drawn: several tune processes share the grid
+                mine = claims.claimed_groups(groups)
+                jobs = (
+                    _run_dask(payload, mine, settings, client, shown.tick)
+                    if executor == "dask"
+                    else _run_local(payload, mine, settings, workers, shown.tick)
+                )
+                ran = 0
+                for results in jobs:
+                    ran += 1
+                    summary["trained"] += store.add_runs(results)
+                    claims.release((Config.from_row(r), r["fold"]) for r in results)
+                    shown.finished(len(results))
+                    best = max(r["history"]["accuracy_validation"].iloc[-1] for r in results)
+                    bar.set_postfix(fold=results[0]["fold"], best_val=f"{best:.3f}")
+                if not ran:  # another process took what was free just before us: look again in a moment
+                    time.sleep(CLAIM_POLL_SECONDS)
+                groups = _groups_left(
+                    store, claims, everything, lambda left: make_groups(left, workers, group_size, *sizes)
+                )
         summary["seconds"] = time.perf_counter() - start
     finally:
         if own_client is not None:
