@@ -260,6 +260,9 @@ def test_weight_decay_shrinks_weights_not_biases():
     SGD(0.1, weight_decay=0.5).update([W, b], [np.zeros((2, 2)), np.zeros(2)])
     np.testing.assert_allclose(W, 0.95)
     np.testing.assert_array_equal(b, 1.0)
+    K = np.ones((3, 2, 2, 2))  # a convolution's kernels decay like a dense layer's weights
+    SGD(0.1, weight_decay=0.5).update([K], [np.zeros_like(K)])
+    np.testing.assert_allclose(K, 0.95)
     W = np.ones((2, 2))
     Adam(0.1, weight_decay=0.5).update([W], [np.zeros((2, 2))])
     assert np.all(W < 1)

@@ -27,7 +27,7 @@ import re
 
 import numpy as np
 
-from .activations import ACTIVATIONS, DERIVATIVES
+from .activations import ACTIVATIONS
 from .convkernels import (
     avgpool_backward,
     avgpool_forward,
@@ -477,14 +477,14 @@ class Activation(Layer):
         if name not in ACTIVATIONS:
             raise InvalidValueError(f"unknown activation {name!r}; choose one of {', '.join(sorted(ACTIVATIONS))}")
         self.kind = name
-        self.f, self.df = ACTIVATIONS[name], DERIVATIVES[name]
+        self.f = ACTIVATIONS[name]
 
     def forward(self, x, training=False):
         self.a = self.f(x)
         return self.a
 
     def backward(self, grad_out):
-        g = grad_out * self.df(self.a)
+        g = self.f.backward_(grad_out, self.a, np.empty_like(grad_out))
         self.a = None
         return g
 
@@ -523,8 +523,6 @@ class Residual(Layer):
         return self.body + ([self.shortcut] if self.shortcut is not None else [])
 
     def _body_shape(self, input_shape):
-        from .model import build_layers  # the shape errors of the body name the body's layer
-
         return build_layers(self.body, input_shape, self.dtype, self._rng, where="residual body ")
 
     def output_shape(self, input_shape):
@@ -642,3 +640,18 @@ def make_layer(name, *args, **kwargs):
     except TypeError as exc:
         msg = re.sub(r"\w+\.__init__\(\)", "it", str(exc))
         raise InvalidValueError(f"{name}: {msg}") from None
+
+
+def build_layers(layers, input_shape, dtype, rng, where=""):
+    """Build ``layers`` one after the other from ``input_shape``; the output shape.
+
+    A layer that does not fit its input raises an ``InvalidValueError`` of one line
+    naming it, its position (from 1) and the shape it was given.
+    """
+    shape = tuple(input_shape)
+    for i, layer in enumerate(layers, start=1):
+        try:
+            shape = layer.build(shape, dtype, rng)
+        except InvalidValueError as exc:
+            raise InvalidValueError(f"{where}layer {i} {layer.spec()!r} (input shape {shape}): {exc}") from None
+    return shape

@@ -28,33 +28,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .activations import OUTPUT_BACKWARD, OUTPUTS
+from .activations import OUTPUTS
 from .archspec import format_arch, parse_arch
 from .batching import batch_indices, epoch_rng
 from .errors import InvalidTypeError, InvalidValueError, ModelFileError, TrainingDivergedError
-from .layers import BatchNorm, Dropout, Layer
+from .layers import BatchNorm, Dropout, Layer, build_layers
 from .losses import LOSSES, check_loss, check_pair, int_to_onehot
 from .network import HISTORY_COLUMNS
 from .optimizers import SCHEDULES, check_schedule, make_optimizer
+from .training import format_epoch
 from .validation import check_dtype, check_int, check_positive_float
+from .version import __version__
 
 FORMAT_NAME = "scratchnet-layered-model"
 FORMAT_VERSION = 1
-
-
-def build_layers(layers, input_shape, dtype, rng, where=""):
-    """Build ``layers`` one after the other from ``input_shape``; the output shape.
-
-    A layer that does not fit its input raises an ``InvalidValueError`` of one line
-    naming it, its position (from 1) and the shape it was given.
-    """
-    shape = tuple(input_shape)
-    for i, layer in enumerate(layers, start=1):
-        try:
-            shape = layer.build(shape, dtype, rng)
-        except InvalidValueError as exc:
-            raise InvalidValueError(f"{where}layer {i} {layer.spec()!r} (input shape {shape}): {exc}") from None
-    return shape
 
 
 def walk(layers):
@@ -92,7 +79,7 @@ class LayeredNetwork:
             self.backward_mode = check_pair(output, loss)
         except ValueError as exc:
             raise InvalidValueError(str(exc)) from None
-        self.loss_function = LOSSES[loss]()
+        self.loss_function = LOSSES[loss]
         self.dtype = np.dtype(check_dtype(dtype))
         self.seed = seed
         out = build_layers(self.layers, self.input_shape, self.dtype, np.random.default_rng(seed))
@@ -180,7 +167,7 @@ class LayeredNetwork:
         if self.backward_mode == "fused":
             g = self.loss_function.delta_z(a, Y)
         else:
-            g = OUTPUT_BACKWARD[self.output](self.loss_function.delta(a, Y), a)
+            g = OUTPUTS[self.output].backward_(self.loss_function.delta(a, Y), a, np.empty_like(a))
         for layer in reversed(self.layers):
             g = layer.backward(g)
         return [g for i, layer in enumerate(self.layers) for _, g in layer.named_grads(f"layers.{i}.")]
@@ -421,8 +408,6 @@ def train_layered(
         model.history_records.append(record)
         model.optimizer_state = opt.get_state()
         if verbose:
-            from .training import format_epoch
-
             print(format_epoch(record) + f" | seconds={record['seconds']:.1f}", flush=True)
         if on_epoch is not None and on_epoch(record):
             break
@@ -437,8 +422,6 @@ def save_layered(model, path, extra_header=None):
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     path.parent.mkdir(parents=True, exist_ok=True)
-    from . import __version__
-
     named = model.named_params() + model.named_buffers()
     header = {
         "format": FORMAT_NAME,

@@ -118,8 +118,8 @@ class Optimizer:
     def update(self, params: list[np.ndarray], grads: list[np.ndarray], *, overwrite_grads: bool = False) -> None:
         """Update every array of ``params`` in place with its gradient in ``grads``.
 
-        Weight decay applies to the 2-D arrays (weights), not to the 1-D ones
-        (biases). ``grads`` are left unchanged unless ``overwrite_grads`` (then
+        Weight decay applies to the arrays of 2 or more dimensions (dense and
+        convolution weights), not to the 1-D ones (biases, batch-norm scales). ``grads`` are left unchanged unless ``overwrite_grads`` (then
         they serve as work space, which saves a copy per array).
         """
         if self.state is None:
@@ -129,7 +129,7 @@ class Optimizer:
         for i, (param, grad) in enumerate(zip(params, grads)):
             work = grad if overwrite_grads and grad.dtype == param.dtype else np.array(grad, dtype=param.dtype)
             scratch = self._scratch_like(param)
-            add_weight_decay(param, work, self.weight_decay, None if param.ndim == 2 else 0, scratch)
+            add_weight_decay(param, work, self.weight_decay, None if param.ndim >= 2 else 0, scratch)
             self.apply(param, work, [self.state[name][i] for name in self.state_names], factors, scratch)
 
     def _scratch_like(self, param: np.ndarray) -> np.ndarray:
