@@ -101,8 +101,8 @@ def fit(
     settings: RunSettings,
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     *,
-    verbose: bool = True,
-    progress: bool = True,
+    verbose: bool = False,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Train ``net`` on ``data`` = ``(X_train, X_test, y_train, y_test)`` as the settings say; this call's history."""
     X_train, X_test, y_train, y_test = data
@@ -165,8 +165,8 @@ def train_run(
     *,
     resume: str | os.PathLike | None = None,
     preset: str | None = None,
-    verbose: bool = True,
-    progress: bool = True,
+    verbose: bool = False,
+    progress: bool = False,
     echo: Callable[[str], object] = print,
 ) -> RunResult:
     """``scratchnet train``: load the data, build (or resume) the network, train it, write the run into ``out``.
@@ -185,7 +185,7 @@ def train_run(
     echo(
         f"{settings.dataset}: {X_train.shape[0]} training / {X_test.shape[0]} hold-out samples; layers {net.layers} "
         f"({net.n_parameters} parameters, {net.dtype.name}); {settings.epochs} epochs, batch {settings.batch_size}, "
-        f"learning rate {settings.learning_rate}"
+        f"learning rate {settings.learning_rate:g}"
         + (f"; {beyond}" if beyond else "")
         + (f" [preset {preset}]" if preset else "")
     )

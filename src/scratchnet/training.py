@@ -203,8 +203,8 @@ def train(
     batch_size: int = 100,
     learning_rate: float = 0.1,
     seed: int | None = None,
-    verbose: bool = True,
-    progress: bool = True,
+    verbose: bool = False,
+    progress: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
     """Train ``net`` in place by minibatch gradient descent; return this call's epochs as a DataFrame.
@@ -255,8 +255,8 @@ def train_reference(
     batch_size: int = 100,
     learning_rate: float = 0.1,
     seed: int | None = None,
-    verbose: bool = True,
-    progress: bool = True,
+    verbose: bool = False,
+    progress: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
     """Train ``net`` in place by minibatch SGD, step by step in plain NumPy (the reference).

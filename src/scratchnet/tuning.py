@@ -449,7 +449,8 @@ def run_tune(
     cluster of ``client`` or ``scheduler``, else a LocalCluster of ``workers``
     processes; one BLAS thread per task unless ``blas_threads``).
     ``configs`` carry their recipes (``make_grid``); they should be the store's.
-    Returns ``{"trained": …, "total": …, "seconds": …}``.
+    Returns ``{"trained": …, "total": …, "seconds": …, "seconds_all": …}``: ``seconds`` this call's wall time,
+    ``seconds_all`` the grid's over every call (kept in the store's meta ``tune_seconds``).
     """
     if executor not in ("local", "dask"):
         raise InvalidValueError(f"executor must be 'local' or 'dask', got {executor!r}")
@@ -460,9 +461,10 @@ def run_tune(
     summary = {"trained": 0, "total": len(everything), "seconds": 0.0}
     if not pending:
         echo(f"all {len(everything)} trainings are already in {store.path}")
+        summary["seconds_all"] = float(store.get_meta("tune_seconds", "0"))
         return summary
     n_classes = int(np.max(y_train)) + 1
-    own_client = None
+    own_client = start = None
     if executor == "dask" and client is None:
         client = own_client = dask_client(scheduler, workers)
     try:
@@ -493,8 +495,12 @@ def run_tune(
                 bar.set_postfix(fold=results[0]["fold"], best_val=f"{best:.3f}")
         summary["seconds"] = time.perf_counter() - start
     finally:
+        if start is not None:  # the grid's wall time over every session, for a report after a rerun
+            spent = time.perf_counter() - start
+            store.set_meta("tune_seconds", float(store.get_meta("tune_seconds", "0")) + spent)
         if own_client is not None:
             _close(own_client)
+    summary["seconds_all"] = float(store.get_meta("tune_seconds", "0"))
     return summary
 
 
@@ -532,8 +538,8 @@ def refit_best(
     *,
     data_path: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
-    verbose: bool = True,
-    progress: bool = True,
+    verbose: bool = False,
+    progress: bool = False,
     echo: Callable[[str], object] = print,
 ) -> dict[str, Any]:
     """Retrain the best configuration of ``store`` on all training samples and score the hold-out.
