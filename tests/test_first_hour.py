@@ -76,3 +76,73 @@ def test_learning_rates_print_alike(tmp_path, capsys):
         "--out", str(tmp_path / "r"),
     )  # fmt: skip
     assert code == 0 and re.search(r"learning rate 2(;|\n)", out), out
+
+
+# ------------------------------------------------------------- divergence inside a grid
+def _relu_nets(which, lrs):
+    from scratchnet.network import MultilayerNeuralNetClassifier as Net
+
+    spec = [[64, 20, 10], [64, 30, 10], [64, 20, 20, 10]]
+    nets = [Net(spec[i], random_seed=i, activation="relu", output="softmax", loss="cross_entropy") for i in which]
+    return nets, [lrs[i] for i in which]
+
+
+def test_a_diverged_network_leaves_the_others_bit_identical(digits_split):
+    from scratchnet.engine import train_many
+    from scratchnet.errors import TrainingDivergedError
+
+    X_train, X_test, y_train, y_test = digits_split
+    lrs = [0.5, 1e300, 1.0]
+    all3, lr3 = _relu_nets([0, 1, 2], lrs)
+    before = [w.copy() for w in all3[1].weights]
+    kw = dict(epochs=4, batch_size=20, seed=5)
+    got = train_many(all3, X_train, y_train, X_test, y_test, learning_rates=lr3, diverged="drop", **kw)
+    two, lr2 = _relu_nets([0, 2], lrs)
+    want = train_many(two, X_train, y_train, X_test, y_test, learning_rates=lr2, **kw)
+    assert got[1].attrs["diverged_epoch"] == 0 and len(got[1]) == 0
+    assert all((a == b).all() for a, b in zip(all3[1].weights, before))  # kept its parameters before the epoch
+    for g, w, a, b in ((got[0], want[0], all3[0], two[0]), (got[2], want[1], all3[2], two[1])):
+        pd_equal = g.drop(columns="seconds").equals(w.drop(columns="seconds"))
+        assert pd_equal and "diverged_epoch" not in g.attrs
+        assert all((p == q).all() for p, q in zip(a.weights + a.biases, b.weights + b.biases))
+    with pytest.raises(TrainingDivergedError) as info:
+        train_many(_relu_nets([0, 1], lrs)[0], X_train, y_train, learning_rates=lrs[:2], X_val=None, y_val=None, **kw)
+    assert info.value.networks == [1]
+
+
+def test_tune_records_a_diverged_cell_and_report_and_refit_leave_it_out(tmp_path, capsys):
+    store = tmp_path / "d.sqlite"
+    args = [
+        "tune", "--hidden-layers", "1", "--hidden-nodes", "10", "--learning-rates", "0.5,1e300", "--folds", "2",
+        "--epochs", "2", "--activation", "relu", "--heads", "softmax/cross-entropy", "--store", str(store),
+        "--no-progress", "--workers", "1",
+    ]  # fmt: skip
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert "4 trainings run" in out
+    code, out, err = run(capsys, "report", str(store), "--no-figures")
+    assert code == 0, err
+    assert "2 trainings diverged" in out and "learning rate=0.5" in out
+    assert "| 1 | diverged |" in out  # the table of learning rate 1e300
+    code, out, err = run(capsys, "report", str(store), "--runs", "--format", "csv")
+    assert out.splitlines()[0].endswith("diverged_epoch") and out.count(",0\n") >= 2
+
+
+def test_a_format_2_store_reads_and_gains_the_diverged_column(tmp_path, capsys):
+    from scratchnet.store import FORMAT_VERSION, Store
+
+    store = tmp_path / "old.sqlite"
+    code, _, err = run(
+        capsys, "tune", "--hidden-layers", "1", "--hidden-nodes", "5", "--learning-rates", "1", "--folds", "2",
+        "--epochs", "1", "--store", str(store), "--no-progress", "--workers", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    conn = sqlite3.connect(store)
+    with conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN diverged_epoch")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
+    conn.close()
+    with Store.open(store, readonly=True) as s:
+        assert s.runs()["diverged_epoch"].isna().all() and len(s.runs()) == 2
+    with Store.open(store) as s:
+        assert s.get_meta("format_version") == str(FORMAT_VERSION) == "3" and not s.missing

@@ -243,6 +243,7 @@ def run_group(
             seed=batch_seed(seed, fold),
             on_epoch=lambda epoch, records: _epoch_done(progress, len(records)),
             options=[c.recipe.training_options() for c in configs],
+            diverged="drop",
         )
     wall = time.perf_counter() - start
     renamed = {"loss_test": "loss_validation", "accuracy_test": "accuracy_validation"}
@@ -253,6 +254,7 @@ def run_group(
             "init_seed": init_seed(seed, config, fold),
             "batch_seed": batch_seed(seed, fold),
             "history": history.rename(columns=renamed),
+            "diverged_epoch": history.attrs.get("diverged_epoch"),
             "seconds": float(seconds),
             "group_size": len(configs),
             "group_seconds": float(wall),
@@ -491,8 +493,9 @@ def run_tune(
             for results in jobs:
                 summary["trained"] += store.add_runs(results)
                 shown.finished(len(results))
-                best = max(r["history"]["accuracy_validation"].iloc[-1] for r in results)
-                bar.set_postfix(fold=results[0]["fold"], best_val=f"{best:.3f}")
+                finals = [r["history"]["accuracy_validation"].iloc[-1] for r in results if len(r["history"])]
+                if finals:
+                    bar.set_postfix(fold=results[0]["fold"], best_val=f"{max(finals):.3f}")
         summary["seconds"] = time.perf_counter() - start
     finally:
         if start is not None:  # the grid's wall time over every session, for a report after a rerun
