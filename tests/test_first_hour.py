@@ -5,6 +5,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scratchnet.cli import main
@@ -146,3 +147,70 @@ def test_a_format_2_store_reads_and_gains_the_diverged_column(tmp_path, capsys):
         assert s.runs()["diverged_epoch"].isna().all() and len(s.runs()) == 2
     with Store.open(store) as s:
         assert s.get_meta("format_version") == str(FORMAT_VERSION) == "3" and not s.missing
+
+
+# ------------------------------------------------------------- train checkpoints
+TRAIN = [
+    "train", "--hidden", "30", "--epochs", "30", "--learning-rate", "0.01", "--optimizer", "adam",
+    "--schedule", "cosine", "--dropout", "0.1", "--quiet", "--no-progress",
+]  # fmt: skip
+
+
+def _cli(args, **kw):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
+    return subprocess.Popen([sys.executable, "-m", "scratchnet", *args], env=env, **kw)
+
+
+def _model(path):
+    from scratchnet.modelio import read_model_file
+
+    header, arrays = read_model_file(path)
+    return header, arrays
+
+
+def test_train_killed_with_sigkill_resumes_to_the_uninterrupted_end(tmp_path):
+    import subprocess
+    import time
+
+    full = _cli([*TRAIN, "--out", str(tmp_path / "full")], stdout=subprocess.DEVNULL)
+    part = tmp_path / "part"
+    proc = _cli([*TRAIN, "--out", str(part), "--checkpoint-every", "2"], stdout=subprocess.DEVNULL)
+    checkpoint, done = part / "checkpoint.npz", 0
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if checkpoint.is_file():
+            try:
+                done = _model(checkpoint)[0]["checkpoint"]["epochs_done"]
+            except Exception:  # mid-replace: try again
+                done = 0
+            if done >= 4:
+                proc.kill()  # SIGKILL: no handler runs
+                break
+        time.sleep(0.05)
+    proc.wait()
+    assert proc.returncode == -9 and 4 <= done < 30 and not (part / "model.npz").exists()
+    resumed = _cli([*TRAIN, "--out", str(part), "--resume", str(part)], stdout=subprocess.PIPE, text=True)
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0 and "resuming the checkpoint" in out, out
+    assert full.wait(timeout=300) == 0
+    (_, want), (_, got) = _model(tmp_path / "full" / "model.npz"), _model(part / "model.npz")
+    for name in want:
+        if name == "history":  # every metric to the last bit; the seconds are the clock's
+            np.testing.assert_array_equal(got[name][:, :-1], want[name][:, :-1])
+        else:
+            np.testing.assert_array_equal(got[name], want[name])
+    (_, want), (_, got) = _model(tmp_path / "full" / "checkpoint.npz"), _model(part / "checkpoint.npz")
+    for name in (n for n in want if n.startswith("optimizer_")):  # Adam's m and v as well
+        np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_train_refuses_to_resume_a_checkpoint_of_another_run(tmp_path, capsys):
+    out = tmp_path / "r"
+    code, _, err = run(capsys, "train", "--hidden", "5", "--epochs", "2", "--out", str(out), "--no-progress")
+    assert code == 0 and (out / "checkpoint.npz").is_file()
+    code, _, err = run(capsys, "train", "--hidden", "6", "--epochs", "2", "--out", str(out), "--resume", str(out))
+    assert code == 1 and "belongs to another run" in err and "hidden=[5]" in err and err.count("\n") == 1

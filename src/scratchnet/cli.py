@@ -299,11 +299,20 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
 )
 @click.option(
     "--resume",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(exists=True),
     default=None,
-    help="Continue training a saved model.npz (hot start).",
+    help="A run's folder: go on from its checkpoint to the end the uninterrupted run reaches (same options); "
+    "or a saved model.npz: train it --epochs more (hot start).",
 )
 @click.option("--out", type=click.Path(file_okay=False), default="runs/train", show_default=True)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Write OUT/checkpoint.npz (model, optimiser state, history) every N epochs, at the end and on Ctrl-C; "
+    "0: never.",
+)
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="The progress bar.")
 @network_options
@@ -322,17 +331,32 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
     help="A named recipe (article: 50 sigmoid nodes, MSE, SGD 0.3, batch 200, 250 epochs; best: our MNIST "
     "recipe, see docs/beyond.md); explicit flags override it.",
 )
-def train_command(resume: str | None, out: str, quiet: bool, progress: bool, preset: str | None, **flags: Any) -> None:
-    """Train a network, print the article's per-epoch lines, save model, history and figures."""
-    train_run(
-        train_settings(flags, preset),
-        out,
-        resume=resume,
-        preset=preset,
-        verbose=not quiet,
-        progress=progress,
-        echo=click.echo,
-    )
+def train_command(
+    resume: str | None,
+    out: str,
+    checkpoint_every: int,
+    quiet: bool,
+    progress: bool,
+    preset: str | None,
+    **flags: Any,
+) -> None:
+    """Train a network, print the article's per-epoch lines, save model, history and figures.
+
+    A checkpoint in OUT survives a crash or Ctrl-C: the same command with --resume OUT goes on from it.
+    """
+    try:
+        train_run(
+            train_settings(flags, preset),
+            out,
+            resume=resume,
+            preset=preset,
+            verbose=not quiet,
+            progress=progress,
+            checkpoint_every=checkpoint_every,
+            echo=click.echo,
+        )
+    except KeyboardInterrupt:  # train_run said what is safe; no second line, no traceback
+        sys.exit(130)
 
 
 # ------------------------------------------------------------- grid search: tune, report, refit, reproduce

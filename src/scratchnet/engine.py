@@ -717,6 +717,7 @@ def train_many(
     options: dict | list[dict] | None = None,
     first_layer: str = "auto",
     diverged: str = "raise",
+    schedule_span: tuple[int, int] | None = None,
 ) -> list[pd.DataFrame]:
     """Train every network of ``nets`` in place on the same shuffled minibatches.
 
@@ -746,6 +747,9 @@ def train_many(
     from their feature's minimum (MNIST: 19 %). Returns one history DataFrame
     per network, as ``train``.
 
+    ``schedule_span``: ``(first epoch, epochs)`` the schedule runs over
+    (default: this call's), so that a run resumed from a checkpoint keeps the
+    rates of the uninterrupted run.
     ``diverged``: what a network whose loss or parameters turn NaN/infinite
     does. ``"raise"``: ``TrainingDivergedError``; every network then keeps its
     parameters from before that epoch. ``"drop"`` (a grid search, where
@@ -779,11 +783,12 @@ def train_many(
         live = list(range(len(nets)))
         run = _FusedRun(nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer)
         start = nets[0].epochs_trained
+        span = (start, epochs) if schedule_span is None else (int(schedule_span[0]), int(schedule_span[1]))
         desc = "training" if len(nets) == 1 else f"training {len(nets)} networks"
         bar = tqdm(range(start, start + epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
         for epoch in bar:
             try:
-                records = run.epoch(epoch, start, epochs)
+                records = run.epoch(epoch, *span)
             except TrainingDivergedError as exc:
                 if diverged == "raise":
                     raise _named(exc, [live[i] for i in exc.networks]) from None

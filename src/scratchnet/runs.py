@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .data import load_split, preprocessing
-from .errors import InvalidValueError
-from .modelio import save_network
+from .errors import InvalidValueError, ModelFileError
+from .modelio import network_arrays, network_from_file, network_header, read_model_file, save_network, write_model_file
 from .network import MultilayerNeuralNetClassifier
 from .plots import plot_accuracy, plot_digits, plot_loss
 from .recipe import ARTICLE, NETWORK_FIELDS, Recipe
@@ -28,6 +28,13 @@ from .training import evaluate, train
 
 RUN_FILES = ("model.npz", "history.csv", "loss.png", "accuracy.png", "digits.png")
 """What a finished ``scratchnet train`` run holds."""
+CHECKPOINT = "checkpoint.npz"
+"""The checkpoint of a run in its folder: a model file with the optimiser state and the run's settings."""
+RESUMED_SETTINGS = (
+    "epochs", "batch_size", "learning_rate", "hidden", "recipe", "dataset", "seed", "test_size", "dtype",
+    "early_stopping", "patience",
+)  # fmt: skip
+"""What must match between a checkpoint and the command that resumes it."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,12 @@ class RunSettings:
     patience: int = 10
     given: frozenset[str] = field(default=frozenset(), compare=False)
     """The recipe fields the user gave explicitly: a resumed network refuses to change those."""
+
+    def as_record(self) -> dict:
+        """The settings a checkpoint keeps (``RESUMED_SETTINGS``), as JSON values."""
+        record = {name: getattr(self, name) for name in RESUMED_SETTINGS}
+        record.update(hidden=list(self.hidden), recipe=self.recipe.as_dict())
+        return record
 
     def describe(self) -> str:
         """What differs from the article besides widths, epochs, batch and rate, in one line ('' if nothing)."""
@@ -84,6 +97,60 @@ def _resumed(path: str | os.PathLike, settings: RunSettings, layers: list[int]) 
     return net
 
 
+# ------------------------------------------------------------- checkpoints
+def save_checkpoint(out: str | os.PathLike, net: MultilayerNeuralNetClassifier, settings: RunSettings) -> Path:
+    """Write ``out/checkpoint.npz`` atomically: the network and its history, its optimiser state, the settings.
+
+    The random state needs no saving: epoch e's batches come from ``epoch_rng(seed, e)`` and its dropout masks
+    from ``[seed, e, 1]``, so the epochs trained (the history) say where to go on.
+    """
+    state = net.optimizer_state
+    arrays = network_arrays(net)
+    optimizer = None
+    if state is not None:
+        names = [k for k in state if k not in ("key", "t")]
+        optimizer = {"key": list(state["key"]), "names": names, "t": state.get("t")}
+        for name in names:
+            for j, array in enumerate(state[name]):
+                arrays[f"optimizer_{name}_{j}"] = array
+    extra = {
+        "preprocessing": preprocessing(settings.dataset),
+        "checkpoint": {"settings": settings.as_record(), "epochs_done": net.epochs_trained, "optimizer": optimizer},
+    }
+    return write_model_file(Path(out) / CHECKPOINT, network_header(net, extra), arrays)
+
+
+def load_checkpoint(folder: str | os.PathLike, settings: RunSettings) -> MultilayerNeuralNetClassifier:
+    """The network of ``folder/checkpoint.npz`` with its optimiser state, checked to belong to ``settings``' run."""
+    path = Path(folder) / CHECKPOINT
+    header, arrays = read_model_file(path)
+    record = header.get("checkpoint")
+    if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
+        raise ModelFileError(f"{str(path)!r} is a model file but not a checkpoint of `scratchnet train --out`")
+    ours = settings.as_record()
+    theirs = {**ours, **record["settings"]}
+    diff = [k for k in RESUMED_SETTINGS if theirs.get(k) != ours.get(k)]
+    if diff:
+        was = ", ".join(f"{k}={theirs[k]}" for k in diff)
+        now = ", ".join(f"{k}={ours[k]}" for k in diff)
+        raise InvalidValueError(
+            f"the checkpoint in {folder} belongs to another run: it was made with {was}; this command asks for "
+            f"{now}. Resume with the same options"
+        )
+    if settings.early_stopping:
+        raise InvalidValueError("a run with --early-stopping cannot be resumed from a checkpoint; start it over")
+    net = network_from_file(header, arrays, path, MultilayerNeuralNetClassifier)
+    optimizer = record.get("optimizer")
+    if optimizer:
+        state: dict = {"key": tuple(optimizer["key"])}
+        for name in optimizer["names"]:
+            state[name] = [arrays[f"optimizer_{name}_{j}"] for j in range(2 * net.n_layers)]
+        if optimizer.get("t") is not None:
+            state["t"] = int(optimizer["t"])
+        net.optimizer_state = state
+    return net
+
+
 def build_network(
     settings: RunSettings, n_features: int, n_classes: int, resume: str | os.PathLike | None = None
 ) -> MultilayerNeuralNetClassifier:
@@ -103,8 +170,14 @@ def fit(
     *,
     verbose: bool = False,
     progress: bool = False,
+    epochs: int | None = None,
+    on_epoch: Callable[[int, dict], object] | None = None,
+    schedule_span: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
-    """Train ``net`` on ``data`` = ``(X_train, X_test, y_train, y_test)`` as the settings say; this call's history."""
+    """Train ``net`` on ``data`` = ``(X_train, X_test, y_train, y_test)`` as the settings say; this call's history.
+
+    ``epochs``: fewer than the settings' (the rest of a resumed run); ``on_epoch``, ``schedule_span``: as
+    ``training.train``'s."""
     X_train, X_test, y_train, y_test = data
     return train(
         net,
@@ -112,12 +185,14 @@ def fit(
         y_train,
         X_test,
         y_test,
-        epochs=settings.epochs,
+        epochs=settings.epochs if epochs is None else epochs,
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
         seed=settings.seed,
         verbose=verbose,
         progress=progress,
+        on_epoch=on_epoch,
+        schedule_span=schedule_span,
         early_stopping=settings.early_stopping,
         patience=settings.patience,
         **settings.recipe.training_options(),
@@ -167,20 +242,33 @@ def train_run(
     preset: str | None = None,
     verbose: bool = False,
     progress: bool = False,
+    checkpoint_every: int | None = 1,
     echo: Callable[[str], object] = print,
 ) -> RunResult:
     """``scratchnet train``: load the data, build (or resume) the network, train it, write the run into ``out``.
 
     Prints the run's header line, the article's per-epoch lines (``verbose``) and
     the hold-out accuracy; ``preset`` only names the preset in the header line.
+    ``checkpoint_every``: write ``out/checkpoint.npz`` every that many epochs, at the end and on an interrupt
+    (None or 0: never). ``resume``: a saved model file (a hot start for ``settings.epochs`` more epochs) or a
+    run's folder holding a checkpoint: the run goes on from it and ends as the uninterrupted run would.
     """
     X_train, X_test, y_train, y_test = load_split(
         settings.dataset, settings.data_path, settings.test_size, settings.seed, settings.dtype
     )
     n_classes = int(max(y_train.max(), y_test.max())) + 1
-    net = build_network(settings, X_train.shape[1], n_classes, resume)
-    if resume:
-        echo(f"resuming {resume}: layers {net.layers}, {net.epochs_trained} epochs trained")
+    from_checkpoint = resume is not None and Path(resume).is_dir()
+    if from_checkpoint:
+        net = load_checkpoint(resume, settings)
+        if net.layers[0] != X_train.shape[1]:
+            raise InvalidValueError(
+                f"the checkpoint in {resume} has {net.layers[0]} inputs, the data {X_train.shape[1]}"
+            )
+        echo(f"resuming the checkpoint in {resume}: {net.epochs_trained} of {settings.epochs} epochs done")
+    else:
+        net = build_network(settings, X_train.shape[1], n_classes, resume)
+        if resume:
+            echo(f"resuming {resume}: layers {net.layers}, {net.epochs_trained} epochs trained")
     beyond = settings.describe()
     echo(
         f"{settings.dataset}: {X_train.shape[0]} training / {X_test.shape[0]} hold-out samples; layers {net.layers} "
@@ -189,7 +277,31 @@ def train_run(
         + (f"; {beyond}" if beyond else "")
         + (f" [preset {preset}]" if preset else "")
     )
-    history = fit(net, settings, (X_train, X_test, y_train, y_test), verbose=verbose, progress=progress)
+    every = int(checkpoint_every or 0)
+    epochs, span = settings.epochs, None
+    if from_checkpoint:
+        epochs, span = settings.epochs - net.epochs_trained, (0, settings.epochs)
+
+    def checkpoint(epoch: int, record: dict) -> None:
+        if every and (epoch + 1) % every == 0:
+            save_checkpoint(out, net, settings)
+
+    data = (X_train, X_test, y_train, y_test)
+    history = net.history.iloc[-1:]  # a checkpoint of a finished run: nothing left to train
+    try:
+        if epochs > 0:
+            history = fit(net, settings, data, verbose=verbose, progress=progress, epochs=epochs,
+                on_epoch=checkpoint, schedule_span=span)  # fmt: skip
+    except KeyboardInterrupt:
+        if every:  # the network holds its last finished epoch
+            save_checkpoint(out, net, settings)
+            echo(
+                f"interrupted: {net.epochs_trained} of {settings.epochs} epochs are safe in "
+                f"{Path(out) / CHECKPOINT}; add --resume {out} to the same command to go on"
+            )
+        raise
+    if every:
+        save_checkpoint(out, net, settings)
     digits = (np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test]), settings.seed)
     write_run(out, net, net.history, dataset=settings.dataset, digits=digits)
     accuracy = hold_out_accuracy(net, history, X_test, y_test)

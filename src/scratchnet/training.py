@@ -13,6 +13,7 @@ same ``EarlyStopping`` watch.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -205,6 +206,8 @@ def train(
     seed: int | None = None,
     verbose: bool = False,
     progress: bool = False,
+    on_epoch: Callable[[int, dict], object] | None = None,
+    schedule_span: tuple[int, int] | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Train ``net`` in place by minibatch gradient descent; return this call's epochs as a DataFrame.
@@ -219,22 +222,27 @@ def train(
     ``options``: the recipe's training fields (``optimizer``, ``momentum``,
     ``weight_decay``, ``schedule``, ``dropout``; ``scratchnet.recipe``) and
     early stopping (``early_stopping``, ``patience``, ``validation_fraction``),
-    as for ``train_reference``.
+    as for ``train_reference``. Quiet unless asked: ``verbose`` prints the article's line per epoch, ``progress``
+    shows a bar. ``on_epoch(epoch, record)`` is called after each epoch (the network already updated: a
+    checkpoint can be written there); ``schedule_span`` as for ``engine.train_many`` (a resumed run).
     """
     X_train, y_train, X_test, y_test, epochs, batch_size, learning_rate, seed, recipe, watch = _prepare(
         net, X_train, y_train, X_test, y_test, epochs, batch_size, learning_rate, seed, options
     )
 
-    def on_epoch(epoch, records):
+    def each_epoch(epoch, records):
         if verbose:
             _say(format_epoch(records[0]), progress)
-        return watch.watch(epoch) if watch is not None else False
+        stop = watch.watch(epoch) if watch is not None else False
+        if on_epoch is not None:
+            on_epoch(epoch, records[0])
+        return stop
 
     try:
         (history,) = train_many(
             [net], X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
-            learning_rates=learning_rate, seed=seed, on_epoch=on_epoch, progress=progress,
-            options=recipe.training_options(),
+            learning_rates=learning_rate, seed=seed, on_epoch=each_epoch, progress=progress,
+            options=recipe.training_options(), schedule_span=schedule_span,
         )  # fmt: skip
     except TrainingDivergedError as exc:
         raise _diverged(exc.epoch, learning_rate) from None
