@@ -214,3 +214,67 @@ def test_train_refuses_to_resume_a_checkpoint_of_another_run(tmp_path, capsys):
     assert code == 0 and (out / "checkpoint.npz").is_file()
     code, _, err = run(capsys, "train", "--hidden", "6", "--epochs", "2", "--out", str(out), "--resume", str(out))
     assert code == 1 and "belongs to another run" in err and "hidden=[5]" in err and err.count("\n") == 1
+
+
+# ------------------------------------------------------------- tune: kill, interrupt, resume
+TUNE = [
+    "tune", "--hidden-layers", "1", "--hidden-nodes", "10,20", "--learning-rates", "0.5,1", "--folds", "2",
+    "--epochs", "40", "--optimizers", "adam", "--learning-rates", "0.005,0.01", "--dropouts", "0.1",
+    "--workers", "1", "--no-progress",
+]  # fmt: skip
+
+
+def _epochs_of(path):
+    from scratchnet.store import Store
+
+    with Store.open(path, readonly=True) as store:
+        return store.epochs().drop(columns="seconds")
+
+
+def test_tune_killed_mid_training_resumes_from_checkpoints_to_the_same_numbers(tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    whole = tmp_path / "whole.sqlite"
+    code, _, err = run(capsys, *TUNE, "--store", str(whole), "--checkpoint-every", "0")
+    assert code == 0, err
+    store = tmp_path / "t.sqlite"
+    proc = _cli([*TUNE, "--store", str(store), "--checkpoint-every", "2"], stdout=subprocess.DEVNULL,
+                start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if len(list(tmp_path.glob("t.sqlite.checkpoints/*/*.npz"))) >= 4:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    assert proc.wait() == -9
+    code, out, err = run(capsys, *TUNE, "--store", str(store), "--checkpoint-every", "2")
+    assert code == 0, err
+    assert "go on from their checkpoints" in out
+    assert not list(tmp_path.glob("t.sqlite.checkpoints/*/*.npz"))  # committed trainings leave no checkpoint
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(_epochs_of(store), _epochs_of(whole), check_exact=True)
+
+
+def test_tune_interrupted_says_what_is_safe_and_exits_cleanly(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    store = tmp_path / "i.sqlite"
+    args = [*TUNE[:-3], "--workers", "2", "--no-progress", "--checkpoint-every", "2", "--store", str(store)]
+    proc = _cli(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if list(tmp_path.glob("i.sqlite.checkpoints/*/*.npz")):
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.startswith("interrupted: ") and err.count("\n") == 1, err  # one line: no traceback, no warning
+    assert "have a checkpoint to go on from" in err and "error" not in err

@@ -6,6 +6,7 @@ without a traceback.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from .report import format_markdown, plot_curves, plot_heatmap, runs_table, show
 from .reproduce import reproduce
 from .runs import RunSettings, train_run
 from .store import Store
-from .tuning import refit_best, run_tune
+from .tuning import refit_best, run_tune, safe_count
 from .version import __version__
 
 DATASET_DEFAULTS = {
@@ -484,6 +485,14 @@ def grid_options(f: Callable) -> Callable:
     default=None,
     help="BLAS threads per job [default: cores ÷ workers locally, 1 on Dask].",
 )
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Each training in flight checkpoints every N epochs beside the store (local workers); a rerun goes on "
+    "from it. 0: never.",
+)
 @click.option("--refit", "do_refit", is_flag=True, help="Then retrain the best configuration and score the hold-out.")
 @click.option(
     "--out", type=click.Path(file_okay=False), default=None, help="Folder of the refit [default: next to the store]."
@@ -509,6 +518,7 @@ def tune_command(
     workers: int | None,
     group_size: int | None,
     blas_threads: int | None,
+    checkpoint_every: int,
     **grid: Any,
 ) -> None:
     """Cross-validated grid search (article, section 7), saved training by training in an SQLite store.
@@ -543,6 +553,7 @@ def tune_command(
         "scheduler": scheduler,
         "group_size": group_size,
         "blas_threads": blas_threads,
+        "checkpoint_every": checkpoint_every,
     }
     with Store.create_or_open(store_path, fingerprint, new=new) as store:
         if data_path:
@@ -610,7 +621,7 @@ def _tune_into(
     execution: dict[str, Any],
     progress: bool,
 ) -> dict[str, Any]:
-    """``run_tune`` into ``store``; an interrupt says how to resume."""
+    """``run_tune`` into ``store``; an interrupt says truthfully what is safe and how to resume, and exits 130."""
     try:
         return run_tune(
             store,
@@ -626,12 +637,18 @@ def _tune_into(
             **execution,
         )
     except KeyboardInterrupt:
-        click.echo(
-            f"interrupted: {len(store.finished())} trainings are safe in {store.path}; "
-            "run the same command again to resume",
-            err=True,
-        )
-        raise
+        pass
+    # out of the handler: the interrupted frames (the worker pool's queues and locks) are freed, so that the
+    # process ends with no "leaked semaphore" warning
+    gc.collect()
+    finished, in_flight = safe_count(store)
+    partial = f" and {in_flight} unfinished ones have a checkpoint to go on from" if in_flight else ""
+    click.echo(
+        f"interrupted: {finished} finished trainings are safe in {store.path}{partial}; "
+        "run the same command again to resume",
+        err=True,
+    )
+    sys.exit(130)
 
 
 @cli.command("report")

@@ -785,8 +785,10 @@ def train_many(
         start = nets[0].epochs_trained
         span = (start, epochs) if schedule_span is None else (int(schedule_span[0]), int(schedule_span[1]))
         desc = "training" if len(nets) == 1 else f"training {len(nets)} networks"
-        bar = tqdm(range(start, start + epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
-        for epoch in bar:
+        # no tqdm object at all without a bar: tqdm makes a multiprocessing lock, which a worker process killed
+        # at an interrupt would leave to the resource tracker's "leaked semaphore" warning
+        bar = tqdm(range(start, start + epochs), desc=desc, unit="epoch", leave=False) if progress else None
+        for epoch in bar if bar is not None else range(start, start + epochs):
             try:
                 records = run.epoch(epoch, *span)
             except TrainingDivergedError as exc:
@@ -810,7 +812,8 @@ def train_many(
                 bar.set_postfix({"acc_test" if len(nets) == 1 else "best_acc_test": f"{best:.3f}"})
             if stop:
                 break
-        bar.close()
+        if bar is not None:
+            bar.close()
     histories = [pd.DataFrame(f, columns=HISTORY_COLUMNS) for f in frames]
     for i, epoch in gone.items():
         histories[i].attrs["diverged_epoch"] = epoch

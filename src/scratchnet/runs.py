@@ -98,8 +98,9 @@ def _resumed(path: str | os.PathLike, settings: RunSettings, layers: list[int]) 
 
 
 # ------------------------------------------------------------- checkpoints
-def save_checkpoint(out: str | os.PathLike, net: MultilayerNeuralNetClassifier, settings: RunSettings) -> Path:
-    """Write ``out/checkpoint.npz`` atomically: the network and its history, its optimiser state, the settings.
+def write_training(path: str | os.PathLike, net: MultilayerNeuralNetClassifier, extra: dict | None = None) -> Path:
+    """Write a training in progress to ``path`` atomically: the network and its history (a model file), its
+    optimiser state (``optimizer_<name>_<j>`` arrays) and the header entries ``extra``.
 
     The random state needs no saving: epoch e's batches come from ``epoch_rng(seed, e)`` and its dropout masks
     from ``[seed, e, 1]``, so the epochs trained (the history) say where to go on.
@@ -113,17 +114,43 @@ def save_checkpoint(out: str | os.PathLike, net: MultilayerNeuralNetClassifier, 
         for name in names:
             for j, array in enumerate(state[name]):
                 arrays[f"optimizer_{name}_{j}"] = array
+    header = network_header(net, {**(extra or {}), "optimizer_state": optimizer})
+    return write_model_file(path, header, arrays)
+
+
+def read_training(path: str | os.PathLike) -> tuple[MultilayerNeuralNetClassifier, dict]:
+    """``(network with its optimiser state, header)`` of a file written by ``write_training``."""
+    header, arrays = read_model_file(path)
+    net = network_from_file(header, arrays, path, MultilayerNeuralNetClassifier)
+    optimizer = header.get("optimizer_state")
+    if optimizer:
+        try:
+            state: dict = {"key": tuple(optimizer["key"])}
+            for name in optimizer["names"]:
+                state[name] = [arrays[f"optimizer_{name}_{j}"] for j in range(2 * net.n_layers)]
+            if optimizer.get("t") is not None:
+                state["t"] = int(optimizer["t"])
+        except (KeyError, TypeError) as exc:
+            raise ModelFileError(f"{str(path)!r} has a damaged optimiser state ({exc})") from None
+        net.optimizer_state = state
+    return net, header
+
+
+def save_checkpoint(out: str | os.PathLike, net: MultilayerNeuralNetClassifier, settings: RunSettings) -> Path:
+    """Write ``out/checkpoint.npz`` atomically (``write_training``) with the run's settings."""
     extra = {
         "preprocessing": preprocessing(settings.dataset),
-        "checkpoint": {"settings": settings.as_record(), "epochs_done": net.epochs_trained, "optimizer": optimizer},
+        "checkpoint": {"settings": settings.as_record(), "epochs_done": net.epochs_trained},
     }
-    return write_model_file(Path(out) / CHECKPOINT, network_header(net, extra), arrays)
+    return write_training(Path(out) / CHECKPOINT, net, extra)
 
 
 def load_checkpoint(folder: str | os.PathLike, settings: RunSettings) -> MultilayerNeuralNetClassifier:
     """The network of ``folder/checkpoint.npz`` with its optimiser state, checked to belong to ``settings``' run."""
     path = Path(folder) / CHECKPOINT
-    header, arrays = read_model_file(path)
+    if not path.is_file():
+        raise InvalidValueError(f"{folder} holds no {CHECKPOINT}; give a run's folder or a model file to --resume")
+    net, header = read_training(path)
     record = header.get("checkpoint")
     if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
         raise ModelFileError(f"{str(path)!r} is a model file but not a checkpoint of `scratchnet train --out`")
@@ -139,15 +166,6 @@ def load_checkpoint(folder: str | os.PathLike, settings: RunSettings) -> Multila
         )
     if settings.early_stopping:
         raise InvalidValueError("a run with --early-stopping cannot be resumed from a checkpoint; start it over")
-    net = network_from_file(header, arrays, path, MultilayerNeuralNetClassifier)
-    optimizer = record.get("optimizer")
-    if optimizer:
-        state: dict = {"key": tuple(optimizer["key"])}
-        for name in optimizer["names"]:
-            state[name] = [arrays[f"optimizer_{name}_{j}"] for j in range(2 * net.n_layers)]
-        if optimizer.get("t") is not None:
-            state["t"] = int(optimizer["t"])
-        net.optimizer_state = state
     return net
 
 
