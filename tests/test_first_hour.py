@@ -278,3 +278,22 @@ def test_tune_interrupted_says_what_is_safe_and_exits_cleanly(tmp_path):
     assert proc.returncode == 130, err
     assert err.startswith("interrupted: ") and err.count("\n") == 1, err  # one line: no traceback, no warning
     assert "have a checkpoint to go on from" in err and "error" not in err
+
+
+# ------------------------------------------------------------- progress off a terminal
+def test_progress_off_a_terminal_prints_plain_lines_not_redraws(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg", "SCRATCHNET_PROGRESS_INTERVAL": "0"}
+    for args in (
+        ["train", "--hidden", "5", "--epochs", "3", "--quiet", "--out", str(tmp_path / "r")],
+        ["tune", "--hidden-layers", "1", "--hidden-nodes", "5", "--learning-rates", "1", "--folds", "2",
+         "--epochs", "3", "--workers", "1", "--store", str(tmp_path / "t.sqlite")],
+    ):  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "scratchnet", *args], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert "\r" not in done.stderr and "|" not in done.stderr, done.stderr  # no bar, no redraws
+        lines = [line for line in done.stderr.splitlines() if line.startswith(("training: ", "tune: "))]
+        assert len(lines) >= 3 and ("3/3 epoch" in lines[-1] or "2/2 training" in lines[-1]), done.stderr

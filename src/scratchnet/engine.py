@@ -55,7 +55,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from .activations import ACTIVATIONS, OUTPUTS
 from .batching import batch_indices, epoch_rng
@@ -63,6 +62,7 @@ from .errors import InvalidTypeError, InvalidValueError, TrainingDivergedError
 from .losses import PAIRS
 from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier, draw_dropout_mask_
 from .optimizers import SCHEDULES, add_weight_decay, make_optimizer, state_fits
+from .progress import progress_bar
 from .recipe import DEFAULTS, TRAINING_FIELDS, Recipe
 from .sparse import MAX_DENSITY, SparseBatch, SparseFirstLayer, SparseRows, density
 from .sparse import background as _background
@@ -787,7 +787,7 @@ def train_many(
         desc = "training" if len(nets) == 1 else f"training {len(nets)} networks"
         # no tqdm object at all without a bar: tqdm makes a multiprocessing lock, which a worker process killed
         # at an interrupt would leave to the resource tracker's "leaked semaphore" warning
-        bar = tqdm(range(start, start + epochs), desc=desc, unit="epoch", leave=False) if progress else None
+        bar = progress_bar(range(start, start + epochs), desc=desc, unit="epoch", leave=False) if progress else None
         for epoch in bar if bar is not None else range(start, start + epochs):
             try:
                 records = run.epoch(epoch, *span)

@@ -26,6 +26,7 @@ from .errors import InvalidTypeError, InvalidValueError, TrainingDivergedError
 from .losses import int_to_onehot
 from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier
 from .optimizers import SCHEDULES, make_optimizer
+from .progress import progress_bar
 from .recipe import TRAINING_FIELDS, Recipe
 from .validation import check_features, check_int, check_labels, check_positive_float, check_seed
 
@@ -306,7 +307,7 @@ def train_reference(
     schedule = SCHEDULES[recipe.schedule]
     first = net.epochs_trained
     records = []
-    bar = tqdm(range(first, first + epochs), desc="training", unit="epoch", disable=not progress, leave=False)
+    bar = progress_bar(range(first, first + epochs), desc="training", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         optimizer.learning_rate = schedule(learning_rate, epoch - first, epochs)  # ηₑ
         record = _reference_epoch(net, optimizer, X_train, y_train, X_test, y_test, epoch, batch_size, seed,

@@ -32,7 +32,6 @@ from typing import Any
 import joblib
 import numpy as np
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from .data import load_split
 from .engine import train_many
@@ -48,6 +47,7 @@ from .grid import (  # noqa: F401  (the grid's names, re-exported where the sear
     varied_fields,
 )
 from .network import MultilayerNeuralNetClassifier
+from .progress import progress_bar
 from .recipe import DEFAULTS, describe_values
 from .report import best_config, complete, config_means
 from .runs import RunSettings, fit, read_training, write_run, write_training
@@ -468,7 +468,7 @@ def _announce(
 
 def _progress_bar(n_total: int, n_done: int, epochs: int, progress: bool) -> Any:
     """The tqdm bar of a grid search, counted in trainings and moved epoch by epoch."""
-    return tqdm(
+    return progress_bar(
         total=n_total * epochs,
         initial=n_done * epochs,
         unit="training",
