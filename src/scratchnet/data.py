@@ -29,8 +29,11 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 def scale_pixels(X: np.ndarray, max_value: float = 255.0, dtype: type = np.float64) -> np.ndarray:
     """Pixels ``0…max_value`` → ``(X / max_value − 0.5) · 2`` in [−1, 1], as ``dtype``."""
-    X = np.asarray(X, dtype=dtype)
-    return (X / dtype(max_value) - dtype(0.5)) * dtype(2)
+    X = np.array(X, dtype=dtype)  # the one copy; the arithmetic then runs in place (the same numbers)
+    X /= dtype(max_value)
+    X -= dtype(0.5)
+    X *= dtype(2)
+    return X
 
 
 def cache_dir() -> Path:
@@ -151,6 +154,8 @@ def _fetch_openml():
 def load_mnist(source: str | os.PathLike | None = None, dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """The 70,000 MNIST digits: ``X`` (70000, 784) scaled to [−1, 1] and ``y`` (70000,) int64.
 
+    ``dtype=None``: the raw pixels 0…255 as they were read (uint8), unscaled.
+
     Looks, in this order, at: ``source`` (an ``.npz`` with x_train/y_train/x_test/y_test
     or X/y, or a folder of the four IDX files, gzipped or not); the file named by
     ``$SCRATCHNET_MNIST``; the user cache (``cache_dir()/mnist.npz``); OpenML's
@@ -178,7 +183,7 @@ def load_mnist(source: str | os.PathLike | None = None, dtype: type = np.float64
         np.savez_compressed(cache / "mnist.npz", X=X, y=y)
         where = "OpenML mnist_784"
     X, y = _check_images(X, y, where)
-    return scale_pixels(X, 255.0, dtype), y
+    return (X, y) if dtype is None else (scale_pixels(X, 255.0, dtype), y)
 
 
 def load_digits(dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
@@ -250,5 +255,16 @@ def load_split(
 
     ``test_size`` None is the data set's default (``default_test_size``).
     """
-    X, y = load_dataset(dataset, data_path, dtype=np.dtype(dtype).type)
-    return split(X, y, default_test_size(dataset) if test_size is None else test_size, seed)
+    dtype = np.dtype(dtype).type
+    if dataset != "mnist":
+        X, y = load_dataset(dataset, data_path, dtype=dtype)
+        return split(X, y, default_test_size(dataset) if test_size is None else test_size, seed)
+    # MNIST: split the raw bytes, then scale each part, so that no float copy of all 70,000 images is ever
+    # held beside its two parts (the same numbers: the scaling is per pixel)
+    raw, y = load_mnist(data_path, dtype=None)
+    idx_train, idx_test, y_train, y_test = split(
+        np.arange(len(y)), y, default_test_size(dataset) if test_size is None else test_size, seed
+    )
+    X_train = scale_pixels(raw[idx_train], 255.0, dtype)
+    X_test = scale_pixels(raw[idx_test], 255.0, dtype)
+    return [X_train, X_test, y_train, y_test]

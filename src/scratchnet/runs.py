@@ -320,7 +320,7 @@ def train_run(
         raise
     if every:
         save_checkpoint(out, net, settings)
-    digits = (np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test]), settings.seed)
+    digits = ((X_train, X_test), np.concatenate([y_train, y_test]), settings.seed)  # no copy of the images
     write_run(out, net, net.history, dataset=settings.dataset, digits=digits)
     accuracy = hold_out_accuracy(net, history, X_test, y_test)
     echo(
