@@ -14,7 +14,7 @@ and keep the first layer's negated weights ``V = −W⁽¹⁾`` (n⁰, H) as ``V
 
 (v_b = −b⁽¹⁾, updated by ``v_b += 1ᵀ·D`` as before). ``P·M`` and ``Pᵀ·D`` touch
 only the non-zeros of P — five times fewer multiply-adds than the dense products
-on MNIST — and the rank-1 terms cost O(N + H). The two sparse products are the
+on MNIST — and the rank-1 terms cost O(N·H), still ~150× less than P·M. The two sparse products are the
 kernels below (compiled by Numba; ``P`` in CSR form). ``fold`` moves u back into
 M (``M += cᵀ u``, ``u = 0``) and recomputes q exactly, so that V is plain again
 whenever the engine hands the weights back to the networks.
