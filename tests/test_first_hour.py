@@ -297,3 +297,24 @@ def test_progress_off_a_terminal_prints_plain_lines_not_redraws(tmp_path):
         assert "\r" not in done.stderr and "|" not in done.stderr, done.stderr  # no bar, no redraws
         lines = [line for line in done.stderr.splitlines() if line.startswith(("training: ", "tune: "))]
         assert len(lines) >= 3 and ("3/3 epoch" in lines[-1] or "2/2 training" in lines[-1]), done.stderr
+
+
+def test_predict_takes_digits_arrays_of_8_by_8_raw_0_to_16(tmp_path, capsys, digits_split):
+    from sklearn.datasets import load_digits
+
+    out = tmp_path / "r"
+    code, _, err = run(
+        capsys, "train", "--hidden", "20", "--epochs", "5", "--out", str(out), "--quiet", "--no-progress"
+    )
+    assert code == 0, err
+    raw = load_digits()
+    np.save(tmp_path / "d.npy", raw.images[:20])  # (20, 8, 8), values 0..16
+    code, text, err = run(capsys, "predict", str(out / "model.npz"), str(tmp_path / "d.npy"), "--json")
+    assert code == 0, err
+    predicted = [p["predicted"] for p in json.loads(text)["predictions"]]
+    from scratchnet.data import scale_pixels
+
+    net = MultilayerNeuralNetClassifier.load(out / "model.npz")
+    assert predicted == net.predict(scale_pixels(raw.data[:20], 16.0)).tolist()  # scaled as in training
+    _, help_text, _ = run(capsys, "predict", "--help")
+    assert "0..16 for the digits" in help_text

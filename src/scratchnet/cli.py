@@ -761,7 +761,8 @@ def reproduce_command(
 @click.option(
     "--scaled",
     is_flag=True,
-    help="The .npy/.npz inputs are already model features: feed them unchanged (default: raw pixels 0..255).",
+    help="The .npy/.npz inputs are already model features: feed them unchanged (default: raw pixels as the model's "
+    "data holds them, 0..255 for MNIST, 0..16 for the digits).",
 )
 def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: bool) -> None:
     """Classify 28×28 PNG/JPEG digits, .npy arrays or an .npz data set with a saved model.
@@ -769,7 +770,8 @@ def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: 
     MODEL is a file written by `scratchnet train` or NeuralNetClassifier.save.
     Images must be exactly 28×28 (never resized); a dark digit on a light
     background is inverted to MNIST's white on black. Arrays hold raw pixels
-    0..255 unless --scaled. Prints the predicted class and every class's score
+    as the model's data does (0..255 for MNIST, 0..16 for the digits; shapes
+    (N, 784) or (N, 28, 28), (N, 64) or (N, 8, 8)) unless --scaled. Prints the predicted class and every class's score
     (the output layer: one-vs-all sigmoid scores in [0, 1], or softmax probabilities).
     """
     est, header = read_estimator(model)

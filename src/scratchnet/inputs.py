@@ -8,7 +8,8 @@ Everything is read as MNIST pixels and scaled like the training data
   black, an image whose border is light (mean above 127.5) is inverted. No
   image is ever resized.
 - ``.npy``: one sample ``(784,)`` or ``(28, 28)``, or many ``(N, 784)`` or
-  ``(N, 28, 28)``, holding raw pixels in 0…255.
+  ``(N, 28, 28)`` (for the digits: ``(64,)``, ``(8, 8)``, ``(N, 64)``, ``(N, 8, 8)``), holding the raw
+  pixels of the model's data: 0…255 for MNIST, 0…16 for the digits (the model file records which).
 - ``.npz``: a data set in one of ``load_mnist``'s layouts (``X`` [+ ``y``] or
   ``x_train``/``x_test`` [+ ``y_train``/``y_test``]); labels, when present,
   are returned too.
@@ -19,6 +20,7 @@ unchanged (any finite numbers; for models not trained on pixels).
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from collections.abc import Sequence
@@ -62,11 +64,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def _as_rows(arr, n_features, where):
-    """``(n,)``, ``(28, 28)``, ``(N, n)`` or ``(N, 28, 28)`` → ``(N, n_features)``."""
-    square = (IMAGE_SIDE, IMAGE_SIDE)
+    """``(n,)``, ``(s, s)``, ``(N, n)`` or ``(N, s, s)`` with s² = n (28 × 28 for MNIST, 8 × 8 for the digits)
+    → ``(N, n_features)``."""
+    side = math.isqrt(n_features)
+    square = (side, side) if side * side == n_features else (IMAGE_SIDE, IMAGE_SIDE)
     if arr.ndim == 1:
         arr = arr[np.newaxis, :]
-    elif arr.ndim == 2 and arr.shape == square and n_features == IMAGE_SIDE**2:
+    elif arr.ndim == 2 and arr.shape == square and square[0] * square[1] == n_features:
         arr = arr.reshape(1, -1)
     elif arr.ndim == 3 and arr.shape[1:] == square:
         arr = arr.reshape(arr.shape[0], -1)
@@ -74,7 +78,7 @@ def _as_rows(arr, n_features, where):
         raise InvalidValueError(
             f"{where} holds an array of shape {arr.shape}; the model expects {n_features} features per sample: "
             f"give ({n_features},) or (N, {n_features})"
-            + (" or (28, 28) or (N, 28, 28)" if n_features == IMAGE_SIDE**2 else "")
+            + (f" or {square} or (N, {square[0]}, {square[1]})" if square[0] * square[1] == n_features else "")
         )
     return arr
 
