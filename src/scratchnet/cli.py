@@ -19,13 +19,14 @@ import pandas as pd
 from click.core import ParameterSource
 
 from . import recipe
-from .data import load_split
-from .errors import ScratchnetError
+from .data import load_own_split, load_split
+from .errors import InvalidValueError, ScratchnetError
 from .estimator import normalise_scores, read_estimator
 from .gradcheck import check_gradients, format_report, kink_distance, random_problem
 from .grid import Config, experiment_fingerprint, make_grid
 from .inputs import read_inputs
 from .network import MultilayerNeuralNetClassifier
+from .owndata import SCALES, Scaling, read_own
 from .presets import PRESETS
 from .recipe import Recipe
 from .report import format_markdown, plot_curves, plot_heatmap, runs_table, shown_columns, summarize
@@ -39,6 +40,7 @@ DATASET_DEFAULTS = {
     # the article's final recipe on MNIST; a quick, reliable recipe on the small digits set
     "mnist": {"epochs": 250, "batch_size": 200, "learning_rate": 0.3},
     "digits": {"epochs": 60, "batch_size": 20, "learning_rate": 1.0},
+    "own": {"epochs": 60, "batch_size": 20, "learning_rate": 1.0},
 }
 
 TUNE_DEFAULTS = {
@@ -46,6 +48,7 @@ TUNE_DEFAULTS = {
     # cell near chance, so digits gets the batch and rates that train well there (as ``train`` does)
     "mnist": {"epochs": 250, "batch_size": 200, "learning_rates": [0.1, 0.2, 0.3]},
     "digits": {"epochs": 60, "batch_size": 20, "learning_rates": [0.5, 1.0, 2.0]},
+    "own": {"epochs": 60, "batch_size": 20, "learning_rates": [0.5, 1.0, 2.0]},
 }
 
 
@@ -237,14 +240,36 @@ def data_options(f: Callable) -> Callable:
         help="Seeds the split, the initial weights and the batch order.",
     )(f)
     f = click.option(
+        "--scale",
+        type=click.Choice(list(SCALES)),
+        default=None,
+        help="Own data: minus-one-one (the article's [-1, 1]), unit ([0, 1]) or standard (mean 0, variance 1) "
+        "[default: minus-one-one for images, standard for tables]; stored in the model file.",
+    )(f)
+    f = click.option("--target", default=None, help="Own CSV data: the label column [default: the last].")(f)
+    f = click.option(
         "--data",
         "data_path",
-        type=click.Path(),
+        type=click.Path(exists=True),
         default=None,
-        help="MNIST as an .npz file or a folder of IDX files (else $SCRATCHNET_MNIST, the cache, OpenML).",
+        help="Your own data: a CSV file, an .npz with X and y, or a folder of class sub-folders of images. "
+        "With --dataset mnist: MNIST as an .npz file or a folder of IDX files (else $SCRATCHNET_MNIST, the "
+        "cache, OpenML).",
     )(f)
-    f = click.option("--dataset", type=click.Choice(["mnist", "digits"]), default="digits", show_default=True)(f)
+    f = click.option(
+        "--dataset",
+        type=click.Choice(["mnist", "digits", "own"]),
+        default=None,
+        help="[default: own with --data, else digits]",
+    )(f)
     return f
+
+
+def dataset_of(dataset: str | None, data_path: str | None) -> str:
+    """``--dataset``, or ``own`` when only ``--data`` is given, else the bundled ``digits``."""
+    if dataset == "own" and not data_path:
+        raise click.BadParameter("--dataset own needs --data PATH", param_hint="--dataset")
+    return dataset or ("own" if data_path else "digits")
 
 
 SIZE_FLAGS = ("hidden", "epochs", "batch_size", "learning_rate", "dtype")
@@ -269,6 +294,7 @@ def _with_preset(flags: dict[str, Any], preset: str | None) -> tuple[dict[str, A
 def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSettings:
     """The run of ``scratchnet train``'s flags: a preset under the explicit flags, the data set's defaults under both."""
     flags, explicit = _with_preset(flags, preset)
+    flags["dataset"] = dataset_of(flags["dataset"], flags["data_path"])
     sizes = {k: flags[k] or DATASET_DEFAULTS[flags["dataset"]][k] for k in ("epochs", "batch_size", "learning_rate")}
     return RunSettings(
         **sizes,
@@ -281,6 +307,8 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
         dtype=flags["dtype"],
         early_stopping=flags["early_stopping"],
         patience=flags["patience"],
+        scale=flags["scale"],
+        target=flags["target"],
         given=frozenset(explicit),
     )
 
@@ -500,8 +528,10 @@ def grid_options(f: Callable) -> Callable:
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @grid_options
 def tune_command(
-    dataset: str,
+    dataset: str | None,
     data_path: str | None,
+    scale: str | None,
+    target: str | None,
     seed: int,
     test_size: float | int | None,
     dtype: str,
@@ -531,8 +561,12 @@ def tune_command(
     """
     if scheduler and executor != "dask":
         raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
+    dataset = dataset_of(dataset, data_path)
     epochs, batch_size, grid["learning_rates"] = _tune_sizes(dataset, epochs, batch_size, grid["learning_rates"])
-    X_train, _, y_train, _ = load_split(dataset, data_path, test_size, seed, dtype)
+    if dataset == "own":
+        (X_train, _, y_train, _), _, _ = load_own_split(data_path, test_size, seed, dtype, scale, target)
+    else:
+        X_train, _, y_train, _ = load_split(dataset, data_path, test_size, seed, dtype)
     _check_batch_fits_a_fold(batch_size, X_train.shape[0], folds)
     configs = grid_of(grid)
     fingerprint = experiment_fingerprint(
@@ -547,6 +581,8 @@ def tune_command(
         epochs=epochs,
         batch_size=batch_size,
     )
+    if dataset == "own":  # how the own data is read and scaled belongs to the experiment
+        fingerprint.update(scale=scale, target=target)
     execution = {
         "executor": executor,
         "workers": workers,
@@ -756,7 +792,16 @@ def reproduce_command(
 
 @cli.command("predict")
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(exists=True),
+    default=None,
+    help="Raw data of the kind the model was trained on with `train --data` (CSV, .npz with X [and y], a "
+    "folder of class folders of images): scaled as the model file records; labels, if present, give an accuracy.",
+)
+@click.option("--target", default=None, help="The label column of a CSV --data [default: the model's].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option(
     "--scaled",
@@ -764,7 +809,9 @@ def reproduce_command(
     help="The .npy/.npz inputs are already model features: feed them unchanged (default: raw pixels as the model's "
     "data holds them, 0..255 for MNIST, 0..16 for the digits).",
 )
-def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: bool) -> None:
+def predict_command(
+    model: str, inputs: tuple[str, ...], data_path: str | None, target: str | None, as_json: bool, scaled: bool
+) -> None:
     """Classify 28×28 PNG/JPEG digits, .npy arrays or an .npz data set with a saved model.
 
     MODEL is a file written by `scratchnet train` or NeuralNetClassifier.save.
@@ -775,7 +822,15 @@ def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: 
     (the output layer: one-vs-all sigmoid scores in [0, 1], or softmax probabilities).
     """
     est, header = read_estimator(model)
-    names, X, labels = read_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=_max_value(header, est))
+    prep = header.get("preprocessing") if isinstance(header.get("preprocessing"), dict) else {}
+    if data_path and prep.get("name") == "own":
+        names, X, labels = _own_inputs(data_path, prep, target, est.n_features_in_)
+    else:
+        if data_path:
+            inputs = (*inputs, data_path)
+        if not inputs:
+            raise click.UsageError("give INPUTS or --data")
+        names, X, labels = read_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=_max_value(header, est))
     scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
     predicted = est.classes_[scores.argmax(axis=1)]
     labelled = [i for i, label in enumerate(labels) if label is not None]
@@ -788,6 +843,16 @@ def predict_command(model: str, inputs: tuple[str, ...], as_json: bool, scaled: 
         click.echo(_predictions_table(est, names, labels, scores, predicted, labelled))
         if accuracy is not None:
             click.echo(f"accuracy {accuracy:.4f} on {len(labelled)} labelled inputs")
+
+
+def _own_inputs(path: str, prep: dict, target: str | None, n_features: int) -> tuple[list[str], np.ndarray, list]:
+    """Own data for ``predict --data``: read as in training, scaled as the model file records; its labels."""
+    own = read_own(path, target if target is not None else prep.get("target"))
+    if own.X.shape[1] != n_features:
+        raise InvalidValueError(f"{path} has {own.X.shape[1]} features; the model expects {n_features}")
+    X = Scaling.from_record(prep).apply(own.X)
+    labels = [own.classes[k] for k in own.y]
+    return [f"{path}[{i}]" for i in range(len(X))], X, labels
 
 
 def _max_value(header: dict[str, Any], est: Any) -> float | None:

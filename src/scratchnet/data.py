@@ -16,6 +16,7 @@ import numpy as np
 
 from .batching import minibatches  # noqa: F401  (part of the data API, as in the article)
 from .errors import DataNotFoundError, InvalidTypeError, InvalidValueError
+from .owndata import Scaling, read_own
 from .validation import check_int, check_seed
 
 IDX_FILES = {
@@ -214,8 +215,28 @@ def preprocessing(name: str) -> dict[str, Any]:
 
 
 def default_test_size(name: str) -> float | int:
-    """The article's hold-out: 10,000 samples for MNIST; 20 % for the small digits set."""
+    """The article's hold-out: 10,000 samples for MNIST; 20 % for the small digits set and the user's own data."""
     return 10000 if name == "mnist" else 0.2
+
+
+def load_own_split(
+    data_path: str | os.PathLike,
+    test_size: float | int | None,
+    seed: int,
+    dtype: str | type,
+    scale: str | None = None,
+    target: str | None = None,
+) -> tuple[list[np.ndarray], dict[str, Any], list]:
+    """The user's own data (``owndata.read_own``) split stratified and scaled as ``scale`` says (fitted on the
+    training part): ``([X_train, X_test, y_train, y_test], preprocessing record, classes)``."""
+    own = read_own(data_path, target)
+    idx_train, idx_test, y_train, y_test = split(
+        np.arange(len(own.y)), own.y, default_test_size("own") if test_size is None else test_size, seed
+    )
+    scaling = Scaling.fit(scale or own.default_scale, own.X[idx_train], images=own.kind == "images")
+    dtype = np.dtype(dtype).type
+    parts = [scaling.apply(own.X[idx_train], dtype), scaling.apply(own.X[idx_test], dtype), y_train, y_test]
+    return parts, scaling.record(own, data_path, target), own.classes
 
 
 def split(X: np.ndarray, y: np.ndarray, test_size: float | int = 10000, seed: int = 123) -> list[np.ndarray]:
@@ -253,8 +274,11 @@ def load_split(
 ) -> list[np.ndarray]:
     """Load a data set and split off its stratified hold-out: ``X_train, X_test, y_train, y_test``.
 
-    ``test_size`` None is the data set's default (``default_test_size``).
+    ``test_size`` None is the data set's default (``default_test_size``). ``"own"``: the user's data at
+    ``data_path`` with its default scaling (``load_own_split`` takes the options).
     """
+    if dataset == "own":
+        return load_own_split(data_path, test_size, seed, dtype)[0]
     dtype = np.dtype(dtype).type
     if dataset != "mnist":
         X, y = load_dataset(dataset, data_path, dtype=dtype)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import load_split, preprocessing
+from .data import load_own_split, load_split, preprocessing
 from .errors import InvalidValueError, ModelFileError
 from .modelio import network_arrays, network_from_file, network_header, read_model_file, save_network, write_model_file
 from .network import MultilayerNeuralNetClassifier
@@ -26,13 +26,13 @@ from .plots import plot_accuracy, plot_digits, plot_loss
 from .recipe import ARTICLE, NETWORK_FIELDS, Recipe
 from .training import evaluate, train
 
-RUN_FILES = ("model.npz", "history.csv", "loss.png", "accuracy.png", "digits.png")
-"""What a finished ``scratchnet train`` run holds."""
+RUN_FILES = ("model.npz", "history.csv", "loss.png", "accuracy.png", "digits.png", "checkpoint.npz")
+"""What a finished ``scratchnet train`` run holds (the checkpoint unless ``checkpoint_every`` is 0)."""
 CHECKPOINT = "checkpoint.npz"
 """The checkpoint of a run in its folder: a model file with the optimiser state and the run's settings."""
 RESUMED_SETTINGS = (
     "epochs", "batch_size", "learning_rate", "hidden", "recipe", "dataset", "seed", "test_size", "dtype",
-    "early_stopping", "patience",
+    "early_stopping", "patience", "scale", "target",
 )  # fmt: skip
 """What must match between a checkpoint and the command that resumes it."""
 
@@ -53,7 +53,13 @@ class RunSettings:
     dtype: str = "float64"
     early_stopping: bool = False
     patience: int = 10
+    scale: str | None = None
+    """The user's own data (``dataset="own"``): ``minus-one-one``, ``unit`` or ``standard`` (None: its default)."""
+    target: str | None = None
+    """The label column of a CSV file (None: the last)."""
     given: frozenset[str] = field(default=frozenset(), compare=False)
+    header: dict = field(default_factory=dict, compare=False)
+    """The model file's ``preprocessing`` and ``classes`` of the user's own data (filled by ``load_run_data``)."""
     """The recipe fields the user gave explicitly: a resumed network refuses to change those."""
 
     def as_record(self) -> dict:
@@ -139,7 +145,7 @@ def read_training(path: str | os.PathLike) -> tuple[MultilayerNeuralNetClassifie
 def save_checkpoint(out: str | os.PathLike, net: MultilayerNeuralNetClassifier, settings: RunSettings) -> Path:
     """Write ``out/checkpoint.npz`` atomically (``write_training``) with the run's settings."""
     extra = {
-        "preprocessing": preprocessing(settings.dataset),
+        **(settings.header or {"preprocessing": preprocessing(settings.dataset)}),
         "checkpoint": {"settings": settings.as_record(), "epochs_done": net.epochs_trained},
     }
     return write_training(Path(out) / CHECKPOINT, net, extra)
@@ -167,6 +173,20 @@ def load_checkpoint(folder: str | os.PathLike, settings: RunSettings) -> Multila
     if settings.early_stopping:
         raise InvalidValueError("a run with --early-stopping cannot be resumed from a checkpoint; start it over")
     return net
+
+
+def load_run_data(settings: RunSettings) -> list[np.ndarray]:
+    """The run's split: a data set's (``data.load_split``), or the user's own data scaled as the settings say,
+    whose scaling and class names then go into ``settings.header`` (the model file's entries)."""
+    if settings.dataset != "own":
+        return load_split(settings.dataset, settings.data_path, settings.test_size, settings.seed, settings.dtype)
+    parts, record, classes = load_own_split(
+        settings.data_path, settings.test_size, settings.seed, settings.dtype, settings.scale, settings.target
+    )
+    kind = "str" if any(isinstance(c, str) for c in classes) else "int"
+    settings.header.clear()
+    settings.header.update(preprocessing=record, classes={"kind": kind, "values": classes})
+    return parts
 
 
 def build_network(
@@ -234,15 +254,17 @@ def write_run(
     dataset: str,
     accuracy_title: str = "accuracy",
     digits: tuple[np.ndarray, np.ndarray, int] | None = None,
+    header: dict | None = None,
 ) -> Path:
     """Write a finished run into the folder ``out``: model.npz, history.csv, loss.png, accuracy.png (and digits.png).
 
     ``history`` is what the files and figures show; ``digits``: ``(X, y, seed)``
-    of the images for digits.png (none: no digits.png). Returns the model's path.
+    of the images for digits.png (none: no digits.png); ``header``: the model file's entries ``preprocessing``
+    and ``classes`` (default: the data set's pixel scaling). Returns the model's path.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model_path = save_network(net, out / "model.npz", extra_header={"preprocessing": preprocessing(dataset)})
+    model_path = save_network(net, out / "model.npz", extra_header=header or {"preprocessing": preprocessing(dataset)})
     history.to_csv(out / "history.csv", index=False)
     plot_loss(history, out / "loss.png")
     plot_accuracy(history, out / "accuracy.png", title=accuracy_title)
@@ -271,9 +293,7 @@ def train_run(
     (None or 0: never). ``resume``: a saved model file (a hot start for ``settings.epochs`` more epochs) or a
     run's folder holding a checkpoint: the run goes on from it and ends as the uninterrupted run would.
     """
-    X_train, X_test, y_train, y_test = load_split(
-        settings.dataset, settings.data_path, settings.test_size, settings.seed, settings.dtype
-    )
+    X_train, X_test, y_train, y_test = load_run_data(settings)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     from_checkpoint = resume is not None and Path(resume).is_dir()
     if from_checkpoint:
@@ -321,11 +341,13 @@ def train_run(
     if every:
         save_checkpoint(out, net, settings)
     digits = ((X_train, X_test), np.concatenate([y_train, y_test]), settings.seed)  # no copy of the images
-    write_run(out, net, net.history, dataset=settings.dataset, digits=digits)
+    if settings.dataset == "own":
+        digits = None
+    write_run(out, net, net.history, dataset=settings.dataset, digits=digits, header=settings.header)
     accuracy = hold_out_accuracy(net, history, X_test, y_test)
     echo(
         f"hold-out accuracy {accuracy:.4f} after {net.epochs_trained} epochs "
         f"({history.seconds.median():.3f} s/epoch median, {history.seconds.sum():.1f} s in all); wrote "
-        f"{', '.join(RUN_FILES)} to {out}"
+        f"{', '.join(f for f in RUN_FILES if (Path(out) / f).is_file())} to {out}"
     )
     return RunResult(net, history, accuracy, Path(out))

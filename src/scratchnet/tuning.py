@@ -16,6 +16,7 @@ fold by ``batch_seed(seed, fold)``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -33,7 +34,6 @@ import joblib
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .data import load_split
 from .engine import train_many
 from .errors import InvalidValueError, ScratchnetError
 from .grid import (  # noqa: F401  (the grid's names, re-exported where the search always had them)
@@ -50,7 +50,7 @@ from .network import MultilayerNeuralNetClassifier
 from .progress import progress_bar
 from .recipe import DEFAULTS, describe_values
 from .report import best_config, complete, config_means
-from .runs import RunSettings, fit, read_training, write_run, write_training
+from .runs import RunSettings, fit, load_run_data, read_training, write_run, write_training
 from .store import Store
 from .validation import check_int
 
@@ -605,10 +605,10 @@ def safe_count(store: Store) -> tuple[int, int]:
 
 
 # -------------------------------------------------------------------- refit
-def _refit_data(store: Store, data_path: str | os.PathLike | None) -> list[np.ndarray]:
+def _refit_data(store: Store, settings: RunSettings) -> list[np.ndarray]:
     """The split of the grid search's data, checked to be the data the store was made with."""
     fp = store.fingerprint
-    X_train, X_test, y_train, y_test = load_split(fp["dataset"], data_path, fp["test_size"], fp["seed"], fp["dtype"])
+    X_train, X_test, y_train, y_test = load_run_data(settings)
     if data_digest(X_train, y_train) != fp["data_sha256"]:
         raise InvalidValueError(
             f"the {fp['dataset']} data found now differs from the data of store {str(store.path)!r}; "
@@ -630,6 +630,8 @@ def refit_settings(store: Store, config: Config) -> RunSettings:
         seed=int(fp["seed"]),
         test_size=fp["test_size"],
         dtype=fp["dtype"],
+        scale=fp.get("scale"),
+        target=fp.get("target"),
     )
 
 
@@ -655,8 +657,8 @@ def refit_best(
     fp = store.fingerprint
     best = best_config(complete(config_means(store.runs()), fp["folds"]))
     config = Config.from_row(best)
-    data = _refit_data(store, data_path)
-    settings = refit_settings(store, config)
+    settings = dataclasses.replace(refit_settings(store, config), data_path=data_path)
+    data = _refit_data(store, settings)
     X_train, X_test = data[0], data[1]
     recipe = config.recipe.describe()
     echo(
@@ -674,7 +676,7 @@ def refit_best(
     history = fit(net, settings, data, verbose=verbose, progress=progress)
     out = Path(out) if out else store.path.with_name(store.path.stem + "-refit")
     title = "refit: training and hold-out accuracy"
-    model_path = write_run(out, net, history, dataset=fp["dataset"], accuracy_title=title)
+    model_path = write_run(out, net, history, dataset=fp["dataset"], accuracy_title=title, header=settings.header)
     last = history.iloc[-1]
     record = {
         **config.row(),
