@@ -319,3 +319,27 @@ def test_predict_takes_digits_arrays_of_8_by_8_raw_0_to_16(tmp_path, capsys, dig
     assert predicted == net.predict(scale_pixels(raw.data[:20], 16.0)).tolist()  # scaled as in training
     _, help_text, _ = run(capsys, "predict", "--help")
     assert "0..16 for the digits" in help_text
+
+
+def test_a_failed_openml_download_prints_only_our_line(tmp_path, capsys, monkeypatch):
+    import warnings
+
+    import sklearn.datasets
+
+    def failing(*args, **kwargs):
+        warnings.warn("Invalid cache, redownloading file", RuntimeWarning, stacklevel=2)
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", failing)
+    monkeypatch.delenv("SCRATCHNET_MNIST", raising=False)
+    monkeypatch.setenv("SCRATCHNET_CACHE", str(tmp_path / "cache"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = run(capsys, "train", "--dataset", "mnist", "--epochs", "1", "--out", str(tmp_path / "r"))
+    assert code == 1 and err.startswith("error: MNIST is not available") and err.count("\n") == 1, err
+    assert not [w for w in caught if "redownloading" in str(w.message)]  # scikit-learn's warning never shows
+
+
+def test_option_names_are_quoted_one_way_in_errors(capsys):
+    _, _, err = run(capsys, "tune", "--scheduler", "tcp://x:1")
+    assert "Invalid value for '--scheduler'" in err

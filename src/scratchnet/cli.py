@@ -208,7 +208,7 @@ def recipe_of(flags: dict[str, Any]) -> Recipe:
 def gradcheck(layers: list[int], samples: int, seed: int, **flags: Any) -> None:
     """Compare backpropagation with central differences on an untrained network."""
     if len(layers) < 2:
-        raise click.BadParameter("give at least two widths: inputs and classes", param_hint="--layers")
+        raise click.BadParameter("give at least two widths: inputs and classes", param_hint="'--layers'")
     net = MultilayerNeuralNetClassifier(layers, random_seed=seed, **recipe_of(flags).network_options())
     x, y = random_problem(net, samples, seed)
     results = check_gradients(net, x, y)
@@ -268,7 +268,7 @@ def data_options(f: Callable) -> Callable:
 def dataset_of(dataset: str | None, data_path: str | None) -> str:
     """``--dataset``, or ``own`` when only ``--data`` is given, else the bundled ``digits``."""
     if dataset == "own" and not data_path:
-        raise click.BadParameter("--dataset own needs --data PATH", param_hint="--dataset")
+        raise click.BadParameter("--dataset own needs --data PATH", param_hint="'--dataset'")
     return dataset or ("own" if data_path else "digits")
 
 
@@ -424,7 +424,7 @@ def heads_of(output: str | None, loss: str | None, heads: list[str] | None) -> l
     """The output/loss pairs of ``tune``: ``--heads``, or the one pair of ``--output``/``--loss`` (article's default)."""
     if heads and (output or loss):
         raise click.BadParameter(
-            "give the output/loss pairs either as --heads or as --output and --loss, not both", param_hint="--heads"
+            "give the output/loss pairs either as --heads or as --output and --loss, not both", param_hint="'--heads'"
         )
     return heads or [(output or recipe.DEFAULTS["output"], loss or recipe.DEFAULTS["loss"])]
 
@@ -560,7 +560,7 @@ def tune_command(
     report shows a table per combination, refit uses the best one's recipe.
     """
     if scheduler and executor != "dask":
-        raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
+        raise click.BadParameter("a scheduler address needs --executor dask", param_hint="'--scheduler'")
     dataset = dataset_of(dataset, data_path)
     epochs, batch_size, grid["learning_rates"] = _tune_sizes(dataset, epochs, batch_size, grid["learning_rates"])
     if dataset == "own":
@@ -624,7 +624,7 @@ def _check_batch_fits_a_fold(batch_size: int, n_train: int, folds: int) -> None:
     fold_train = n_train - -(-n_train // folds)
     if batch_size > fold_train:
         raise click.BadParameter(
-            f"{batch_size} is larger than the {fold_train} training samples of a fold", param_hint="--batch-size"
+            f"{batch_size} is larger than the {fold_train} training samples of a fold", param_hint="'--batch-size'"
         )
 
 
@@ -776,9 +776,9 @@ def reproduce_command(
 ) -> None:
     """The whole article: gradient check, data, training runs, grid search, table, refit → OUT/REPORT.md."""
     if scheduler and executor != "dask":
-        raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
+        raise click.BadParameter("a scheduler address needs --executor dask", param_hint="'--scheduler'")
     if quick and data_path:
-        raise click.BadParameter("--quick uses the bundled digits data; drop --data", param_hint="--data")
+        raise click.BadParameter("--quick uses the bundled digits data; drop --data", param_hint="'--data'")
     reproduce(
         out,
         quick=quick,
@@ -831,7 +831,7 @@ def predict_command(
         if data_path:
             inputs = (*inputs, data_path)
         if not inputs:
-            raise click.UsageError("give INPUTS or --data")
+            raise click.UsageError("Missing argument 'INPUTS...' (or --data PATH).")
         names, X, labels = read_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=_max_value(header, est))
     scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
     predicted = est.classes_[scores.argmax(axis=1)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import numbers
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,9 @@ def _check_images(X, y, where):
 def _fetch_openml():
     from sklearn.datasets import fetch_openml
 
-    X, y = fetch_openml("mnist_784", version=1, as_frame=False, return_X_y=True, parser="liac-arff")
+    with warnings.catch_warnings():  # a failed download's retry warnings: our one-line error says it all
+        warnings.simplefilter("ignore")
+        X, y = fetch_openml("mnist_784", version=1, as_frame=False, return_X_y=True, parser="liac-arff")
     return X.astype(np.uint8), y.astype(np.int64)
 
 

@@ -663,7 +663,7 @@ def refit_best(
     recipe = config.recipe.describe()
     echo(
         f"refit: n_hidden_layers={config.hidden_layers}, n_hidden_nodes={config.hidden_nodes}, learning rate="
-        f"{config.learning_rate:g} (mean cross validation accuracy {best.accuracy_validation:.6f}) on all "
+        f"{config.learning_rate:g} (mean cross validation accuracy {best.accuracy_validation:.4f}) on all "
         f"{X_train.shape[0]} training samples; {_n(fp['epochs'], 'epoch')}, batch {fp['batch_size']}; hold-out "
         f"{X_test.shape[0]} samples" + (f"; {recipe}" if recipe else "")
     )
