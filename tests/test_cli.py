@@ -14,11 +14,11 @@ def run(capsys, *args):
 
 ARTICLE_LINES = [
     "layer 3: 300 out of 300 weight gradients are numerically equal",
-    "layer 3:10 out of 10 bias term gradients are numerically equal",
+    "layer 3: 10 out of 10 bias term gradients are numerically equal",
     "layer 2: 1200 out of 1200 weight gradients are numerically equal",
-    "layer 2:30 out of 30 bias term gradients are numerically equal",
+    "layer 2: 30 out of 30 bias term gradients are numerically equal",
     "layer 1: 2000 out of 2000 weight gradients are numerically equal",
-    "layer 1:40 out of 40 bias term gradients are numerically equal",
+    "layer 1: 40 out of 40 bias term gradients are numerically equal",
     "Gradients look in order!",
 ]
 
@@ -40,7 +40,7 @@ def test_gradcheck_fails_loudly_on_wrong_gradients(capsys, monkeypatch):
     monkeypatch.setattr(MultilayerNeuralNetClassifier, "backward", wrong)
     code, out, _ = run(capsys, "gradcheck", "--layers", "6,5,3", "--samples", "3")
     assert code == 1
-    assert "layer 2:0 out of 3 bias term gradients are numerically equal" in out
+    assert "layer 2: 0 out of 3 bias term gradients are numerically equal" in out
     assert "Worst mismatches" in out and "layer 2 bias" in out
 
 

@@ -182,7 +182,7 @@ def test_float32_engine_matches_float32_reference(digits):
 def test_train_uses_the_engine_and_equals_the_reference(digits, capsys):
     net = MultilayerNeuralNetClassifier([64, 30, 20, 10], random_seed=4)
     ref = copy.deepcopy(net)
-    hist = train(net, *digits, epochs=3, batch_size=25, learning_rate=0.9, seed=6, progress=False)
+    hist = train(net, *digits, epochs=3, batch_size=25, learning_rate=0.9, seed=6, verbose=True)
     lines = capsys.readouterr().out.splitlines()
     ref_hist = train_reference(
         ref, *digits, epochs=3, batch_size=25, learning_rate=0.9, seed=6, verbose=False, progress=False

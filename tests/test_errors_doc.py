@@ -1,6 +1,7 @@
 """docs/errors.md is true: every bad input listed is refused cleanly, and the table is current."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,9 @@ def test_a_diverging_cli_run_saves_no_model(tmp_path, errors):
     )
     assert code == 1 and "diverged in epoch 0" in err and "Traceback" not in err
     assert not (tmp_path / "model.npz").exists()
+
+
+def test_readme_counts_the_cases_of_docs_errors_md(rows):
+    readme = (DOCS.parent / "README.md").read_text()
+    match = re.search(r"lists the (\d+) we tried", readme)
+    assert match and int(match.group(1)) == len(rows), f"README should say {len(rows)}"

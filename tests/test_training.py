@@ -14,7 +14,7 @@ def _small(digits_split, seed=3):
 
 def test_history_columns_and_article_line(digits_split, capsys):
     net, *data = _small(digits_split)
-    hist = train(net, *data, epochs=2, batch_size=50, learning_rate=0.5, seed=1, progress=False)
+    hist = train(net, *data, epochs=2, batch_size=50, learning_rate=0.5, seed=1, verbose=True)
     assert list(hist.columns) == COLUMNS
     assert hist.epoch.tolist() == [0, 1]
     out = capsys.readouterr().out.splitlines()

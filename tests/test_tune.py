@@ -726,3 +726,48 @@ def test_progress_poll_skips_temporary_and_vanished_count_files(tmp_path, monkey
 
     monkeypatch.setattr(Path, "read_text", vanished)
     assert _reported_epochs(tmp_path) == 5
+
+
+def test_dask_worker_killed_mid_grid_costs_only_its_job(tmp_path, monkeypatch):
+    """A worker process SIGKILLed while it trains: its job is rerun on another worker; every training once."""
+    import signal
+    import threading
+    import time
+
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setenv("PYTHONPATH", SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    X_train, _, y_train, _ = digits_split()
+    settings = {**SETTINGS, "epochs": 25, "batch_size": 20}
+    with new_store(tmp_path / "l.sqlite", X_train, y_train) as store:
+        run_tune(store, X_train, y_train, grid_configs(), workers=1, blas_threads=1, progress=False,
+                 echo=lambda *a: None, **settings)  # fmt: skip
+    killed = []
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+        new_store(tmp_path / "d.sqlite", X_train, y_train) as store,
+    ):
+        pids = client.run(os.getpid)
+
+        def kill_a_busy_worker():
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not killed:
+                busy = [w for w, keys in client.processing().items() if any("run_group" in str(k) for k in keys)]
+                if busy and store.conn is not None:
+                    time.sleep(0.3)  # mid-job
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                    killed.append(busy[0])
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_a_busy_worker)
+        killer.start()
+        summary = run_tune(store, X_train, y_train, grid_configs(), executor="dask", client=client, group_size=1,
+                           blas_threads=1, progress=False, echo=lambda *a: None, **settings)  # fmt: skip
+        killer.join()
+    assert killed, "no worker was killed"
+    assert summary["trained"] == 24
+    with Store.open(tmp_path / "d.sqlite") as done:
+        runs = done.runs()
+    assert len(runs) == 24 and not runs.duplicated(["hidden_layers", "hidden_nodes", "learning_rate", "fold"]).any()
+    pd.testing.assert_frame_equal(stored_epochs(tmp_path / "d.sqlite"), stored_epochs(tmp_path / "l.sqlite"),
+                                  check_exact=True)  # fmt: skip

@@ -321,7 +321,7 @@ def test_cli_refuses_heads_with_output_and_bad_pairs(tmp_path, capsys):
     path = tmp_path / "x.sqlite"
     for extra, message in [
         (["--heads", "softmax/mse", "--output", "softmax"], "either as --heads or"),
-        (["--heads", "sigmoid/cross-entropy"], "sigmoid output"),
+        (["--heads", "sigmoid/cross-entropy"], "choose one or more of sigmoid/mse"),  # only the pairs that train
         (["--activations", "sigmoid,swish"], "choose one or more of sigmoid"),
         (["--momentums", "0.5,1.5", "--optimizers", "momentum"], "momentum must be"),
         (["--dropouts", "x"], "not a comma-separated list of numbers"),

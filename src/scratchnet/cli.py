@@ -7,6 +7,7 @@ without a traceback.
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import sys
@@ -20,13 +21,14 @@ import numpy as np
 from click.core import ParameterSource
 
 from . import recipe
-from .data import load_split
-from .errors import ScratchnetError
+from .data import load_own_split, load_split
+from .errors import InvalidValueError, ScratchnetError
 from .estimator import normalise_scores, read_estimator
 from .gradcheck import check_gradients, format_report, kink_distance, random_problem
 from .grid import Config, experiment_fingerprint, make_grid
 from .inputs import iter_batches, plan_inputs
 from .network import MultilayerNeuralNetClassifier
+from .owndata import SCALES, Scaling, read_own
 from .presets import PRESETS
 from .recipe import Recipe
 from .report import format_markdown, plot_curves, plot_heatmap, runs_table, shown_columns, summarize
@@ -34,7 +36,7 @@ from .reproduce import reproduce
 from .runs import RunSettings, train_run
 from .serve.command import serve_command
 from .store import Store, export_runs
-from .tuning import CONNECT_TIMEOUT, dask_client, refit_best, run_tune
+from .tuning import CONNECT_TIMEOUT, dask_client, refit_best, run_tune, safe_count
 from .version import __version__
 
 MAX_SEED = 2**32 - 1
@@ -44,6 +46,15 @@ DATASET_DEFAULTS = {
     # the article's final recipe on MNIST; a quick, reliable recipe on the small digits set
     "mnist": {"epochs": 250, "batch_size": 200, "learning_rate": 0.3},
     "digits": {"epochs": 60, "batch_size": 20, "learning_rate": 1.0},
+    "own": {"epochs": 60, "batch_size": 20, "learning_rate": 1.0},
+}
+
+TUNE_DEFAULTS = {
+    # the article's grid on MNIST; on the 1,797 small digits its batch of 200 and rates 0.1–0.3 leave every
+    # cell near chance, so digits gets the batch and rates that train well there (as ``train`` does)
+    "mnist": {"epochs": 250, "batch_size": 200, "learning_rates": [0.1, 0.2, 0.3]},
+    "digits": {"epochs": 60, "batch_size": 20, "learning_rates": [0.5, 1.0, 2.0]},
+    "own": {"epochs": 60, "batch_size": 20, "learning_rates": [0.5, 1.0, 2.0]},
 }
 
 
@@ -203,7 +214,7 @@ def recipe_of(flags: dict[str, Any]) -> Recipe:
 def gradcheck(layers: list[int], samples: int, seed: int, **flags: Any) -> None:
     """Compare backpropagation with central differences on an untrained network."""
     if len(layers) < 2:
-        raise click.BadParameter("give at least two widths: inputs and classes", param_hint="--layers")
+        raise click.BadParameter("give at least two widths: inputs and classes", param_hint="'--layers'")
     net = MultilayerNeuralNetClassifier(layers, random_seed=seed, **recipe_of(flags).network_options())
     x, y = random_problem(net, samples, seed)
     results = check_gradients(net, x, y)
@@ -235,14 +246,36 @@ def data_options(f: Callable) -> Callable:
         help="Seeds the split, the initial weights and the batch order.",
     )(f)
     f = click.option(
+        "--scale",
+        type=click.Choice(list(SCALES)),
+        default=None,
+        help="Own data: minus-one-one (the article's [-1, 1]), unit ([0, 1]) or standard (mean 0, variance 1) "
+        "[default: minus-one-one for images, standard for tables]; stored in the model file.",
+    )(f)
+    f = click.option("--target", default=None, help="Own CSV data: the label column [default: the last].")(f)
+    f = click.option(
         "--data",
         "data_path",
-        type=click.Path(),
+        type=click.Path(exists=True),
         default=None,
-        help="MNIST as an .npz file or a folder of IDX files (else $SCRATCHNET_MNIST, the cache, OpenML).",
+        help="Your own data: a CSV file, an .npz with X and y, or a folder of class sub-folders of images. "
+        "With --dataset mnist: MNIST as an .npz file or a folder of IDX files (else $SCRATCHNET_MNIST, the "
+        "cache, OpenML).",
     )(f)
-    f = click.option("--dataset", type=click.Choice(["mnist", "digits"]), default="digits", show_default=True)(f)
+    f = click.option(
+        "--dataset",
+        type=click.Choice(["mnist", "digits", "own"]),
+        default=None,
+        help="[default: own with --data, else digits]",
+    )(f)
     return f
+
+
+def dataset_of(dataset: str | None, data_path: str | None) -> str:
+    """``--dataset``, or ``own`` when only ``--data`` is given, else the bundled ``digits``."""
+    if dataset == "own" and not data_path:
+        raise click.BadParameter("--dataset own needs --data PATH", param_hint="'--dataset'")
+    return dataset or ("own" if data_path else "digits")
 
 
 SIZE_FLAGS = ("hidden", "epochs", "batch_size", "learning_rate", "dtype")
@@ -281,6 +314,7 @@ def check_out(out: str | os.PathLike | None, flag: str = "--out") -> None:
 def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSettings:
     """The run of ``scratchnet train``'s flags: a preset under the explicit flags, the data set's defaults under both."""
     flags, explicit = _with_preset(flags, preset)
+    flags["dataset"] = dataset_of(flags["dataset"], flags["data_path"])
     sizes = {k: flags[k] or DATASET_DEFAULTS[flags["dataset"]][k] for k in ("epochs", "batch_size", "learning_rate")}
     return RunSettings(
         **sizes,
@@ -293,6 +327,8 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
         dtype=flags["dtype"],
         early_stopping=flags["early_stopping"],
         patience=flags["patience"],
+        scale=flags["scale"],
+        target=flags["target"],
         given=frozenset(explicit),
     )
 
@@ -312,19 +348,29 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
 )
 @click.option(
     "--resume",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(exists=True),
     default=None,
-    help="Continue training a saved model.npz (hot start).",
+    help="A run's folder: go on from its checkpoint to the end the uninterrupted run reaches (same options); "
+    "or a saved model.npz: train it --epochs more (hot start).",
 )
 @click.option("--out", type=click.Path(file_okay=False), default="runs/train", show_default=True)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Write OUT/checkpoint.npz (model, optimiser state, history) every N epochs, at the end and on Ctrl-C; "
+    "0: never.",
+)
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="The progress bar.")
 @network_options
 @training_options
 @click.option(
     "--early-stopping/--no-early-stopping",
     default=False,
     show_default=True,
-    help="Hold out 10 %% of the training data; stop when its loss stalls for --patience epochs; keep the best.",
+    help="Hold out 10 % of the training data; stop when its loss stalls for --patience epochs; keep the best.",
 )
 @click.option("--patience", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option(
@@ -336,12 +382,34 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
 )
 @click.option("--diagnostics", is_flag=True, help="Per-epoch per-layer gradient norms and saturation; gradients.png.")
 def train_command(
-    resume: str | None, out: str, quiet: bool, preset: str | None, diagnostics: bool = False, **flags: Any
+    resume: str | None,
+    out: str,
+    checkpoint_every: int,
+    quiet: bool,
+    progress: bool,
+    preset: str | None,
+    diagnostics: bool = False,
+    **flags: Any,
 ) -> None:
-    """Train a network, print the article's per-epoch lines, save model, history and figures."""
+    """Train a network, print the article's per-epoch lines, save model, history and figures.
+
+    A checkpoint in OUT survives a crash or Ctrl-C: the same command with --resume OUT goes on from it.
+    """
     check_out(out)
-    settings = train_settings(flags, preset)
-    train_run(settings, out, resume=resume, preset=preset, verbose=not quiet, echo=click.echo, diagnostics=diagnostics)
+    try:
+        train_run(
+            train_settings(flags, preset),
+            out,
+            resume=resume,
+            preset=preset,
+            verbose=not quiet,
+            progress=progress,
+            checkpoint_every=checkpoint_every,
+            echo=click.echo,
+            diagnostics=diagnostics,
+        )
+    except KeyboardInterrupt:  # train_run said what is safe; no second line, no traceback
+        sys.exit(130)
 
 
 # ------------------------------------------------------------- grid search: tune, report, refit, reproduce
@@ -380,14 +448,23 @@ def heads_of(output: str | None, loss: str | None, heads: list[str] | None) -> l
     """The output/loss pairs of ``tune``: ``--heads``, or the one pair of ``--output``/``--loss`` (article's default)."""
     if heads and (output or loss):
         raise click.BadParameter(
-            "give the output/loss pairs either as --heads or as --output and --loss, not both", param_hint="--heads"
+            "give the output/loss pairs either as --heads or as --output and --loss, not both", param_hint="'--heads'"
         )
     return heads or [(output or recipe.DEFAULTS["output"], loss or recipe.DEFAULTS["loss"])]
 
 
+def _pairs(output: str, loss: str) -> bool:
+    """Does the output/loss pair train (``losses.PAIRS``)? ``tune --heads`` offers only those."""
+    try:
+        Recipe.of(None, output=output, loss=loss)
+    except ScratchnetError:
+        return False
+    return True
+
+
 def grid_options(f: Callable) -> Callable:
     """The recipe dimensions of ``tune``: each a comma-separated list (the singular spelling works too)."""
-    heads = [f"{o}/{loss}" for o in recipe.choices("output") for loss in recipe.choices("loss")]
+    heads = [f"{o}/{loss}" for o in recipe.choices("output") for loss in recipe.choices("loss") if _pairs(o, loss)]
     options = [
         _grid_option("activation"),
         click.option(
@@ -423,12 +500,14 @@ def grid_options(f: Callable) -> Callable:
     show_default=True,
     help="Nodes per hidden layer (all hidden layers alike).",
 )
-@click.option("--learning-rates", type=FloatList(), default="0.1,0.2,0.3", show_default=True)
+@click.option(
+    "--learning-rates", type=FloatList(), default=None, help="[default: 0.1,0.2,0.3 for mnist, 0.5,1,2 for digits]"
+)
 @click.option(
     "--folds", type=click.IntRange(min=2), default=6, show_default=True, help="Stratified K-fold on the training part."
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=250, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="[default: 250 for mnist, 60 for digits]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: 200 for mnist, 20 for digits]")
 @click.option(
     "--store",
     "store_path",
@@ -465,6 +544,14 @@ def grid_options(f: Callable) -> Callable:
     show_default=True,
     help="Seconds to reach the Dask --scheduler before giving up (no store is made then).",
 )
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Each training in flight checkpoints every N epochs beside the store (local workers); a rerun goes on "
+    "from it. 0: never.",
+)
 @click.option("--refit", "do_refit", is_flag=True, help="Then retrain the best configuration and score the hold-out.")
 @click.option(
     "--out", type=click.Path(file_okay=False), default=None, help="Folder of the refit [default: next to the store]."
@@ -472,14 +559,16 @@ def grid_options(f: Callable) -> Callable:
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @grid_options
 def tune_command(
-    dataset: str,
+    dataset: str | None,
     data_path: str | None,
+    scale: str | None,
+    target: str | None,
     seed: int,
     test_size: float | int | None,
     dtype: str,
     folds: int,
-    epochs: int,
-    batch_size: int,
+    epochs: int | None,
+    batch_size: int | None,
     store_path: str,
     new: bool,
     do_refit: bool,
@@ -491,6 +580,7 @@ def tune_command(
     group_size: int | None,
     blas_threads: int | None,
     connect_timeout: float,
+    checkpoint_every: int,
     **grid: Any,
 ) -> None:
     """Cross-validated grid search (article, section 7), saved training by training in an SQLite store.
@@ -502,8 +592,13 @@ def tune_command(
     report shows a table per combination, refit uses the best one's recipe.
     """
     if scheduler and executor != "dask":
-        raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
-    X_train, _, y_train, _ = load_split(dataset, data_path, test_size, seed, dtype)
+        raise click.BadParameter("a scheduler address needs --executor dask", param_hint="'--scheduler'")
+    dataset = dataset_of(dataset, data_path)
+    epochs, batch_size, grid["learning_rates"] = _tune_sizes(dataset, epochs, batch_size, grid["learning_rates"])
+    if dataset == "own":
+        (X_train, _, y_train, _), _, _ = load_own_split(data_path, test_size, seed, dtype, scale, target)
+    else:
+        X_train, _, y_train, _ = load_split(dataset, data_path, test_size, seed, dtype)
     _check_batch_fits_a_fold(batch_size, X_train.shape[0], folds)
     configs = grid_of(grid)
     fingerprint = experiment_fingerprint(
@@ -518,12 +613,15 @@ def tune_command(
         epochs=epochs,
         batch_size=batch_size,
     )
+    if dataset == "own":  # how the own data is read and scaled belongs to the experiment
+        fingerprint.update(scale=scale, target=target)
     execution = {
         "executor": executor,
         "workers": workers,
         "scheduler": scheduler,
         "group_size": group_size,
         "blas_threads": blas_threads,
+        "checkpoint_every": checkpoint_every,
     }
     if do_refit:
         check_out(out)
@@ -540,17 +638,34 @@ def tune_command(
                 f"{summary['total']} in {store_path}. See the table: scratchnet report {store_path}"
             )
             if do_refit:
-                refit_best(store, data_path=data_path, out=out, progress=progress, echo=click.echo)
+                refit_best(store, data_path=data_path, out=out, verbose=True, progress=progress, echo=click.echo)
     finally:
         if client is not None:
             client.close()
+
+
+def _tune_sizes(
+    dataset: str, epochs: int | None, batch_size: int | None, rates: list[float] | None
+) -> tuple[int, int, list[float]]:
+    """``tune``'s epochs, batch size and learning rates: the flags given, the data set's grid (``TUNE_DEFAULTS``) for
+    the others; says which defaults it took."""
+    defaults = TUNE_DEFAULTS[dataset]
+    taken = {
+        "epochs": epochs or defaults["epochs"],
+        "batch_size": batch_size or defaults["batch_size"],
+        "learning_rates": rates or defaults["learning_rates"],
+    }
+    filled = [k for k, v in (("epochs", epochs), ("batch_size", batch_size), ("learning_rates", rates)) if not v]
+    if filled:
+        click.echo(f"the {dataset} grid's defaults: {recipe.describe_values({k: taken[k] for k in filled})}")
+    return taken["epochs"], taken["batch_size"], taken["learning_rates"]
 
 
 def _check_batch_fits_a_fold(batch_size: int, n_train: int, folds: int) -> None:
     fold_train = n_train - -(-n_train // folds)
     if batch_size > fold_train:
         raise click.BadParameter(
-            f"{batch_size} is larger than the {fold_train} training samples of a fold", param_hint="--batch-size"
+            f"{batch_size} is larger than the {fold_train} training samples of a fold", param_hint="'--batch-size'"
         )
 
 
@@ -583,7 +698,7 @@ def _tune_into(
     execution: dict[str, Any],
     progress: bool,
 ) -> dict[str, Any]:
-    """``run_tune`` into ``store``; an interrupt says how to resume."""
+    """``run_tune`` into ``store``; an interrupt says truthfully what is safe and how to resume, and exits 130."""
     try:
         return run_tune(
             store,
@@ -599,12 +714,18 @@ def _tune_into(
             **execution,
         )
     except KeyboardInterrupt:
-        click.echo(
-            f"interrupted: {len(store.finished())} trainings are safe in {store.path}; "
-            "run the same command again to resume",
-            err=True,
-        )
-        raise
+        pass
+    # out of the handler: the interrupted frames (the worker pool's queues and locks) are freed, so that the
+    # process ends with no "leaked semaphore" warning
+    gc.collect()
+    finished, in_flight = safe_count(store)
+    partial = f" and {in_flight} unfinished ones have a checkpoint to go on from" if in_flight else ""
+    click.echo(
+        f"interrupted: {finished} finished trainings are safe in {store.path}{partial}; "
+        "run the same command again to resume",
+        err=True,
+    )
+    sys.exit(130)
 
 
 @cli.command("report")
@@ -682,7 +803,9 @@ def store_export_command(store_path: str, out: str) -> None:
 
 
 @cli.command("reproduce")
-@click.option("--quick", is_flag=True, help="The bundled digits data and a small grid: every step in about a minute.")
+@click.option(
+    "--quick", is_flag=True, help="The bundled digits data and a small grid: every step, in about a minute on 2 cores."
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -713,9 +836,9 @@ def reproduce_command(
 ) -> None:
     """The whole article: gradient check, data, training runs, grid search, table, refit → OUT/REPORT.md."""
     if scheduler and executor != "dask":
-        raise click.BadParameter("a scheduler address needs --executor dask", param_hint="--scheduler")
+        raise click.BadParameter("a scheduler address needs --executor dask", param_hint="'--scheduler'")
     if quick and data_path:
-        raise click.BadParameter("--quick uses the bundled digits data; drop --data", param_hint="--data")
+        raise click.BadParameter("--quick uses the bundled digits data; drop --data", param_hint="'--data'")
     reproduce(
         out,
         quick=quick,
@@ -731,7 +854,16 @@ def reproduce_command(
 
 @cli.command("predict")
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(exists=True),
+    default=None,
+    help="Raw data of the kind the model was trained on with `train --data` (CSV, .npz with X [and y], a "
+    "folder of class folders of images): scaled as the model file records; labels, if present, give an accuracy.",
+)
+@click.option("--target", default=None, help="The label column of a CSV --data [default: the model's].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="Print JSON Lines: one object per input (accuracy on stderr).")
 @click.option(
@@ -743,17 +875,26 @@ def reproduce_command(
 @click.option(
     "--scaled",
     is_flag=True,
-    help="The .npy/.npz inputs are already model features: feed them unchanged (default: raw pixels 0..255).",
+    help="The .npy/.npz inputs are already model features: feed them unchanged (default: raw pixels as the model's "
+    "data holds them, 0..255 for MNIST, 0..16 for the digits).",
 )
 def predict_command(
-    model: str, inputs: tuple[str, ...], as_json: bool, as_jsonl: bool, output: str | None, scaled: bool
+    model: str,
+    inputs: tuple[str, ...],
+    data_path: str | None,
+    target: str | None,
+    as_json: bool,
+    as_jsonl: bool,
+    output: str | None,
+    scaled: bool,
 ) -> None:
     """Classify 28×28 PNG/JPEG digits, .npy arrays or an .npz data set with a saved model.
 
     MODEL is a file written by `scratchnet train` or NeuralNetClassifier.save.
     Images must be exactly 28×28 (never resized); a dark digit on a light
     background is inverted to MNIST's white on black. Arrays hold raw pixels
-    0..255 unless --scaled. Prints the predicted class and every class's score
+    as the model's data does (0..255 for MNIST, 0..16 for the digits; shapes
+    (N, 784) or (N, 28, 28), (N, 64) or (N, 8, 8)) unless --scaled. Prints the predicted class and every class's score
     (the output layer: one-vs-all sigmoid scores in [0, 1], or softmax probabilities).
     Inputs are checked first, then read and predicted in batches and the
     output streamed, so any number of rows runs in bounded memory.
@@ -763,8 +904,19 @@ def predict_command(
     if output is not None and Path(output).suffix.lower() not in (".csv", ".npy"):
         raise click.BadParameter(f"{output!r}: write predictions to a .csv or .npy file", param_hint="--output")
     est, header = read_estimator(model)
-    max_value = _max_value(header, est)
-    sources = plan_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=max_value)
+    prep = header.get("preprocessing") if isinstance(header.get("preprocessing"), dict) else {}
+    if data_path and prep.get("name") == "own":  # the user's own data: read whole, as in training
+        names, X_own, labels_own = _own_inputs(data_path, prep, target, est.n_features_in_)
+        sources: list[Any] = [_OwnSource(names, labels_own)]
+        batches: Any = [(names, X_own, labels_own)]
+    else:
+        if data_path:
+            inputs = (*inputs, data_path)
+        if not inputs:
+            raise click.UsageError("Missing argument 'INPUTS...' (or --data PATH).")
+        max_value = _max_value(header, est)
+        sources = plan_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=max_value)
+        batches = iter_batches(sources, scaled=scaled, max_value=max_value)
     classes = [_plain(c) for c in est.classes_]
     n_rows = sum(source.n_rows for source in sources)
     if output is not None:
@@ -777,7 +929,7 @@ def predict_command(
         sink = _PredictionTable(classes, sources)
     correct = labelled = 0
     with sink:
-        for names, X, labels in iter_batches(sources, scaled=scaled, max_value=max_value):
+        for names, X, labels in batches:
             scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
             predicted = est.classes_[scores.argmax(axis=1)]
             for label, p in zip(labels, predicted, strict=True):
@@ -931,6 +1083,26 @@ def _prediction_items(classes: list, names: list[str], labels: list, scores: np.
     ]
 
 
+class _OwnSource:
+    """The user's own data to predict on, read whole: what the output sinks ask of an input source."""
+
+    def __init__(self, names: list[str], labels: list) -> None:
+        self.n_rows = len(names)
+        self.labelled = any(label is not None for label in labels)
+        self.name_width = max((len(n) for n in names), default=5)
+        self.label_width = max((len(str(label)) for label in labels), default=5)
+
+
+def _own_inputs(path: str, prep: dict, target: str | None, n_features: int) -> tuple[list[str], np.ndarray, list]:
+    """Own data for ``predict --data``: read as in training, scaled as the model file records; its labels."""
+    own = read_own(path, target if target is not None else prep.get("target"))
+    if own.X.shape[1] != n_features:
+        raise InvalidValueError(f"{path} has {own.X.shape[1]} features; the model expects {n_features}")
+    X = Scaling.from_record(prep).apply(own.X)
+    labels = [own.classes[k] for k in own.y]
+    return [f"{path}[{i}]" for i in range(len(X))], X, labels
+
+
 def _max_value(header: dict[str, Any], est: Any) -> float | None:
     """The raw pixel maximum of the model's preprocessing record; without one a 784-input model is taken as MNIST
     (255) and any other needs --scaled arrays (None)."""
@@ -957,6 +1129,9 @@ def main(argv: list[str] | None = None) -> None:
     """
     try:
         rv = cli.main(args=argv, prog_name="scratchnet", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `scratchnet`: its help, not an error
+        click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        sys.exit(0)
     except click.exceptions.Abort:
         click.echo("error: interrupted", err=True)
         sys.exit(130)

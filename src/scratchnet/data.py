@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import numbers
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 
 from .batching import minibatches  # noqa: F401  (part of the data API, as in the article)
 from .errors import DataNotFoundError, InvalidTypeError, InvalidValueError
+from .owndata import Scaling, read_own
 from .validation import check_int, check_seed
 
 IDX_FILES = {
@@ -29,8 +31,11 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 def scale_pixels(X: np.ndarray, max_value: float = 255.0, dtype: type = np.float64) -> np.ndarray:
     """Pixels ``0…max_value`` → ``(X / max_value − 0.5) · 2`` in [−1, 1], as ``dtype``."""
-    X = np.asarray(X, dtype=dtype)
-    return (X / dtype(max_value) - dtype(0.5)) * dtype(2)
+    X = np.array(X, dtype=dtype)  # the one copy; the arithmetic then runs in place (the same numbers)
+    X /= dtype(max_value)
+    X -= dtype(0.5)
+    X *= dtype(2)
+    return X
 
 
 def cache_dir() -> Path:
@@ -144,12 +149,16 @@ def _check_images(X, y, where):
 def _fetch_openml():
     from sklearn.datasets import fetch_openml
 
-    X, y = fetch_openml("mnist_784", version=1, as_frame=False, return_X_y=True, parser="liac-arff")
+    with warnings.catch_warnings():  # a failed download's retry warnings: our one-line error says it all
+        warnings.simplefilter("ignore")
+        X, y = fetch_openml("mnist_784", version=1, as_frame=False, return_X_y=True, parser="liac-arff")
     return X.astype(np.uint8), y.astype(np.int64)
 
 
 def load_mnist(source: str | os.PathLike | None = None, dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """The 70,000 MNIST digits: ``X`` (70000, 784) scaled to [−1, 1] and ``y`` (70000,) int64.
+
+    ``dtype=None``: the raw pixels 0…255 as they were read (uint8), unscaled.
 
     Looks, in this order, at: ``source`` (an ``.npz`` with x_train/y_train/x_test/y_test
     or X/y, or a folder of the four IDX files, gzipped or not); the file named by
@@ -178,7 +187,7 @@ def load_mnist(source: str | os.PathLike | None = None, dtype: type = np.float64
         np.savez_compressed(cache / "mnist.npz", X=X, y=y)
         where = "OpenML mnist_784"
     X, y = _check_images(X, y, where)
-    return scale_pixels(X, 255.0, dtype), y
+    return (X, y) if dtype is None else (scale_pixels(X, 255.0, dtype), y)
 
 
 def load_digits(dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
@@ -209,8 +218,28 @@ def preprocessing(name: str) -> dict[str, Any]:
 
 
 def default_test_size(name: str) -> float | int:
-    """The article's hold-out: 10,000 samples for MNIST; 20 % for the small digits set."""
+    """The article's hold-out: 10,000 samples for MNIST; 20 % for the small digits set and the user's own data."""
     return 10000 if name == "mnist" else 0.2
+
+
+def load_own_split(
+    data_path: str | os.PathLike,
+    test_size: float | int | None,
+    seed: int,
+    dtype: str | type,
+    scale: str | None = None,
+    target: str | None = None,
+) -> tuple[list[np.ndarray], dict[str, Any], list]:
+    """The user's own data (``owndata.read_own``) split stratified and scaled as ``scale`` says (fitted on the
+    training part): ``([X_train, X_test, y_train, y_test], preprocessing record, classes)``."""
+    own = read_own(data_path, target)
+    idx_train, idx_test, y_train, y_test = split(
+        np.arange(len(own.y)), own.y, default_test_size("own") if test_size is None else test_size, seed
+    )
+    scaling = Scaling.fit(scale or own.default_scale, own.X[idx_train], images=own.kind == "images")
+    dtype = np.dtype(dtype).type
+    parts = [scaling.apply(own.X[idx_train], dtype), scaling.apply(own.X[idx_test], dtype), y_train, y_test]
+    return parts, scaling.record(own, data_path, target), own.classes
 
 
 def split(X: np.ndarray, y: np.ndarray, test_size: float | int = 10000, seed: int = 123) -> list[np.ndarray]:
@@ -248,7 +277,21 @@ def load_split(
 ) -> list[np.ndarray]:
     """Load a data set and split off its stratified hold-out: ``X_train, X_test, y_train, y_test``.
 
-    ``test_size`` None is the data set's default (``default_test_size``).
+    ``test_size`` None is the data set's default (``default_test_size``). ``"own"``: the user's data at
+    ``data_path`` with its default scaling (``load_own_split`` takes the options).
     """
-    X, y = load_dataset(dataset, data_path, dtype=np.dtype(dtype).type)
-    return split(X, y, default_test_size(dataset) if test_size is None else test_size, seed)
+    if dataset == "own":
+        return load_own_split(data_path, test_size, seed, dtype)[0]
+    dtype = np.dtype(dtype).type
+    if dataset != "mnist":
+        X, y = load_dataset(dataset, data_path, dtype=dtype)
+        return split(X, y, default_test_size(dataset) if test_size is None else test_size, seed)
+    # MNIST: split the raw bytes, then scale each part, so that no float copy of all 70,000 images is ever
+    # held beside its two parts (the same numbers: the scaling is per pixel)
+    raw, y = load_mnist(data_path, dtype=None)
+    idx_train, idx_test, y_train, y_test = split(
+        np.arange(len(y)), y, default_test_size(dataset) if test_size is None else test_size, seed
+    )
+    X_train = scale_pixels(raw[idx_train], 255.0, dtype)
+    X_test = scale_pixels(raw[idx_test], 255.0, dtype)
+    return [X_train, X_test, y_train, y_test]

@@ -55,7 +55,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from .activations import ACTIVATIONS, OUTPUTS
 from .batching import batch_indices, epoch_rng
@@ -63,6 +62,7 @@ from .errors import InvalidTypeError, InvalidValueError, TrainingDivergedError
 from .losses import PAIRS
 from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier, draw_dropout_mask_
 from .optimizers import SCHEDULES, add_weight_decay, make_optimizer, state_fits
+from .progress import progress_bar
 from .recipe import DEFAULTS, TRAINING_FIELDS, Recipe
 from .sparse import MAX_DENSITY, SparseBatch, SparseFirstLayer, SparseRows, density
 from .sparse import background as _background
@@ -716,6 +716,8 @@ def train_many(
     blas_threads: int | None = None,
     options: dict | list[dict] | None = None,
     first_layer: str = "auto",
+    diverged: str = "raise",
+    schedule_span: tuple[int, int] | None = None,
 ) -> list[pd.DataFrame]:
     """Train every network of ``nets`` in place on the same shuffled minibatches.
 
@@ -745,8 +747,18 @@ def train_many(
     from their feature's minimum (MNIST: 19 %). Returns one history DataFrame
     per network, as ``train``.
 
-    Raises ``TrainingDivergedError`` if any network's loss or parameters turn
-    NaN/infinite; every network then keeps its parameters from before that epoch.
+    ``schedule_span``: ``(first epoch, epochs)`` the schedule runs over
+    (default: this call's), so that a run resumed from a checkpoint keeps the
+    rates of the uninterrupted run.
+    ``diverged``: what a network whose loss or parameters turn NaN/infinite
+    does. ``"raise"``: ``TrainingDivergedError``; every network then keeps its
+    parameters from before that epoch. ``"drop"`` (a grid search, where
+    divergence is a result): the diverged networks keep their parameters from
+    before that epoch and leave the run, their history ends there with
+    ``history.attrs["diverged_epoch"]`` = that epoch; the others go on, with
+    exactly the numbers they would have without them (the engines are rebuilt
+    from the networks, which hold their plain parameters between epochs), and
+    ``on_epoch`` gets the records of the networks still training.
     """
     nets = _check_nets(nets)
     lrs = _check_learning_rates(learning_rates, len(nets))
@@ -760,23 +772,58 @@ def train_many(
         blas_threads = check_int(blas_threads, "blas_threads")
     if first_layer not in ("auto", "dense", "sparse"):
         raise InvalidValueError(f"first_layer must be 'auto', 'dense' or 'sparse', got {first_layer!r}")
+    if diverged not in ("raise", "drop"):
+        raise InvalidValueError(f"diverged must be 'raise' or 'drop', got {diverged!r}")
     X_train, y_train, X_val, y_val = _check_data(nets[0], X_train, y_train, X_val, y_val, batch_size)
     limits = contextlib.nullcontext() if blas_threads is None else threadpool_limits(blas_threads, user_api="blas")
-    with limits, np.errstate(over="ignore"):
+    frames: list[list[dict]] = [[] for _ in nets]
+    gone: dict[int, int] = {}  # position in nets → the epoch it diverged in
+    quiet = {"over": "ignore", **({"invalid": "ignore"} if diverged == "drop" else {})}
+    with limits, np.errstate(**quiet):
+        live = list(range(len(nets)))
         run = _FusedRun(nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer)
         start = nets[0].epochs_trained
+        span = (start, epochs) if schedule_span is None else (int(schedule_span[0]), int(schedule_span[1]))
         desc = "training" if len(nets) == 1 else f"training {len(nets)} networks"
-        bar = tqdm(range(start, start + epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
-        for epoch in bar:
-            records = run.epoch(epoch, start, epochs)
+        # no tqdm object at all without a bar: tqdm makes a multiprocessing lock, which a worker process killed
+        # at an interrupt would leave to the resource tracker's "leaked semaphore" warning
+        bar = progress_bar(range(start, start + epochs), desc=desc, unit="epoch", leave=False) if progress else None
+        for epoch in bar if bar is not None else range(start, start + epochs):
+            try:
+                records = run.epoch(epoch, *span)
+            except TrainingDivergedError as exc:
+                if diverged == "raise":
+                    raise _named(exc, [live[i] for i in exc.networks]) from None
+                records = run.epoch_without(exc.networks, epoch)
+                gone.update({live[i]: epoch for i in exc.networks})
+                survivors = [j for j, i in enumerate(live) if i not in gone]
+                live = [live[j] for j in survivors]
+                if not live:
+                    break
+                run = _FusedRun(
+                    [nets[i] for i in live], [lrs[i] for i in live], [opts[i] for i in live],
+                    X_train, y_train, X_val, y_val, batch_size, seed, first_layer,
+                )  # fmt: skip
+            for i, record in zip(live, records, strict=True):
+                frames[i].append(record)
             stop = on_epoch(epoch, records) is True if on_epoch is not None else False
-            if progress and X_val is not None:
+            if progress and X_val is not None and records:
                 best = max(r["accuracy_test"] for r in records)
                 bar.set_postfix({"acc_test" if len(nets) == 1 else "best_acc_test": f"{best:.3f}"})
             if stop:
                 break
-        bar.close()
-    return [pd.DataFrame(f, columns=HISTORY_COLUMNS) for f in run.frames]
+        if bar is not None:
+            bar.close()
+    histories = [pd.DataFrame(f, columns=HISTORY_COLUMNS) for f in frames]
+    for i, epoch in gone.items():
+        histories[i].attrs["diverged_epoch"] = epoch
+    return histories
+
+
+def _named(exc: TrainingDivergedError, networks: list[int]) -> TrainingDivergedError:
+    """``exc`` with its network positions those of the caller's ``nets`` (a rebuilt run numbers its own)."""
+    exc.networks = networks
+    return exc
 
 
 def _check_data(first, X_train, y_train, X_val, y_val, batch_size):
@@ -801,7 +848,6 @@ class _FusedRun:
     def __init__(self, nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer):
         self.nets, self.lrs, self.seed, self.batch_size = nets, lrs, seed, batch_size
         self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
-        self.frames: list[list[dict]] = [[] for _ in nets]
         self.n_seen = 0  # training rows seen in the current epoch
         background = self.val_rows = self.batch = None
         if first_layer != "dense":
@@ -829,6 +875,7 @@ class _FusedRun:
         sums = self._train(epoch, start, epochs)
         metrics = self._measure(sums)
         seconds = time.perf_counter() - t0
+        self._last_metrics, self._last_seconds = metrics, seconds
         self._refuse_divergence(epoch, metrics)
         for engine, _ in self.engines:
             engine.store_parameters()
@@ -875,6 +922,26 @@ class _FusedRun:
         finite &= np.isfinite(loss_tr) & (np.isfinite(loss_va) | (self.X_val is None))
         return loss_tr, correct, loss_va, val_correct, n_val, finite
 
+    def epoch_without(self, bad, epoch):
+        """After an epoch that diverged for the networks at positions ``bad``: keep the others' new parameters,
+        optimiser state and records; the diverged ones keep what they held before the epoch."""
+        saved = {
+            i: ([w.copy() for w in self.nets[i].weights], [b.copy() for b in self.nets[i].biases],
+                self.nets[i].optimizer_state)
+            for i in bad
+        }  # fmt: skip
+        for engine, _ in self.engines:
+            engine.store_parameters()
+            engine.store_state()
+        for i, (weights, biases, state) in saved.items():
+            net = self.nets[i]
+            for k in range(net.n_layers):
+                net.weights[k][...] = weights[k]
+                net.biases[k][...] = biases[k]
+            net.optimizer_state = state
+        records = self._record(epoch, self._last_metrics, self._last_seconds, skip=set(bad))
+        return records
+
     def _refuse_divergence(self, epoch, metrics):
         """``TrainingDivergedError`` naming the networks whose loss or parameters turned non-finite; the
         networks still hold the last epoch's parameters (the packed ones are written back only after this)."""
@@ -890,11 +957,13 @@ class _FusedRun:
             networks=bad,
         )
 
-    def _record(self, epoch, metrics, seconds):
-        """One history record per network, appended to its ``history_records`` and to this call's frames."""
+    def _record(self, epoch, metrics, seconds, skip=frozenset()):
+        """One history record per network (but those in ``skip``), appended to its ``history_records``."""
         loss_tr, correct, loss_va, val_correct, n_val, _ = metrics
         records = []
         for i, net in enumerate(self.nets):
+            if i in skip:
+                continue
             record = {
                 "epoch": epoch,
                 "loss_training": float(loss_tr[i]),
@@ -904,6 +973,5 @@ class _FusedRun:
                 "seconds": seconds,
             }
             net.history_records.append(record)
-            self.frames[i].append(record)
             records.append(record)
         return records

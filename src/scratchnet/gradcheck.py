@@ -49,13 +49,13 @@ def check_gradients(net, x, y_onehot, rtol=RTOL, atol=ATOL, eps=1e-5, n_worst=5)
 
 
 def format_report(results):
-    """The article's lines (its spacing kept), then the verdict or the worst mismatches."""
+    """The article's lines, then the verdict or the worst mismatches."""
     lines = []
     for r in results:
         lines.append(
             f"layer {r.layer}: {r.weight_equal} out of {r.weight_total} weight gradients are numerically equal"
         )
-        lines.append(f"layer {r.layer}:{r.bias_equal} out of {r.bias_total} bias term gradients are numerically equal")
+        lines.append(f"layer {r.layer}: {r.bias_equal} out of {r.bias_total} bias term gradients are numerically equal")
     if all(r.ok for r in results):
         lines.append("Gradients look in order!")
     else:

@@ -8,7 +8,8 @@ Everything is read as MNIST pixels and scaled like the training data
   black, an image whose border is light (mean above 127.5) is inverted. No
   image is ever resized.
 - ``.npy``: one sample ``(784,)`` or ``(28, 28)``, or many ``(N, 784)`` or
-  ``(N, 28, 28)``, holding raw pixels in 0…255.
+  ``(N, 28, 28)`` (for the digits: ``(64,)``, ``(8, 8)``, ``(N, 64)``, ``(N, 8, 8)``), holding the raw
+  pixels of the model's data: 0…255 for MNIST, 0…16 for the digits (the model file records which).
 - ``.npz``: a data set in one of ``load_mnist``'s layouts (``X`` [+ ``y``] or
   ``x_train``/``x_test`` [+ ``y_train``/``y_test``]); labels, when present,
   are returned too.
@@ -28,6 +29,7 @@ transparent images are converted through RGBA.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 import zipfile
@@ -191,14 +193,17 @@ def _npy_part(opener: Callable[[], IO[bytes]], where: str) -> _ArrayPart:
 
 
 def _rows_of(part: _ArrayPart, n_features: int) -> int:
-    """The number of samples of an array of ``part.shape`` for a model of ``n_features`` inputs (as ``_as_rows``)."""
-    shape, square = part.shape, (IMAGE_SIDE, IMAGE_SIDE)
+    """The number of samples of an array of ``part.shape`` for a model of ``n_features`` inputs: ``(n,)``,
+    ``(s, s)``, ``(N, n)`` or ``(N, s, s)`` with s² = n (28 × 28 for MNIST, 8 × 8 for the digits)."""
+    side = math.isqrt(n_features)
+    square = (side, side) if side * side == n_features else None
+    shape = part.shape
     if len(shape) == 1:
         rows, width = 1, shape[0]
-    elif len(shape) == 2 and shape == square and n_features == IMAGE_SIDE**2:
-        rows, width = 1, IMAGE_SIDE**2
-    elif len(shape) == 3 and shape[1:] == square:
-        rows, width = shape[0], IMAGE_SIDE**2
+    elif len(shape) == 2 and square is not None and shape == square:
+        rows, width = 1, n_features
+    elif len(shape) == 3 and square is not None and shape[1:] == square:
+        rows, width = shape[0], n_features
     elif len(shape) == 2:
         rows, width = shape
     else:
@@ -207,7 +212,7 @@ def _rows_of(part: _ArrayPart, n_features: int) -> int:
         raise InvalidValueError(
             f"{part.where} holds an array of shape {shape}; the model expects {n_features} features per sample: "
             f"give ({n_features},) or (N, {n_features})"
-            + (" or (28, 28) or (N, 28, 28)" if n_features == IMAGE_SIDE**2 else "")
+            + (f" or {square} or (N, {side}, {side})" if square is not None else "")
         )
     if part.dtype.kind not in "iufb":
         raise InvalidValueError(f"{part.where} holds {part.dtype} values; it must hold real numbers")

@@ -62,9 +62,28 @@ def plot_accuracy(history: pd.DataFrame, path: str | os.PathLike, title: str = "
     return save_figure(fig, path)
 
 
+class _Rows:
+    """Rows of several arrays as if concatenated: ``shape``, ``ndim`` and ``rows[i]``."""
+
+    def __init__(self, parts: list[np.ndarray], starts: np.ndarray) -> None:
+        self.parts, self.starts = parts, starts
+        self.shape = (int(starts[-1]), *parts[0].shape[1:])
+        self.ndim = parts[0].ndim
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        k = int(np.searchsorted(self.starts, i, side="right")) - 1
+        return self.parts[k][i - self.starts[k]]
+
+
 def plot_digits(X: np.ndarray, y: np.ndarray, path: str | os.PathLike, per_class: int = 10, seed: int = 0) -> Path:
-    """A grid of ``per_class`` random images of each class (one row per class), drawn as one mosaic."""
-    X, y = np.asarray(X), np.asarray(y)
+    """A grid of ``per_class`` random images of each class (one row per class), drawn as one mosaic.
+
+    ``X`` may be a tuple of arrays (e.g. the training and hold-out parts), read as their concatenation
+    without making it."""
+    parts = [np.asarray(part) for part in X] if isinstance(X, tuple) else [np.asarray(X)]
+    starts = np.cumsum([0] + [len(part) for part in parts])
+    X = _Rows(parts, starts) if len(parts) > 1 else parts[0]
+    y = np.asarray(y)
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
         raise InvalidValueError(
             f"plot_digits needs images X (N, pixels) and labels y (N,), got {X.shape} and {y.shape}"

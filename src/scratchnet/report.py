@@ -33,16 +33,29 @@ TOP = 10
 
 
 def config_means(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration: folds finished and the fold means of the metrics and seconds."""
+    """One row per configuration: folds finished, folds ``diverged`` and the fold means of the metrics and seconds.
+
+    A configuration with a diverged fold has no mean metrics (NaN): a diverged cell is left out of the means and
+    the optimum, and the tables show it as ``diverged``.
+    """
+    runs = runs.assign(_diverged=runs["diverged_epoch"].notna() if "diverged_epoch" in runs else False)
     grouped = runs.groupby(KEYS)
     means = grouped[[*METRICS, "seconds"]].mean()
     means.insert(0, "folds", grouped.size())
+    means.insert(1, "diverged", grouped["_diverged"].sum().astype(int))
     means.insert(
         means.columns.get_loc("accuracy_validation") + 1,
         "accuracy_validation_std",
         grouped["accuracy_validation"].std(ddof=0),
     )
+    bad = means["diverged"] > 0
+    means.loc[bad, [*METRICS, "accuracy_validation_std"]] = np.nan
     return means.reset_index()
+
+
+def finite(means: pd.DataFrame) -> pd.DataFrame:
+    """The configurations none of whose folds diverged."""
+    return means[means["diverged"] == 0] if "diverged" in means else means
 
 
 def complete(means: pd.DataFrame, n_folds: int) -> pd.DataFrame:
@@ -51,17 +64,23 @@ def complete(means: pd.DataFrame, n_folds: int) -> pd.DataFrame:
 
 
 def best_config(means: pd.DataFrame) -> pd.Series:
-    """The row with the highest mean validation accuracy; ties go to fewer layers, fewer nodes, smaller rate."""
+    """The row with the highest mean validation accuracy; ties go to fewer layers, fewer nodes, smaller rate.
+
+    Diverged configurations are never picked."""
     if means.empty:
         raise InvalidValueError(
             "no configuration has finished all its folds yet; run `scratchnet tune` to complete the grid"
         )
+    if finite(means).empty:
+        raise InvalidValueError("every finished configuration diverged; try smaller learning rates")
+    means = finite(means)
     ranked = means.assign(_neg=-means["accuracy_validation"]).sort_values(["_neg", *KEYS], kind="stable")
     return ranked.iloc[0].drop("_neg")
 
 
 def ranking(means: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
-    """The ``top`` configurations by mean validation accuracy (ties as ``best_config``), ranked from 1."""
+    """The ``top`` configurations by mean validation accuracy (ties as ``best_config``), ranked from 1; no diverged."""
+    means = finite(means)
     ranked = means.assign(_neg=-means["accuracy_validation"]).sort_values(["_neg", *KEYS], kind="stable")
     ranked = ranked.drop(columns="_neg").head(top).reset_index(drop=True)
     ranked.index = ranked.index + 1
@@ -102,17 +121,37 @@ def rate_tables(means: pd.DataFrame) -> dict[float, pd.DataFrame]:
     }
 
 
-def _cell(value, floatfmt):
+def _cell(value, floatfmt, missing=""):
+    if value is pd.NA:
+        return missing
     if isinstance(value, (float, np.floating)):
-        return "" if np.isnan(value) else format(value, floatfmt)
+        return missing if np.isnan(value) else format(value, floatfmt)
     return str(value)
 
 
-def markdown_table(df: pd.DataFrame, index_name: str | None = None, floatfmt: str = ".6f") -> str:
-    """A DataFrame as a GitHub Markdown table (numbers right-aligned); ``index_name`` shows the index."""
+def diverged_cells(means: pd.DataFrame) -> pd.DataFrame:
+    """Hidden layers × hidden nodes: True where every learning rate of the cell diverged (no finite mean)."""
+    table = means.assign(_ok=means["diverged"] == 0).pivot_table(
+        index="hidden_layers", columns="hidden_nodes", values="_ok", aggfunc="any"
+    )
+    return ~table.astype(bool)
+
+
+def markdown_table(
+    df: pd.DataFrame, index_name: str | None = None, floatfmt: str = ".6f", marks: pd.DataFrame | None = None
+) -> str:
+    """A DataFrame as a GitHub Markdown table (numbers right-aligned); ``index_name`` shows the index.
+
+    ``marks``: True where a missing (NaN) cell is a diverged one, shown as ``diverged``."""
     header = ([index_name] if index_name else []) + [str(c) for c in df.columns]
+
+    def mark(i, c):
+        if marks is None or i not in marks.index or c not in marks.columns:
+            return ""
+        return "diverged" if bool(marks.at[i, c]) else ""
+
     rows = [
-        ([_cell(i, floatfmt)] if index_name else []) + [_cell(v, floatfmt) for v in row]
+        ([_cell(i, floatfmt)] if index_name else []) + [_cell(v, floatfmt, mark(i, c)) for c, v in zip(df.columns, row)]
         for i, row in zip(df.index, df.itertuples(index=False))
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
@@ -143,7 +182,7 @@ def summarize(store: Store) -> dict[str, Any]:
         "complete": full,
         "n_total": n_total,
         "varied": varied_fields(fp),
-        "best": best_config(full) if not full.empty else None,
+        "best": best_config(full) if not finite(full).empty else None,
         "refits": store.refits(),
     }
 
@@ -176,7 +215,11 @@ def format_markdown(summary: dict[str, Any], store_path: str | os.PathLike) -> s
             "",
         ]
     if best is None:
-        out.append("No configuration has finished all its folds yet.")
+        out.append(
+            "Every finished configuration diverged."
+            if len(means)
+            else "No configuration has finished all its folds yet."
+        )
         return "\n".join(out) + "\n"
     varied = summary.get("varied", [])
     if varied:
@@ -202,7 +245,7 @@ def format_markdown(summary: dict[str, Any], store_path: str | os.PathLike) -> s
         out += [
             f"{level} Mean cross-validation accuracy at the best learning rate",
             "",
-            markdown_table(accuracy, "hidden layers"),
+            markdown_table(accuracy, "hidden layers", marks=diverged_cells(part)),
             "",
             "Best learning rate of each cell:",
             "",
@@ -211,7 +254,15 @@ def format_markdown(summary: dict[str, Any], store_path: str | os.PathLike) -> s
         ]
         out += [f"{level} Mean cross-validation accuracy per learning rate", ""]
         for lr, table in rate_tables(part).items():
-            out += [f"{level}# learning rate {lr:g}", "", markdown_table(table, "hidden layers"), ""]
+            marks = diverged_cells(part[part["learning_rate"] == lr])
+            out += [f"{level}# learning rate {lr:g}", "", markdown_table(table, "hidden layers", marks=marks), ""]
+    n_diverged = int(runs["diverged_epoch"].notna().sum()) if "diverged_epoch" in runs else 0
+    if n_diverged:
+        out += [
+            f"{n_diverged} training{'s' if n_diverged > 1 else ''} diverged (loss or weights NaN/infinite): "
+            "their configurations show as `diverged` and are left out of the means and the optimum.",
+            "",
+        ]
     out += optimal_lines(best, varied) + [""]
     out.append(
         f"Training time: {runs['seconds'].sum():.1f} s in {len(runs)} trainings "
@@ -249,6 +300,7 @@ def runs_table(runs: pd.DataFrame, fmt: str = "markdown", varied: Sequence[str] 
         "epochs",
         "init_seed",
         "batch_seed",
+        *(["diverged_epoch"] if "diverged_epoch" in runs else []),
     ]
     if fmt == "csv":
         return runs[columns].to_csv(index=False)

@@ -18,17 +18,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import load_split, preprocessing
+from .data import load_own_split, load_split, preprocessing
 from .diagnostics import plot_gradients
-from .errors import InvalidValueError
-from .modelio import save_network
+from .errors import InvalidValueError, ModelFileError
+from .modelio import network_arrays, network_from_file, network_header, read_model_file, save_network, write_model_file
 from .network import MultilayerNeuralNetClassifier
 from .plots import plot_accuracy, plot_digits, plot_loss
 from .recipe import ARTICLE, NETWORK_FIELDS, Recipe
 from .training import evaluate, train
 
-RUN_FILES = ("model.npz", "history.csv", "loss.png", "accuracy.png", "digits.png")
-"""What a finished ``scratchnet train`` run holds."""
+RUN_FILES = ("model.npz", "history.csv", "loss.png", "accuracy.png", "digits.png", "checkpoint.npz")
+"""What a finished ``scratchnet train`` run holds (the checkpoint unless ``checkpoint_every`` is 0)."""
+CHECKPOINT = "checkpoint.npz"
+"""The checkpoint of a run in its folder: a model file with the optimiser state and the run's settings."""
+RESUMED_SETTINGS = (
+    "epochs", "batch_size", "learning_rate", "hidden", "recipe", "dataset", "seed", "test_size", "dtype",
+    "early_stopping", "patience", "scale", "target",
+)  # fmt: skip
+"""What must match between a checkpoint and the command that resumes it."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,20 @@ class RunSettings:
     dtype: str = "float64"
     early_stopping: bool = False
     patience: int = 10
+    scale: str | None = None
+    """The user's own data (``dataset="own"``): ``minus-one-one``, ``unit`` or ``standard`` (None: its default)."""
+    target: str | None = None
+    """The label column of a CSV file (None: the last)."""
     given: frozenset[str] = field(default=frozenset(), compare=False)
+    header: dict = field(default_factory=dict, compare=False)
+    """The model file's ``preprocessing`` and ``classes`` of the user's own data (filled by ``load_run_data``)."""
     """The recipe fields the user gave explicitly: a resumed network refuses to change those."""
+
+    def as_record(self) -> dict:
+        """The settings a checkpoint keeps (``RESUMED_SETTINGS``), as JSON values."""
+        record = {name: getattr(self, name) for name in RESUMED_SETTINGS}
+        record.update(hidden=list(self.hidden), recipe=self.recipe.as_dict())
+        return record
 
     def describe(self) -> str:
         """What differs from the article besides widths, epochs, batch and rate, in one line ('' if nothing)."""
@@ -90,6 +109,92 @@ def _resumed(path: str | os.PathLike, settings: RunSettings, layers: list[int]) 
     return net
 
 
+# ------------------------------------------------------------- checkpoints
+def write_training(path: str | os.PathLike, net: MultilayerNeuralNetClassifier, extra: dict | None = None) -> Path:
+    """Write a training in progress to ``path`` atomically: the network and its history (a model file), its
+    optimiser state (``optimizer_<name>_<j>`` arrays) and the header entries ``extra``.
+
+    The random state needs no saving: epoch e's batches come from ``epoch_rng(seed, e)`` and its dropout masks
+    from ``[seed, e, 1]``, so the epochs trained (the history) say where to go on.
+    """
+    state = net.optimizer_state
+    arrays = network_arrays(net)
+    optimizer = None
+    if state is not None:
+        names = [k for k in state if k not in ("key", "t")]
+        optimizer = {"key": list(state["key"]), "names": names, "t": state.get("t")}
+        for name in names:
+            for j, array in enumerate(state[name]):
+                arrays[f"optimizer_{name}_{j}"] = array
+    header = network_header(net, {**(extra or {}), "optimizer_state": optimizer})
+    return write_model_file(path, header, arrays)
+
+
+def read_training(path: str | os.PathLike) -> tuple[MultilayerNeuralNetClassifier, dict]:
+    """``(network with its optimiser state, header)`` of a file written by ``write_training``."""
+    header, arrays = read_model_file(path)
+    net = network_from_file(header, arrays, path, MultilayerNeuralNetClassifier)
+    optimizer = header.get("optimizer_state")
+    if optimizer:
+        try:
+            state: dict = {"key": tuple(optimizer["key"])}
+            for name in optimizer["names"]:
+                state[name] = [arrays[f"optimizer_{name}_{j}"] for j in range(2 * net.n_layers)]
+            if optimizer.get("t") is not None:
+                state["t"] = int(optimizer["t"])
+        except (KeyError, TypeError) as exc:
+            raise ModelFileError(f"{str(path)!r} has a damaged optimiser state ({exc})") from None
+        net.optimizer_state = state
+    return net, header
+
+
+def save_checkpoint(out: str | os.PathLike, net: MultilayerNeuralNetClassifier, settings: RunSettings) -> Path:
+    """Write ``out/checkpoint.npz`` atomically (``write_training``) with the run's settings."""
+    extra = {
+        **(settings.header or {"preprocessing": preprocessing(settings.dataset)}),
+        "checkpoint": {"settings": settings.as_record(), "epochs_done": net.epochs_trained},
+    }
+    return write_training(Path(out) / CHECKPOINT, net, extra)
+
+
+def load_checkpoint(folder: str | os.PathLike, settings: RunSettings) -> MultilayerNeuralNetClassifier:
+    """The network of ``folder/checkpoint.npz`` with its optimiser state, checked to belong to ``settings``' run."""
+    path = Path(folder) / CHECKPOINT
+    if not path.is_file():
+        raise InvalidValueError(f"{folder} holds no {CHECKPOINT}; give a run's folder or a model file to --resume")
+    net, header = read_training(path)
+    record = header.get("checkpoint")
+    if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
+        raise ModelFileError(f"{str(path)!r} is a model file but not a checkpoint of `scratchnet train --out`")
+    ours = settings.as_record()
+    theirs = {**ours, **record["settings"]}
+    diff = [k for k in RESUMED_SETTINGS if theirs.get(k) != ours.get(k)]
+    if diff:
+        was = ", ".join(f"{k}={theirs[k]}" for k in diff)
+        now = ", ".join(f"{k}={ours[k]}" for k in diff)
+        raise InvalidValueError(
+            f"the checkpoint in {folder} belongs to another run: it was made with {was}; this command asks for "
+            f"{now}. Resume with the same options"
+        )
+    if settings.early_stopping:
+        raise InvalidValueError("a run with --early-stopping cannot be resumed from a checkpoint; start it over")
+    return net
+
+
+def load_run_data(settings: RunSettings) -> list[np.ndarray]:
+    """The run's split: a data set's (``data.load_split``), or the user's own data scaled as the settings say,
+    whose scaling and class names then go into ``settings.header`` (the model file's entries)."""
+    if settings.dataset != "own":
+        return load_split(settings.dataset, settings.data_path, settings.test_size, settings.seed, settings.dtype)
+    parts, record, classes = load_own_split(
+        settings.data_path, settings.test_size, settings.seed, settings.dtype, settings.scale, settings.target
+    )
+    kind = "str" if any(isinstance(c, str) for c in classes) else "int"
+    settings.header.clear()
+    settings.header.update(preprocessing=record, classes={"kind": kind, "values": classes})
+    return parts
+
+
 def build_network(
     settings: RunSettings, n_features: int, n_classes: int, resume: str | os.PathLike | None = None
 ) -> MultilayerNeuralNetClassifier:
@@ -107,13 +212,17 @@ def fit(
     settings: RunSettings,
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     *,
-    verbose: bool = True,
-    progress: bool = True,
+    verbose: bool = False,
+    progress: bool = False,
+    epochs: int | None = None,
+    on_epoch: Callable[[int, dict], object] | None = None,
+    schedule_span: tuple[int, int] | None = None,
     diagnostics: bool = False,
 ) -> pd.DataFrame:
     """Train ``net`` on ``data`` = ``(X_train, X_test, y_train, y_test)`` as the settings say; this call's history.
 
-    ``diagnostics``: record per-layer gradient norms per epoch (``scratchnet.diagnostics``)."""
+    ``epochs``: fewer than the settings' (the rest of a resumed run); ``on_epoch``, ``schedule_span``: as
+    ``training.train``'s; ``diagnostics``: record per-layer gradient norms per epoch (``scratchnet.diagnostics``)."""
     X_train, X_test, y_train, y_test = data
     return train(
         net,
@@ -121,12 +230,14 @@ def fit(
         y_train,
         X_test,
         y_test,
-        epochs=settings.epochs,
+        epochs=settings.epochs if epochs is None else epochs,
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
         seed=settings.seed,
         verbose=verbose,
         progress=progress,
+        on_epoch=on_epoch,
+        schedule_span=schedule_span,
         early_stopping=settings.early_stopping,
         patience=settings.patience,
         diagnostics=diagnostics,
@@ -151,15 +262,17 @@ def write_run(
     dataset: str,
     accuracy_title: str = "accuracy",
     digits: tuple[np.ndarray, np.ndarray, int] | None = None,
+    header: dict | None = None,
 ) -> Path:
     """Write a finished run into the folder ``out``: model.npz, history.csv, loss.png, accuracy.png (and digits.png).
 
     ``history`` is what the files and figures show; ``digits``: ``(X, y, seed)``
-    of the images for digits.png (none: no digits.png). Returns the model's path.
+    of the images for digits.png (none: no digits.png); ``header``: the model file's entries ``preprocessing``
+    and ``classes`` (default: the data set's pixel scaling). Returns the model's path.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model_path = save_network(net, out / "model.npz", extra_header={"preprocessing": preprocessing(dataset)})
+    model_path = save_network(net, out / "model.npz", extra_header=header or {"preprocessing": preprocessing(dataset)})
     history.to_csv(out / "history.csv", index=False)
     plot_loss(history, out / "loss.png")
     plot_accuracy(history, out / "accuracy.png", title=accuracy_title)
@@ -175,8 +288,9 @@ def train_run(
     *,
     resume: str | os.PathLike | None = None,
     preset: str | None = None,
-    verbose: bool = True,
-    progress: bool = True,
+    verbose: bool = False,
+    progress: bool = False,
+    checkpoint_every: int | None = 1,
     echo: Callable[[str], object] = print,
     diagnostics: bool = False,
 ) -> RunResult:
@@ -184,32 +298,67 @@ def train_run(
 
     Prints the run's header line, the article's per-epoch lines (``verbose``) and
     the hold-out accuracy; ``preset`` only names the preset in the header line.
+    ``checkpoint_every``: write ``out/checkpoint.npz`` every that many epochs, at the end and on an interrupt
+    (None or 0: never). ``resume``: a saved model file (a hot start for ``settings.epochs`` more epochs) or a
+    run's folder holding a checkpoint: the run goes on from it and ends as the uninterrupted run would.
     """
-    X_train, X_test, y_train, y_test = load_split(
-        settings.dataset, settings.data_path, settings.test_size, settings.seed, settings.dtype
-    )
+    X_train, X_test, y_train, y_test = load_run_data(settings)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
-    net = build_network(settings, X_train.shape[1], n_classes, resume)
-    if resume:
-        echo(f"resuming {resume}: layers {net.layers}, {net.epochs_trained} epochs trained")
+    from_checkpoint = resume is not None and Path(resume).is_dir()
+    if from_checkpoint:
+        net = load_checkpoint(resume, settings)
+        if net.layers[0] != X_train.shape[1]:
+            raise InvalidValueError(
+                f"the checkpoint in {resume} has {net.layers[0]} inputs, the data {X_train.shape[1]}"
+            )
+        echo(f"resuming the checkpoint in {resume}: {net.epochs_trained} of {settings.epochs} epochs done")
+    else:
+        net = build_network(settings, X_train.shape[1], n_classes, resume)
+        if resume:
+            echo(f"resuming {resume}: layers {net.layers}, {net.epochs_trained} epochs trained")
     beyond = settings.describe()
     echo(
         f"{settings.dataset}: {X_train.shape[0]} training / {X_test.shape[0]} hold-out samples; layers {net.layers} "
         f"({net.n_parameters} parameters, {net.dtype.name}); {settings.epochs} epochs, batch {settings.batch_size}, "
-        f"learning rate {settings.learning_rate}"
+        f"learning rate {settings.learning_rate:g}"
         + (f"; {beyond}" if beyond else "")
         + (f" [preset {preset}]" if preset else "")
     )
+    every = int(checkpoint_every or 0)
+    epochs, span = settings.epochs, None
+    if from_checkpoint:
+        epochs, span = settings.epochs - net.epochs_trained, (0, settings.epochs)
+
+    def checkpoint(epoch: int, record: dict) -> None:
+        if every and (epoch + 1) % every == 0:
+            save_checkpoint(out, net, settings)
+
     data = (X_train, X_test, y_train, y_test)
-    history = fit(net, settings, data, verbose=verbose, progress=progress, diagnostics=diagnostics)
-    digits = (np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test]), settings.seed)
-    write_run(out, net, net.history, dataset=settings.dataset, digits=digits)
+    history = net.history.iloc[-1:]  # a checkpoint of a finished run: nothing left to train
+    try:
+        if epochs > 0:
+            history = fit(net, settings, data, verbose=verbose, progress=progress, epochs=epochs,
+                on_epoch=checkpoint, schedule_span=span, diagnostics=diagnostics)  # fmt: skip
+    except KeyboardInterrupt:
+        if every:  # the network holds its last finished epoch
+            save_checkpoint(out, net, settings)
+            echo(
+                f"interrupted: {net.epochs_trained} of {settings.epochs} epochs are safe in "
+                f"{Path(out) / CHECKPOINT}; add --resume {out} to the same command to go on"
+            )
+        raise
+    if every:
+        save_checkpoint(out, net, settings)
+    digits = ((X_train, X_test), np.concatenate([y_train, y_test]), settings.seed)  # no copy of the images
+    if settings.dataset == "own":
+        digits = None
+    write_run(out, net, net.history, dataset=settings.dataset, digits=digits, header=settings.header)
     if diagnostics:  # gradients.png: the per-layer gradient norms and saturated shares per epoch
         plot_gradients(net.diagnostics, Path(out) / "gradients.png")
     accuracy = hold_out_accuracy(net, history, X_test, y_test)
     echo(
         f"hold-out accuracy {accuracy:.4f} after {net.epochs_trained} epochs "
         f"({history.seconds.median():.3f} s/epoch median, {history.seconds.sum():.1f} s in all); wrote "
-        f"{', '.join(RUN_FILES + (('gradients.png',) if diagnostics else ()))} to {out}"
+        f"{', '.join(f for f in RUN_FILES + ('gradients.png',) if (Path(out) / f).is_file())} to {out}"
     )
     return RunResult(net, history, accuracy, Path(out))

@@ -12,7 +12,7 @@ Schema (format version 3)::
     meta(key TEXT PRIMARY KEY, value TEXT)            -- format, format_version, fingerprint (JSON), …
     runs(id, hidden_layers, hidden_nodes, learning_rate, <recipe>, fold, init_seed, batch_seed, epochs,
          loss_training, accuracy_training, loss_validation, accuracy_validation, seconds,
-         group_size, group_seconds, finished_at)
+         group_size, group_seconds, finished_at, diverged_epoch)
          UNIQUE (hidden_layers, hidden_nodes, learning_rate, <recipe>, fold)
     epochs(run_id → runs.id, epoch, loss_training, accuracy_training,
            loss_validation, accuracy_validation, seconds)    PRIMARY KEY (run_id, epoch)
@@ -26,7 +26,11 @@ Schema (format version 3)::
 weight_decay, schedule, dropout`` (``recipe.Recipe.FIELDS``). Stores of format
 version 1 lack these columns: they hold one recipe, that of their fingerprint
 (the article's where it names none); they are read and extended as they are,
-the recipe columns filled in from the fingerprint.
+the recipe columns filled in from the fingerprint. Version 3 added the nullable
+``diverged_epoch``: the epoch in which a training's loss or weights turned
+NaN/infinite (NULL: it did not), its metrics those of the last finite epoch
+(NULL if none); an older store gains the column when opened for writing and
+reads as "none diverged" when opened read-only.
 
 Several ``tune`` processes (on one machine, or on several sharing a disk where
 SQLite's locking holds) share one store through ``Claims``: each claims a
@@ -70,7 +74,8 @@ from .version import __version__
 
 FORMAT_NAME = "scratchnet-tune"
 FORMAT_VERSION = 3
-"""Format 3 added ``owners`` and ``claims``; formats 1 and 2 are read (and gain those tables when tuned)."""
+"""Format 3 added ``owners`` and ``claims`` and the nullable ``runs.diverged_epoch``; formats 1 and 2 are read
+(and gain those when tuned)."""
 CLAIM_SECONDS = 60.0
 """A claim expires when its owner's heartbeat is older than this (or, on this host, its process is gone)."""
 HEARTBEAT_SECONDS = 5.0
@@ -90,8 +95,11 @@ RUN_COLUMNS = [
     "group_size",
     "group_seconds",
     "finished_at",
+    "diverged_epoch",
 ]
-_REQUIRED = [c for c in RUN_COLUMNS if c not in RECIPE_FIELDS]  # the columns of every format version
+_ADDED = {"diverged_epoch": "INTEGER"}
+"""Nullable columns of ``runs`` added after format 2 (an older store gains them when opened for writing)."""
+_REQUIRED = [c for c in RUN_COLUMNS if c not in RECIPE_FIELDS and c not in _ADDED]  # in every format version
 _SQL_TYPES = {str: "TEXT", float: "REAL", int: "INTEGER"}
 _RECIPE_SQL = "".join(f"\n    {k} {_SQL_TYPES[FIELD_TYPES[k]]} NOT NULL," for k in RECIPE_FIELDS)
 """The recipe columns of the schema, from ``recipe.FIELD_TYPES``: ``activation TEXT NOT NULL, …``."""
@@ -115,6 +123,7 @@ CREATE TABLE IF NOT EXISTS runs (
     group_size INTEGER NOT NULL,
     group_seconds REAL NOT NULL,
     finished_at TEXT NOT NULL,
+    diverged_epoch INTEGER,
     UNIQUE ("""
     + ", ".join([*CONFIG_COLUMNS, "fold"])
     + """)
@@ -164,6 +173,12 @@ training options (optimizer, momentum, weight_decay, schedule, dropout)."""
 
 def _now():
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _real(value):
+    """A metric as a float, NULL (None) where it is NaN (a training that diverged in its first epoch)."""
+    value = float(value)
+    return None if value != value else value
 
 
 def _describe(value):
@@ -478,7 +493,10 @@ class Store:
         self.path = Path(path)
         self.conn = conn
         self.fingerprint = fingerprint
-        self.legacy = "activation" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        self.legacy = "activation" not in columns
+        self.missing = [c for c in _ADDED if c not in columns]
+        """Columns added after this store's format that it lacks (opened read-only: read as NULL)."""
         self._recipe = {k: {**FINGERPRINT_DEFAULTS, **fingerprint}[k] for k in RECIPE_FIELDS}
 
     def _recipe_of(self, record):
@@ -595,6 +613,7 @@ class Store:
             if not readonly:
                 with conn:
                     conn.executescript(_CLAIMS_SCHEMA)
+                cls._add_columns(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"store {str(path)!r} cannot be used: {exc}; {_recover_hint(path)}") from None
@@ -602,6 +621,21 @@ class Store:
             conn.close()
             raise
         return cls(path, conn, fingerprint)
+
+    @staticmethod
+    def _add_columns(conn):
+        """Give an older store the nullable columns of ``_ADDED`` (and the current format version)."""
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        missing = [c for c in _ADDED if c not in columns]
+        if not missing:
+            return
+        try:
+            with conn:
+                for c in missing:
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {c} {_ADDED[c]}")
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION),))
+        except sqlite3.OperationalError:  # a read-only file: read it as it is
+            pass
 
     @classmethod
     def create_or_open(cls, path: str | os.PathLike, fingerprint: dict[str, Any], new: bool = False) -> Store:
@@ -722,11 +756,16 @@ class Store:
             "group_size",
             "group_seconds",
             "finished_at",
+            *(["diverged_epoch"] if not self.missing else []),
         ]
         sql = f"INSERT OR IGNORE INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         with self.conn:
             for r in results:
-                last = r["history"].iloc[-1]
+                history = r["history"]
+                last = history.iloc[-1] if len(history) else {m: float("nan") for m in METRICS}
+                diverged = r.get("diverged_epoch")
+                if diverged is not None and self.missing:
+                    raise StoreError(f"store {str(self.path)!r} is read-only and predates diverged trainings")
                 recipe = self._recipe_of(r)
                 cur = self.conn.execute(
                     sql,
@@ -739,11 +778,12 @@ class Store:
                         int(r["init_seed"]),
                         int(r["batch_seed"]),
                         len(r["history"]),
-                        *(float(last[m]) for m in METRICS),
+                        *(_real(last[m]) for m in METRICS),
                         float(r["seconds"]),
                         int(r.get("group_size", 1)),
                         float(r.get("group_seconds", r["seconds"])),
                         _now(),
+                        *([None if diverged is None else int(diverged)] if not self.missing else []),
                     ),
                 )
                 if cur.rowcount == 0:
@@ -823,10 +863,14 @@ class Store:
 
     def runs(self) -> pd.DataFrame:
         """One row per finished training (``RUN_COLUMNS``), ordered by configuration and fold."""
-        columns = [c for c in RUN_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
-        return self._with_recipe(
+        columns = [c for c in RUN_COLUMNS if not (self.legacy and c in RECIPE_FIELDS) and c not in self.missing]
+        frame = self._with_recipe(
             self._query(f"SELECT {', '.join(columns)} FROM runs ORDER BY {self._config_sql()}, fold")
         )
+        for c in self.missing:
+            frame[c] = None
+        frame["diverged_epoch"] = frame["diverged_epoch"].astype("Int64")
+        return frame
 
     def epochs(self) -> pd.DataFrame:
         """Every stored epoch: configuration, fold, epoch and its metrics."""

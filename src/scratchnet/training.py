@@ -13,6 +13,7 @@ same ``EarlyStopping`` watch.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from .errors import InvalidTypeError, InvalidValueError, TrainingDivergedError
 from .losses import int_to_onehot
 from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier
 from .optimizers import SCHEDULES, make_optimizer
+from .progress import progress_bar
 from .recipe import TRAINING_FIELDS, Recipe
 from .validation import check_features, check_int, check_labels, check_positive_float, check_seed
 
@@ -204,9 +206,11 @@ def train(
     batch_size: int = 100,
     learning_rate: float = 0.1,
     seed: int | None = None,
-    verbose: bool = True,
-    progress: bool = True,
+    verbose: bool = False,
+    progress: bool = False,
     diagnostics: bool = False,
+    on_epoch: Callable[[int, dict], object] | None = None,
+    schedule_span: tuple[int, int] | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Train ``net`` in place by minibatch gradient descent; return this call's epochs as a DataFrame.
@@ -221,7 +225,9 @@ def train(
     ``options``: the recipe's training fields (``optimizer``, ``momentum``,
     ``weight_decay``, ``schedule``, ``dropout``; ``scratchnet.recipe``) and
     early stopping (``early_stopping``, ``patience``, ``validation_fraction``),
-    as for ``train_reference``.
+    as for ``train_reference``. Quiet unless asked: ``verbose`` prints the article's line per epoch, ``progress``
+    shows a bar. ``on_epoch(epoch, record)`` is called after each epoch (the network already updated: a
+    checkpoint can be written there); ``schedule_span`` as for ``engine.train_many`` (a resumed run).
 
     ``diagnostics=True`` appends per-layer gradient norms and saturated shares,
     measured after each epoch on a fixed sample of the training rows, to
@@ -233,18 +239,21 @@ def train(
     if diagnostics:
         measure = epoch_callback(net, X_train, y_train, seed)
 
-    def on_epoch(epoch, records):
+    def each_epoch(epoch, records):
         if diagnostics:
             measure(epoch)
         if verbose:
             _say(format_epoch(records[0]), progress)
-        return watch.watch(epoch) if watch is not None else False
+        stop = watch.watch(epoch) if watch is not None else False
+        if on_epoch is not None:
+            on_epoch(epoch, records[0])
+        return stop
 
     try:
         (history,) = train_many(
             [net], X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
-            learning_rates=learning_rate, seed=seed, on_epoch=on_epoch, progress=progress,
-            options=recipe.training_options(),
+            learning_rates=learning_rate, seed=seed, on_epoch=each_epoch, progress=progress,
+            options=recipe.training_options(), schedule_span=schedule_span,
         )  # fmt: skip
     except TrainingDivergedError as exc:
         raise _diverged(exc.epoch, learning_rate) from None
@@ -265,8 +274,8 @@ def train_reference(
     batch_size: int = 100,
     learning_rate: float = 0.1,
     seed: int | None = None,
-    verbose: bool = True,
-    progress: bool = True,
+    verbose: bool = False,
+    progress: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
     """Train ``net`` in place by minibatch SGD, step by step in plain NumPy (the reference).
@@ -308,7 +317,7 @@ def train_reference(
     schedule = SCHEDULES[recipe.schedule]
     first = net.epochs_trained
     records = []
-    bar = tqdm(range(first, first + epochs), desc="training", unit="epoch", disable=not progress, leave=False)
+    bar = progress_bar(range(first, first + epochs), desc="training", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         optimizer.learning_rate = schedule(learning_rate, epoch - first, epochs)  # ηₑ
         record = _reference_epoch(net, optimizer, X_train, y_train, X_test, y_test, epoch, batch_size, seed,

@@ -16,9 +16,13 @@ fold by ``batch_seed(seed, fold)``.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
+import json
 import math
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -30,11 +34,9 @@ from typing import Any
 import joblib
 import numpy as np
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
-from .data import load_split
 from .engine import train_many
-from .errors import InvalidValueError
+from .errors import InvalidValueError, ScratchnetError
 from .grid import (  # noqa: F401  (the grid's names, re-exported where the search always had them)
     Config,
     configs_of,
@@ -46,9 +48,10 @@ from .grid import (  # noqa: F401  (the grid's names, re-exported where the sear
     varied_fields,
 )
 from .network import MultilayerNeuralNetClassifier
+from .progress import progress_bar
 from .recipe import DEFAULTS, describe_values
 from .report import best_config, complete, config_means
-from .runs import RunSettings, fit, write_run
+from .runs import RunSettings, fit, load_run_data, read_training, write_run, write_training
 from .store import Claims, Store
 from .validation import check_int
 
@@ -210,43 +213,104 @@ def _shares(histories: list, wall: float) -> np.ndarray:
     return wall * share
 
 
+def checkpoint_name(config: Config, fold: int) -> str:
+    """The file name of a training's checkpoint in the grid's checkpoint folder: fold and a digest of the config."""
+    digest = hashlib.sha256(json.dumps(config.row(), sort_keys=True).encode()).hexdigest()[:16]
+    return f"fold{int(fold)}-{digest}.npz"
+
+
+def checkpoint_folder(store: Store) -> Path:
+    """Where the trainings in flight of ``store``'s experiment keep their checkpoints: beside the store, one
+    subfolder per experiment (so that a store started over with --new never resumes a stale one)."""
+    digest = hashlib.sha256(json.dumps(store.fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+    return store.path.with_name(store.path.name + ".checkpoints") / digest
+
+
+def _resumed_networks(nets: list, configs: Sequence[Config], fold: int, folder: str | None) -> list:
+    """``nets`` with each one that has a readable checkpoint in ``folder`` replaced by it (epochs, optimiser state)."""
+    if not folder:
+        return nets
+    out = []
+    for net, config in zip(nets, configs, strict=True):
+        path = Path(folder) / checkpoint_name(config, fold)
+        if path.is_file():
+            try:
+                saved, _ = read_training(path)
+                if saved.layers == net.layers and saved.options == net.options:
+                    net = saved
+            except ScratchnetError:  # a damaged checkpoint: train this one from the start
+                pass
+        out.append(net)
+    return out
+
+
 def run_group(
     data: dict | str, fold: int, configs: Sequence[Config], settings: dict[str, Any], progress: Any = None
 ) -> list[dict[str, Any]]:
     """Train the ``configs`` of fold ``fold`` together; return one result dict per configuration.
 
     ``data``: the payload dict (or the path of its dump); ``settings``: ``epochs,
-    batch_size, seed, n_classes, blas_threads``. Each network is built with its
+    batch_size, seed, n_classes, blas_threads`` and optionally ``checkpoints`` (a folder) and
+    ``checkpoint_every`` (epochs): each training then writes its checkpoint there every that many epochs and
+    a rerun goes on from it, to the same numbers as an uninterrupted run. Each network is built with its
     configuration's recipe and trained with its options. ``progress``: where to
     report each finished epoch (see ``_epoch_done``). Each result holds the
     configuration's columns (``Config.row``), the fold, the seeds, ``history``
-    (per-epoch DataFrame with validation columns), ``group_size``,
+    (per-epoch DataFrame with validation columns), ``diverged_epoch`` (None, or the epoch whose loss or
+    weights turned NaN/infinite: the training stopped there, the others went on), ``group_size``,
     ``group_seconds`` (wall time of the whole group) and ``seconds``: this
     training's share of it, in proportion to its epoch times.
     """
+    if isinstance(progress, tuple) and progress[0] == "folder":  # a local worker: Ctrl-C is the parent's to handle
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     payload = _resolve(data)
     X, y = payload["X"], payload["y"]
     train_idx, val_idx = payload["folds"][fold]
-    seed = settings["seed"]
+    seed, epochs = settings["seed"], settings["epochs"]
+    folder, every = settings.get("checkpoints"), int(settings.get("checkpoint_every") or 0)
     start = time.perf_counter()
+    nets = _networks(configs, fold, seed, X.shape[1], settings["n_classes"], X.dtype)
+    nets = _resumed_networks(nets, configs, fold, folder if every else None)
+    diverged: dict[int, int] = {}
     with threadpool_limits(limits=settings["blas_threads"]):
         X_train, y_train = np.asarray(X[train_idx]), np.asarray(y[train_idx])
         X_val, y_val = np.asarray(X[val_idx]), np.asarray(y[val_idx])
-        histories = train_many(
-            _networks(configs, fold, seed, X.shape[1], settings["n_classes"], X.dtype),
-            X_train,
-            y_train,
-            X_val,
-            y_val,
-            epochs=settings["epochs"],
-            batch_size=settings["batch_size"],
-            learning_rates=[c.learning_rate for c in configs],
-            seed=batch_seed(seed, fold),
-            on_epoch=lambda epoch, records: _epoch_done(progress, len(records)),
-            options=[c.recipe.training_options() for c in configs],
-        )
+        by_start: dict[int, list[int]] = {}
+        for i, net in enumerate(nets):  # networks resumed from checkpoints of different epochs train apart
+            by_start.setdefault(net.epochs_trained, []).append(i)
+        for done, idx in sorted(by_start.items()):
+            if done >= epochs:
+                continue
+            part = [nets[i] for i in idx]
+
+            def on_epoch(epoch, records, part=part, idx=idx):
+                _epoch_done(progress, len(records))
+                if every and (epoch + 1) % every == 0 and epoch + 1 < epochs:
+                    for i, net in zip(idx, part):
+                        if net.history_records and net.history_records[-1]["epoch"] == epoch:  # not diverged
+                            write_training(Path(folder) / checkpoint_name(configs[i], fold), net)
+
+            histories = train_many(
+                part,
+                X_train,
+                y_train,
+                X_val,
+                y_val,
+                epochs=epochs - done,
+                batch_size=settings["batch_size"],
+                learning_rates=[configs[i].learning_rate for i in idx],
+                seed=batch_seed(seed, fold),
+                on_epoch=on_epoch,
+                options=[configs[i].recipe.training_options() for i in idx],
+                diverged="drop",
+                schedule_span=(0, epochs),
+            )
+            diverged.update(
+                {i: h.attrs["diverged_epoch"] for i, h in zip(idx, histories) if "diverged_epoch" in h.attrs}
+            )
     wall = time.perf_counter() - start
     renamed = {"loss_test": "loss_validation", "accuracy_test": "accuracy_validation"}
+    histories = [net.history for net in nets]  # with the epochs of a checkpoint it went on from
     return [
         {
             **config.row(),
@@ -254,11 +318,12 @@ def run_group(
             "init_seed": init_seed(seed, config, fold),
             "batch_seed": batch_seed(seed, fold),
             "history": history.rename(columns=renamed),
+            "diverged_epoch": diverged.get(i),
             "seconds": float(seconds),
             "group_size": len(configs),
             "group_seconds": float(wall),
         }
-        for config, history, seconds in zip(configs, histories, _shares(histories, wall), strict=True)
+        for i, (config, history, seconds) in enumerate(zip(configs, histories, _shares(histories, wall), strict=True))
     ]
 
 
@@ -420,7 +485,7 @@ def _announce(
 
 def _progress_bar(n_total: int, n_done: int, epochs: int, progress: bool) -> Any:
     """The tqdm bar of a grid search, counted in trainings and moved epoch by epoch."""
-    return tqdm(
+    return progress_bar(
         total=n_total * epochs,
         initial=n_done * epochs,
         unit="training",
@@ -476,16 +541,25 @@ def run_tune(
     group_size: int | None = None,
     blas_threads: int | None = None,
     progress: bool = True,
+    checkpoint_every: int = 10,
     echo: Callable[[str], object] = print,
 ) -> dict[str, Any]:
-    """Train every (config, fold) that ``store`` does not hold yet; commit each group as it finishes.
+    """Train every (config, fold) that ``store`` does not hold yet; commit each training as it finishes.
+
+    A group's trainings end together, and each is committed the moment its group's result arrives. With
+    ``checkpoint_every`` N > 0 (local processes, or a LocalCluster this call makes), a training in flight
+    writes its checkpoint every N epochs into ``checkpoint_folder(store)``, and a rerun goes on from it to
+    the numbers an uninterrupted run gives. On an interrupt (Ctrl-C) the workers are ended cleanly and
+    ``KeyboardInterrupt`` is raised again after the finished trainings are safe; ``tuning.safe_count`` tells
+    what survived.
 
     ``executor``: ``"local"`` (joblib processes, ``workers`` of them, BLAS
     threads per worker so that workers × threads ≤ cores) or ``"dask"`` (the
     cluster of ``client`` or ``scheduler``, else a LocalCluster of ``workers``
     processes; one BLAS thread per task unless ``blas_threads``).
     ``configs`` carry their recipes (``make_grid``); they should be the store's.
-    Returns ``{"trained": …, "total": …, "seconds": …}``.
+    Returns ``{"trained": …, "total": …, "seconds": …, "seconds_all": …}``: ``seconds`` this call's wall time,
+    ``seconds_all`` the grid's over every call (kept in the store's meta ``tune_seconds``).
     """
     if executor not in ("local", "dask"):
         raise InvalidValueError(f"executor must be 'local' or 'dask', got {executor!r}")
@@ -496,9 +570,10 @@ def run_tune(
     summary = {"trained": 0, "total": len(everything), "seconds": 0.0}
     if not pending:
         echo(f"all {len(everything)} trainings are already in {store.path}")
+        summary["seconds_all"] = float(store.get_meta("tune_seconds", "0"))
         return summary
     n_classes = int(np.max(y_train)) + 1
-    own_client = None
+    own_client = start = None
     if executor == "dask" and client is None:
         client = own_client = dask_client(scheduler, workers)
     try:
@@ -512,8 +587,16 @@ def run_tune(
             "n_classes": n_classes,
             "blas_threads": int(threads),
         }
+        folder = checkpoint_folder(store)
+        if checkpoint_every and (executor == "local" or own_client is not None):  # a file system we share
+            folder.mkdir(parents=True, exist_ok=True)
+            settings.update(checkpoints=str(folder), checkpoint_every=int(checkpoint_every))
         plan = {**settings, "executor": executor, "workers": workers, "threads": threads, "groups": len(groups)}
         _announce(echo, store, configs, len(pending), len(everything), len(split), plan)
+        if "checkpoints" in settings:
+            resumable = sum((folder / checkpoint_name(c, f)).is_file() for c, f in pending)
+            if resumable:
+                echo(f"tune: {_n(resumable, 'training')} go on from their checkpoints in {folder}")
         payload = {"X": X_train, "y": y_train, "folds": split}
         start = time.perf_counter()
         with (
@@ -533,9 +616,12 @@ def run_tune(
                     ran += 1
                     summary["trained"] += store.add_runs(results)
                     claims.release((Config.from_row(r), r["fold"]) for r in results)
+                    for r in results:  # committed: its checkpoint has done its work
+                        (folder / checkpoint_name(Config.from_row(r), r["fold"])).unlink(missing_ok=True)
                     shown.finished(len(results))
-                    best = max(r["history"]["accuracy_validation"].iloc[-1] for r in results)
-                    bar.set_postfix(fold=results[0]["fold"], best_val=f"{best:.3f}")
+                    finals = [r["history"]["accuracy_validation"].iloc[-1] for r in results if len(r["history"])]
+                    if finals:
+                        bar.set_postfix(fold=results[0]["fold"], best_val=f"{max(finals):.3f}")
                 if not ran:  # another process took what was free just before us: look again in a moment
                     time.sleep(CLAIM_POLL_SECONDS)
                 groups = _groups_left(
@@ -543,16 +629,36 @@ def run_tune(
                 )
         summary["seconds"] = time.perf_counter() - start
     finally:
+        if start is not None:  # the grid's wall time over every session, for a report after a rerun
+            spent = time.perf_counter() - start
+            store.set_meta("tune_seconds", float(store.get_meta("tune_seconds", "0")) + spent)
         if own_client is not None:
             _close(own_client)
+    summary["seconds_all"] = float(store.get_meta("tune_seconds", "0"))
+    _remove_empty(folder)
     return summary
 
 
+def _remove_empty(folder: Path) -> None:
+    """Remove the checkpoint folder of an experiment (and its parent) once no checkpoint is left in it."""
+    for path in (folder, folder.parent):
+        try:
+            path.rmdir()
+        except OSError:  # missing, or not empty
+            return
+
+
+def safe_count(store: Store) -> tuple[int, int]:
+    """``(finished trainings in the store, trainings in flight with a checkpoint to go on from)``."""
+    folder = checkpoint_folder(store)
+    return len(store.finished()), len(list(folder.glob("*.npz"))) if folder.is_dir() else 0
+
+
 # -------------------------------------------------------------------- refit
-def _refit_data(store: Store, data_path: str | os.PathLike | None) -> list[np.ndarray]:
+def _refit_data(store: Store, settings: RunSettings) -> list[np.ndarray]:
     """The split of the grid search's data, checked to be the data the store was made with."""
     fp = store.fingerprint
-    X_train, X_test, y_train, y_test = load_split(fp["dataset"], data_path, fp["test_size"], fp["seed"], fp["dtype"])
+    X_train, X_test, y_train, y_test = load_run_data(settings)
     if data_digest(X_train, y_train) != fp["data_sha256"]:
         raise InvalidValueError(
             f"the {fp['dataset']} data found now differs from the data of store {str(store.path)!r}; "
@@ -574,6 +680,8 @@ def refit_settings(store: Store, config: Config) -> RunSettings:
         seed=int(fp["seed"]),
         test_size=fp["test_size"],
         dtype=fp["dtype"],
+        scale=fp.get("scale"),
+        target=fp.get("target"),
     )
 
 
@@ -582,8 +690,8 @@ def refit_best(
     *,
     data_path: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
-    verbose: bool = True,
-    progress: bool = True,
+    verbose: bool = False,
+    progress: bool = False,
     echo: Callable[[str], object] = print,
 ) -> dict[str, Any]:
     """Retrain the best configuration of ``store`` on all training samples and score the hold-out.
@@ -599,13 +707,13 @@ def refit_best(
     fp = store.fingerprint
     best = best_config(complete(config_means(store.runs()), fp["folds"]))
     config = Config.from_row(best)
-    data = _refit_data(store, data_path)
-    settings = refit_settings(store, config)
+    settings = dataclasses.replace(refit_settings(store, config), data_path=data_path)
+    data = _refit_data(store, settings)
     X_train, X_test = data[0], data[1]
     recipe = config.recipe.describe()
     echo(
         f"refit: n_hidden_layers={config.hidden_layers}, n_hidden_nodes={config.hidden_nodes}, learning rate="
-        f"{config.learning_rate:g} (mean cross validation accuracy {best.accuracy_validation:.6f}) on all "
+        f"{config.learning_rate:g} (mean cross validation accuracy {best.accuracy_validation:.4f}) on all "
         f"{X_train.shape[0]} training samples; {_n(fp['epochs'], 'epoch')}, batch {fp['batch_size']}; hold-out "
         f"{X_test.shape[0]} samples" + (f"; {recipe}" if recipe else "")
     )
@@ -618,7 +726,7 @@ def refit_best(
     history = fit(net, settings, data, verbose=verbose, progress=progress)
     out = Path(out) if out else store.path.with_name(store.path.stem + "-refit")
     title = "refit: training and hold-out accuracy"
-    model_path = write_run(out, net, history, dataset=fp["dataset"], accuracy_title=title)
+    model_path = write_run(out, net, history, dataset=fp["dataset"], accuracy_title=title, header=settings.header)
     last = history.iloc[-1]
     record = {
         **config.row(),

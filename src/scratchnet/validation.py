@@ -106,7 +106,7 @@ def check_features(x, n_features, dtype=np.float64, *, name="X"):
             f"{name} has {arr.shape[1]} features but the network's input layer expects {n_features}"
         )
     arr = arr.astype(dtype, copy=False)
-    if not np.all(np.isfinite(arr)):
+    if not all(np.isfinite(arr[lo : lo + 4096]).all() for lo in range(0, arr.shape[0], 4096)):  # no bool copy
         raise InvalidValueError(f"{name} contains NaN or infinite values; clean or impute them first")
     return arr
 
@@ -166,7 +166,7 @@ def check_onehot(y_onehot, n_samples, n_classes, dtype=np.float64, *, name="y_on
             f"got {arr.shape}; build it with int_to_onehot(y, {n_classes})"
         )
     arr = arr.astype(dtype, copy=False)
-    if not np.all(np.isfinite(arr)):
+    if not all(np.isfinite(arr[lo : lo + 4096]).all() for lo in range(0, arr.shape[0], 4096)):  # no bool copy
         raise InvalidValueError(f"{name} contains NaN or infinite values")
     return arr
 
