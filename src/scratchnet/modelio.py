@@ -268,6 +268,10 @@ def _check_version(header: Any, where: str) -> None:
         )
 
 
+_PER_EPOCH = ("history", "diagnostics")
+"""Optional arrays of one row per epoch trained: their cells count against ``MAX_HISTORY_CELLS``."""
+
+
 def expected_arrays(header: dict[str, Any], where: str) -> dict[str, tuple[tuple[int, ...], set[str] | None]]:
     """``{name: (shape, dtypes)}`` that the header's ``layers``, ``dtype`` and ``history_columns`` call for.
 
@@ -298,6 +302,19 @@ def expected_arrays(header: dict[str, Any], where: str) -> dict[str, tuple[tuple
     columns = header.get("history_columns")
     n_columns = len(columns) if isinstance(columns, list) and len(columns) <= 64 else None
     shapes["history"] = ((-1, -1 if n_columns is None else n_columns), _FLOATS)
+    optimizer = header.get("optimizer_state")  # a checkpoint: the optimiser's arrays, one per parameter array
+    if isinstance(optimizer, dict) and isinstance(optimizer.get("names"), list) and len(optimizer["names"]) <= 4:
+        params = [shapes[f"W{k}"][0] for k in range(1, len(layers))] + [
+            shapes[f"b{k}"][0] for k in range(1, len(layers))
+        ]
+        for name in optimizer["names"]:
+            if not isinstance(name, str) or not name.isidentifier() or len(name) > 32:
+                raise ModelFileError(f"{where} has an invalid header: optimiser state {str(name)[:40]!r}")
+            for j, shape in enumerate(params):
+                shapes[f"optimizer_{name}_{j}"] = (shape, _FLOATS)
+    diagnostics = header.get("diagnostics_columns")
+    if isinstance(diagnostics, list) and len(diagnostics) <= 4 * MAX_LAYERS + 8:  # per-epoch gradient diagnostics
+        shapes["diagnostics"] = ((-1, len(diagnostics)), _FLOATS)
     return shapes
 
 
@@ -334,12 +351,12 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
             arrays = {}
             for name, (shape, dtypes) in wanted.items():
                 if name not in specs:
-                    if name == "history":
+                    if name in _PER_EPOCH:
                         continue
                     raise ModelFileError(f"{where} is missing the array {name!r}")
                 stored, _, dtype, _ = specs[name]
                 fits = len(stored) == len(shape) and all(w in (-1, s) for w, s in zip(shape, stored, strict=True))
-                if name == "history" and fits:
+                if name in _PER_EPOCH and fits:
                     fits = int(np.prod(stored, dtype=np.int64)) <= MAX_HISTORY_CELLS
                 if not fits or dtype.name not in dtypes:
                     raise ModelFileError(
