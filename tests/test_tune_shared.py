@@ -54,7 +54,8 @@ def test_concurrent_tunes_share_a_new_store_and_train_each_once(tmp_path, n):
         assert "24 of 24 in" in out, out  # each waits for the others and sees the whole grid
     trained = [int(re.search(r"^(\d+) trainings run", out, re.M).group(1)) for _, out, _ in outcomes]
     assert sum(trained) == 24, trained  # every training run exactly once over all processes
-    assert sum(t > 0 for t in trained) >= 2, trained  # the work was shared
+    # Who ran how many depends on timing (a process that starts late may find the grid done), so it is not
+    # asserted here; test_claims_… shows live claims are respected, benchmarks/bench_shared_tune.py the split.
     runs, claims, owners = _rows(path)
     assert len(runs) == 24 == len(set(runs))
     assert claims == 0 and owners == 0  # every claim given back
@@ -141,3 +142,24 @@ def test_an_older_store_gains_the_claims_tables_and_stays_version_2(tmp_path):
         assert claims.claim([(grid_configs()[0], 0)])
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()[0] == "2"
+
+
+def test_two_owners_drawing_jobs_in_turn_split_the_grid_without_overlap(tmp_path):
+    from scratchnet.tuning import make_groups
+
+    X_train, _, y_train, _ = digits_split()
+    everything = [(c, f) for f in range(SETTINGS["folds"]) for c in grid_configs()]
+    groups = make_groups(everything, 1, 2)
+    with new_store(tmp_path / "turns.sqlite", X_train, y_train) as store, Claims(store) as a, Claims(store) as b:
+        drawn = {"a": [], "b": []}
+        turns = {"a": a.claimed_groups(groups), "b": b.claimed_groups(groups)}
+        while turns:
+            for name in list(turns):
+                job = next(turns[name], None)
+                if job is None:
+                    del turns[name]
+                else:
+                    drawn[name].extend((c, job[0]) for c in job[1])
+    assert drawn["a"] and drawn["b"]
+    assert not set(drawn["a"]) & set(drawn["b"])
+    assert sorted(map(str, drawn["a"] + drawn["b"])) == sorted(map(str, everything))
