@@ -36,6 +36,7 @@ from .reproduce import reproduce
 from .runs import RunSettings, train_run
 from .serve.command import serve_command
 from .store import Store, export_runs
+from .training import EARLY_STOPPING
 from .tuning import CONNECT_TIMEOUT, dask_client, refit_best, run_tune, safe_count
 from .version import __version__
 
@@ -368,11 +369,11 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
 @training_options
 @click.option(
     "--early-stopping/--no-early-stopping",
-    default=False,
+    default=EARLY_STOPPING["early_stopping"],
     show_default=True,
     help="Hold out 10 % of the training data; stop when its loss stalls for --patience epochs; keep the best.",
 )
-@click.option("--patience", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=EARLY_STOPPING["patience"], show_default=True)
 @click.option(
     "--preset",
     type=click.Choice(list(PRESETS)),

@@ -29,7 +29,7 @@ from . import modelio
 from .errors import InvalidTypeError, InvalidValueError, ModelFileError
 from .network import MultilayerNeuralNetClassifier
 from .recipe import DEFAULTS, NAMED_FIELDS, Recipe, choices
-from .training import TrainingDivergedError, train, validation_split
+from .training import EARLY_STOPPING, TrainingDivergedError, train, validation_split
 from .validation import check_dtype, check_int
 
 _FITTED = ("network_", "classes_", "history_", "n_features_in_", "feature_names_in_", "_label_encoder", "_batch_seed")
@@ -182,8 +182,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         weight_decay=DEFAULTS["weight_decay"],
         schedule=DEFAULTS["schedule"],
         dropout=DEFAULTS["dropout"],
-        early_stopping=False,
-        patience=10,
+        early_stopping=EARLY_STOPPING["early_stopping"],
+        patience=EARLY_STOPPING["patience"],
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate

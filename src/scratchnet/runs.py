@@ -25,7 +25,7 @@ from .modelio import network_arrays, network_from_file, network_header, read_mod
 from .network import MultilayerNeuralNetClassifier
 from .plots import plot_accuracy, plot_digits, plot_loss
 from .recipe import ARTICLE, NETWORK_FIELDS, Recipe
-from .training import evaluate, train
+from .training import EARLY_STOPPING, evaluate, train
 
 RUN_FILES = ("model.npz", "history.csv", "loss.png", "accuracy.png", "digits.png", "checkpoint.npz")
 """What a finished ``scratchnet train`` run holds (the checkpoint unless ``checkpoint_every`` is 0)."""
@@ -52,8 +52,8 @@ class RunSettings:
     seed: int = 123
     test_size: float | int | None = None
     dtype: str = "float64"
-    early_stopping: bool = False
-    patience: int = 10
+    early_stopping: bool = EARLY_STOPPING["early_stopping"]
+    patience: int = EARLY_STOPPING["patience"]
     scale: str | None = None
     """The user's own data (``dataset="own"``): ``minus-one-one``, ``unit`` or ``standard`` (None: its default)."""
     target: str | None = None

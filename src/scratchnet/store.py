@@ -732,6 +732,11 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _run_columns(self) -> list[str]:
+        """The columns of ``RUN_COLUMNS`` this store has: a format-1 store lacks the recipe's, a read-only older one
+        the ``_ADDED`` ones."""
+        return [c for c in RUN_COLUMNS if not (self.legacy and c in RECIPE_FIELDS) and c not in self.missing]
+
     # -------------------------------------------------------------- writing
     def add_runs(self, results: Iterable[dict[str, Any]]) -> int:
         """Commit finished trainings in one transaction; a (config, fold) already stored is kept as is.
@@ -741,23 +746,7 @@ class Store:
         ``epoch`` and the ``METRICS`` and ``seconds`` columns. Returns the number of new rows.
         """
         added = 0
-        recipe_columns = [] if self.legacy else RECIPE_FIELDS
-        columns = [
-            "hidden_layers",
-            "hidden_nodes",
-            "learning_rate",
-            *recipe_columns,
-            "fold",
-            "init_seed",
-            "batch_seed",
-            "epochs",
-            *METRICS,
-            "seconds",
-            "group_size",
-            "group_seconds",
-            "finished_at",
-            *(["diverged_epoch"] if not self.missing else []),
-        ]
+        columns = self._run_columns()
         sql = f"INSERT OR IGNORE INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         with self.conn:
             for r in results:
@@ -766,26 +755,23 @@ class Store:
                 diverged = r.get("diverged_epoch")
                 if diverged is not None and self.missing:
                     raise StoreError(f"store {str(self.path)!r} is read-only and predates diverged trainings")
-                recipe = self._recipe_of(r)
-                cur = self.conn.execute(
-                    sql,
-                    (
-                        int(r["hidden_layers"]),
-                        int(r["hidden_nodes"]),
-                        float(r["learning_rate"]),
-                        *(recipe[k] for k in recipe_columns),
-                        int(r["fold"]),
-                        int(r["init_seed"]),
-                        int(r["batch_seed"]),
-                        len(r["history"]),
-                        *(_real(last[m]) for m in METRICS),
-                        float(r["seconds"]),
-                        int(r.get("group_size", 1)),
-                        float(r.get("group_seconds", r["seconds"])),
-                        _now(),
-                        *([None if diverged is None else int(diverged)] if not self.missing else []),
-                    ),
-                )
+                values = {
+                    "hidden_layers": int(r["hidden_layers"]),
+                    "hidden_nodes": int(r["hidden_nodes"]),
+                    "learning_rate": float(r["learning_rate"]),
+                    **self._recipe_of(r),
+                    "fold": int(r["fold"]),
+                    "init_seed": int(r["init_seed"]),
+                    "batch_seed": int(r["batch_seed"]),
+                    "epochs": len(history),
+                    **{m: _real(last[m]) for m in METRICS},
+                    "seconds": float(r["seconds"]),
+                    "group_size": int(r.get("group_size", 1)),
+                    "group_seconds": float(r.get("group_seconds", r["seconds"])),
+                    "finished_at": _now(),
+                    "diverged_epoch": None if diverged is None else int(diverged),
+                }
+                cur = self.conn.execute(sql, tuple(values[c] for c in columns))
                 if cur.rowcount == 0:
                     continue
                 added += 1
@@ -863,7 +849,7 @@ class Store:
 
     def runs(self) -> pd.DataFrame:
         """One row per finished training (``RUN_COLUMNS``), ordered by configuration and fold."""
-        columns = [c for c in RUN_COLUMNS if not (self.legacy and c in RECIPE_FIELDS) and c not in self.missing]
+        columns = self._run_columns()
         frame = self._with_recipe(
             self._query(f"SELECT {', '.join(columns)} FROM runs ORDER BY {self._config_sql()}, fold")
         )
