@@ -43,6 +43,7 @@ import numpy as np
 
 from .data import scale_pixels
 from .errors import InvalidValueError
+from .modelio import read_npy_header
 
 IMAGE_SIDE = 28
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -173,13 +174,7 @@ def _npy_part(opener: Callable[[], IO[bytes]], where: str) -> _ArrayPart:
     """The header of a ``.npy`` stream: shape, dtype, order and where the data starts; objects refused."""
     try:
         with opener() as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=_NPY_HEADER_BYTES)
-            elif version in ((2, 0), (3, 0)):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_NPY_HEADER_BYTES)
-            else:
-                raise ValueError(f"unknown .npy format version {version}")
+            shape, fortran, dtype = read_npy_header(f, _NPY_HEADER_BYTES)
             offset = f.tell()
     except (OSError, EOFError, ValueError, KeyError, SyntaxError, TokenError, RecursionError, MemoryError,
             zipfile.BadZipFile) as exc:  # fmt: skip

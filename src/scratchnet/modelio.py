@@ -167,16 +167,21 @@ def _json_depth(value: Any) -> int:
     return depth
 
 
+def read_npy_header(f, max_header_size: int = _NPY_PREAMBLE) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` from the header of a ``.npy`` stream positioned at its start (left at the
+    data); a header longer than ``max_header_size`` or of an unknown version is a ``ValueError``."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(f, max_header_size=max_header_size)
+    if version in ((2, 0), (3, 0)):
+        return np.lib.format.read_array_header_2_0(f, max_header_size=max_header_size)
+    raise ValueError(f"unknown .npy version {version}")
+
+
 def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, np.dtype, int]:
     """``(shape, fortran_order, dtype, offset of the data)`` of a ``.npy`` entry, from its header alone."""
     with zf.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=_NPY_PREAMBLE)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_NPY_PREAMBLE)
-        else:
-            raise ValueError(f"unknown .npy version {version}")
+        shape, fortran, dtype = read_npy_header(f)
         if not hasattr(f, "tell"):
             raise ValueError("unseekable entry")
         return tuple(shape), bool(fortran), dtype, f.tell()
