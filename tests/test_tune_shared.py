@@ -163,3 +163,33 @@ def test_two_owners_drawing_jobs_in_turn_split_the_grid_without_overlap(tmp_path
     assert drawn["a"] and drawn["b"]
     assert not set(drawn["a"]) & set(drawn["b"])
     assert sorted(map(str, drawn["a"] + drawn["b"])) == sorted(map(str, everything))
+
+
+def test_tune_processes_on_one_machine_share_its_cores_between_their_blas_threads(tmp_path, monkeypatch):
+    import scratchnet.tuning as tuning
+
+    monkeypatch.setattr(tuning, "default_workers", lambda: 4)
+    assert tuning._workers_and_threads("local", 1, None, None, 1) == (1, 4)
+    assert tuning._workers_and_threads("local", 2, None, None, 2) == (2, 1)
+    assert tuning._workers_and_threads("local", 1, 3, None, 2) == (1, 3)  # the user's --blas-threads stands
+    X_train, _, y_train, _ = digits_split()
+    with new_store(tmp_path / "cores.sqlite", X_train, y_train) as store:
+        with sqlite3.connect(store.path) as conn:  # a live process on another machine does not use our cores
+            conn.execute("INSERT INTO owners VALUES ('far:1:x', 'elsewhere', 1, 'now', ?)", (time.time() + 3600,))
+        with Claims(store) as one:
+            assert one.on_this_host() == 1
+            with Claims(store) as two:
+                assert one.on_this_host() == two.on_this_host() == 2
+                threads = []
+                real_run_group = tuning.run_group
+
+                def spy(data, fold, configs, settings, progress=None):
+                    threads.append(settings["blas_threads"])
+                    return real_run_group(data, fold, configs, settings, progress)
+
+                monkeypatch.setattr(tuning, "run_group", spy)
+                lines = []
+                run_tune(store, X_train, y_train, grid_configs(), workers=1, progress=False, echo=lines.append,
+                         **{**SETTINGS, "epochs": 1})  # fmt: skip
+        assert set(threads) == {1}  # three processes (this run and `one`, `two`) on 4 cores: 1 thread each
+        assert any("3 tune processes share this machine's 4 cores: 1 BLAS thread per worker" in x for x in lines)

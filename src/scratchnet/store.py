@@ -383,6 +383,13 @@ class Claims:
             if mine:
                 yield fold, mine
 
+    def on_this_host(self) -> int:
+        """How many live processes, this one included, work on the store from this machine (they share its cores)."""
+        with self.lock:
+            owners = _live_owners(self.conn)
+        host = socket.gethostname()
+        return max(1, sum(h == host for _, h, _ in owners))
+
     def held_by_others(self) -> int:
         """How many unfinished trainings live processes other than this one hold."""
 

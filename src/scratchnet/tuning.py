@@ -342,9 +342,11 @@ def default_workers() -> int:
 
 
 def _run_local(payload, groups, settings, workers, tick):
+    """Run the jobs in this process or in ``workers`` joblib processes; ``settings`` is a callable read as each job
+    starts (its BLAS threads follow how many processes share the cores at that moment)."""
     if workers == 1:
         for fold, configs in groups:
-            yield run_group(payload, fold, configs, settings, tick)
+            yield run_group(payload, fold, configs, settings(), tick)
         return
     with tempfile.TemporaryDirectory(prefix="scratchnet-tune-") as tmp:
         path = str(Path(tmp) / "data.joblib")
@@ -366,7 +368,7 @@ def _run_local(payload, groups, settings, workers, tick):
         try:
             parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")
             yield from parallel(
-                joblib.delayed(run_group)(path, fold, configs, settings, ("folder", str(counts), os.getpid()))
+                joblib.delayed(run_group)(path, fold, configs, settings(), ("folder", str(counts), os.getpid()))
                 for fold, configs in groups
             )
         finally:
@@ -460,13 +462,16 @@ def dask_client(scheduler: str | None = None, workers: int | None = None, timeou
     return Client(cluster)
 
 
-def _workers_and_threads(executor: str, workers: int | None, blas_threads: int | None, client: Any) -> tuple[int, int]:
+def _workers_and_threads(
+    executor: str, workers: int | None, blas_threads: int | None, client: Any, processes: int = 1
+) -> tuple[int, int]:
     """``(workers, BLAS threads per job)``: the Dask cluster's threads and one BLAS thread each, or local processes
-    with the cores shared out (workers × threads ≤ cores)."""
+    with the cores shared out (``processes`` × workers × threads ≤ cores, ``processes`` being the tune processes
+    at work on this machine: more BLAS threads than cores spin against each other)."""
     if executor == "dask":
         return sum(client.nthreads().values()), blas_threads or 1
     workers = check_int(workers or default_workers(), "workers")
-    return workers, blas_threads or max(1, default_workers() // workers)
+    return workers, blas_threads or max(1, default_workers() // (workers * max(1, processes)))
 
 
 def _announce(
@@ -604,12 +609,28 @@ def run_tune(
             Claims(store) as claims,
         ):
             shown = _Progress(bar, epochs)
+            shared = {"threads": settings["blas_threads"]}
+
+            def settings_now():
+                """The job settings, with the BLAS threads that fit now that ``n`` tune processes use this machine."""
+                if executor == "dask" or blas_threads:
+                    return settings
+                n = claims.on_this_host()
+                threads = _workers_and_threads(executor, workers, None, None, n)[1]
+                if threads != shared["threads"]:
+                    shared["threads"] = threads
+                    who = f"{n} tune processes share" if n > 1 else "this tune process has"
+                    echo(
+                        f"tune: {who} this machine's {_n(default_workers(), 'core')}: {_n(threads, 'BLAS thread')} per worker"
+                    )
+                return {**settings, "blas_threads": threads}
+
             while groups:  # each job is claimed in the store as it is drawn: several tune processes share the grid
                 mine = claims.claimed_groups(groups)
                 jobs = (
                     _run_dask(payload, mine, settings, client, shown.tick)
                     if executor == "dask"
-                    else _run_local(payload, mine, settings, workers, shown.tick)
+                    else _run_local(payload, mine, settings_now, workers, shown.tick)
                 )
                 ran = 0
                 for results in jobs:
