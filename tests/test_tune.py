@@ -771,3 +771,23 @@ def test_dask_worker_killed_mid_grid_costs_only_its_job(tmp_path, monkeypatch):
     assert len(runs) == 24 and not runs.duplicated(["hidden_layers", "hidden_nodes", "learning_rate", "fold"]).any()
     pd.testing.assert_frame_equal(stored_epochs(tmp_path / "d.sqlite"), stored_epochs(tmp_path / "l.sqlite"),
                                   check_exact=True)  # fmt: skip
+
+
+def test_each_training_is_committed_the_moment_it_finishes(tmp_path):
+    """A training that diverges is committed in the epoch it diverged, before its group ends; a local worker
+    (``commit`` = the store's path) commits by itself, what the caller gets back is already in the store."""
+    from scratchnet.tuning import run_group
+
+    X_train, _, y_train, _ = digits_split()
+    payload = {"X": X_train, "y": y_train, "folds": make_folds(y_train, 3, 7)}
+    settings = {"epochs": 4, "batch_size": 50, "seed": 7, "n_classes": 10, "blas_threads": 1}
+    configs = make_grid([1], [8], [0.5, 1e300], activations=["relu"], heads=[("softmax", "cross_entropy")])
+    events = []
+    results = run_group(payload, 0, configs, settings, lambda n: events.append(("epoch", n)),
+                        lambda rs: events.append(("commit", [r["learning_rate"] for r in rs])))  # fmt: skip
+    assert events == [("epoch", 1), ("commit", [1e300]), ("epoch", 1), ("epoch", 1), ("epoch", 1), ("commit", [0.5])]
+    assert [r["diverged_epoch"] for r in results] == [None, 0]
+    with new_store(tmp_path / "w.sqlite", X_train, y_train) as store:
+        results = run_group(payload, 1, grid_configs()[:2], settings, None, str(store.path))
+        assert store.finished() == {(Config.from_row(r), 1) for r in results}
+        assert store.add_runs(results) == 0  # the caller's commit keeps the worker's rows as they are

@@ -183,9 +183,9 @@ def test_tune_processes_on_one_machine_share_its_cores_between_their_blas_thread
                 threads = []
                 real_run_group = tuning.run_group
 
-                def spy(data, fold, configs, settings, progress=None):
+                def spy(data, fold, configs, settings, *rest):
                     threads.append(settings["blas_threads"])
-                    return real_run_group(data, fold, configs, settings, progress)
+                    return real_run_group(data, fold, configs, settings, *rest)
 
                 monkeypatch.setattr(tuning, "run_group", spy)
                 lines = []

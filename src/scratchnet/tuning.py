@@ -33,6 +33,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .engine import train_many
@@ -245,7 +246,12 @@ def _resumed_networks(nets: list, configs: Sequence[Config], fold: int, folder: 
 
 
 def run_group(
-    data: dict | str, fold: int, configs: Sequence[Config], settings: dict[str, Any], progress: Any = None
+    data: dict | str,
+    fold: int,
+    configs: Sequence[Config],
+    settings: dict[str, Any],
+    progress: Any = None,
+    commit: Any = None,
 ) -> list[dict[str, Any]]:
     """Train the ``configs`` of fold ``fold`` together; return one result dict per configuration.
 
@@ -254,11 +260,15 @@ def run_group(
     ``checkpoint_every`` (epochs): each training then writes its checkpoint there every that many epochs and
     a rerun goes on from it, to the same numbers as an uninterrupted run. Each network is built with its
     configuration's recipe and trained with its options. ``progress``: where to
-    report each finished epoch (see ``_epoch_done``). Each result holds the
-    configuration's columns (``Config.row``), the fold, the seeds, ``history``
+    report each finished epoch (see ``_epoch_done``). ``commit``: where each training is committed the moment
+    it finishes — a callable taking a list of results (this process), the path of the store (a local worker:
+    it opens the store itself), or None (the caller commits what this returns). The trainings of a group share
+    every minibatch and finish in the same epoch; one that diverges finishes (and is committed) in the epoch it
+    diverged, and trainings resumed from checkpoints of different epochs finish part by part.
+    Each result holds the configuration's columns (``Config.row``), the fold, the seeds, ``history``
     (per-epoch DataFrame with validation columns), ``diverged_epoch`` (None, or the epoch whose loss or
     weights turned NaN/infinite: the training stopped there, the others went on), ``group_size``,
-    ``group_seconds`` (wall time of the whole group) and ``seconds``: this
+    ``group_seconds`` (wall time of the group when the training finished) and ``seconds``: this
     training's share of it, in proportion to its epoch times.
     """
     if isinstance(progress, tuple) and progress[0] == "folder":  # a local worker: Ctrl-C is the parent's to handle
@@ -271,7 +281,22 @@ def run_group(
     start = time.perf_counter()
     nets = _networks(configs, fold, seed, X.shape[1], settings["n_classes"], X.dtype)
     nets = _resumed_networks(nets, configs, fold, folder if every else None)
-    diverged: dict[int, int] = {}
+    finished: dict[int, dict[str, Any]] = {}  # position in configs → its result, once committed
+
+    def finish(idx: list[int], diverged: dict[int, int]) -> None:
+        """Make the results of the trainings ``idx`` (just finished) and commit them where ``commit`` says."""
+        wall = time.perf_counter() - start
+        histories = [nets[i].history for i in idx]
+        results = [
+            _result(configs[i], fold, seed, history, diverged.get(i), seconds, len(configs), wall)
+            for i, history, seconds in zip(idx, histories, _shares(histories, wall), strict=True)
+        ]
+        _commit(commit, results)
+        finished.update(zip(idx, results, strict=True))
+        if folder and commit is not None:  # committed: their checkpoints have done their work
+            for i in idx:
+                (Path(folder) / checkpoint_name(configs[i], fold)).unlink(missing_ok=True)
+
     with threadpool_limits(limits=settings["blas_threads"]):
         X_train, y_train = np.asarray(X[train_idx]), np.asarray(y[train_idx])
         X_val, y_val = np.asarray(X[val_idx]), np.asarray(y[val_idx])
@@ -280,14 +305,22 @@ def run_group(
             by_start.setdefault(net.epochs_trained, []).append(i)
         for done, idx in sorted(by_start.items()):
             if done >= epochs:
+                finish(idx, {})
                 continue
             part = [nets[i] for i in idx]
 
             def on_epoch(epoch, records, part=part, idx=idx):
                 _epoch_done(progress, len(records))
+                dropped = {  # diverged in this epoch: their history ends before it
+                    i: epoch
+                    for i, net in zip(idx, part)
+                    if i not in finished and not (net.history_records and net.history_records[-1]["epoch"] == epoch)
+                }
+                if dropped:
+                    finish(list(dropped), dropped)
                 if every and (epoch + 1) % every == 0 and epoch + 1 < epochs:
                     for i, net in zip(idx, part):
-                        if net.history_records and net.history_records[-1]["epoch"] == epoch:  # not diverged
+                        if i not in finished:
                             write_training(Path(folder) / checkpoint_name(configs[i], fold), net)
 
             histories = train_many(
@@ -305,26 +338,52 @@ def run_group(
                 diverged="drop",
                 schedule_span=(0, epochs),
             )
-            diverged.update(
-                {i: h.attrs["diverged_epoch"] for i, h in zip(idx, histories) if "diverged_epoch" in h.attrs}
-            )
-    wall = time.perf_counter() - start
-    renamed = {"loss_test": "loss_validation", "accuracy_test": "accuracy_validation"}
-    histories = [net.history for net in nets]  # with the epochs of a checkpoint it went on from
-    return [
-        {
-            **config.row(),
-            "fold": int(fold),
-            "init_seed": init_seed(seed, config, fold),
-            "batch_seed": batch_seed(seed, fold),
-            "history": history.rename(columns=renamed),
-            "diverged_epoch": diverged.get(i),
-            "seconds": float(seconds),
-            "group_size": len(configs),
-            "group_seconds": float(wall),
-        }
-        for i, (config, history, seconds) in enumerate(zip(configs, histories, _shares(histories, wall), strict=True))
-    ]
+            diverged = {i: h.attrs["diverged_epoch"] for i, h in zip(idx, histories) if "diverged_epoch" in h.attrs}
+            finish([i for i in idx if i not in finished], diverged)
+    return [finished[i] for i in range(len(configs))]
+
+
+_RENAMED = {"loss_test": "loss_validation", "accuracy_test": "accuracy_validation"}
+
+
+def _result(
+    config: Config,
+    fold: int,
+    seed: int,
+    history: pd.DataFrame,
+    diverged_epoch: int | None,
+    seconds: float,
+    group_size: int,
+    group_seconds: float,
+) -> dict[str, Any]:
+    """One finished training as the store's ``add_runs`` takes it."""
+    return {
+        **config.row(),
+        "fold": int(fold),
+        "init_seed": init_seed(seed, config, fold),
+        "batch_seed": batch_seed(seed, fold),
+        "history": history.rename(columns=_RENAMED),  # with the epochs of a checkpoint it went on from
+        "diverged_epoch": diverged_epoch,
+        "seconds": float(seconds),
+        "group_size": int(group_size),
+        "group_seconds": float(group_seconds),
+    }
+
+
+_STORES: dict[str, Store] = {}
+
+
+def _commit(commit: Any, results: list[dict[str, Any]]) -> None:
+    """Commit ``results`` (see ``run_group``'s ``commit``): call it, or add them to the store at that path (opened
+    once per worker process), or leave them to the caller."""
+    if commit is None or not results:
+        return
+    if callable(commit):
+        commit(results)
+        return
+    if commit not in _STORES:
+        _STORES[commit] = Store.open(commit)
+    _STORES[commit].add_runs(results)
 
 
 # --------------------------------------------------------------- executors
@@ -341,12 +400,13 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _run_local(payload, groups, settings, workers, tick):
+def _run_local(payload, groups, settings, workers, tick, store):
     """Run the jobs in this process or in ``workers`` joblib processes; ``settings`` is a callable read as each job
-    starts (its BLAS threads follow how many processes share the cores at that moment)."""
+    starts (its BLAS threads follow how many processes share the cores at that moment). Each training is committed
+    to ``store`` as it finishes: here by this process, there by the worker."""
     if workers == 1:
         for fold, configs in groups:
-            yield run_group(payload, fold, configs, settings(), tick)
+            yield run_group(payload, fold, configs, settings(), tick, store.add_runs)
         return
     with tempfile.TemporaryDirectory(prefix="scratchnet-tune-") as tmp:
         path = str(Path(tmp) / "data.joblib")
@@ -368,7 +428,9 @@ def _run_local(payload, groups, settings, workers, tick):
         try:
             parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")
             yield from parallel(
-                joblib.delayed(run_group)(path, fold, configs, settings(), ("folder", str(counts), os.getpid()))
+                joblib.delayed(run_group)(
+                    path, fold, configs, settings(), ("folder", str(counts), os.getpid()), str(store.path)
+                )
                 for fold, configs in groups
             )
         finally:
@@ -630,12 +692,13 @@ def run_tune(
                 jobs = (
                     _run_dask(payload, mine, settings, client, shown.tick)
                     if executor == "dask"
-                    else _run_local(payload, mine, settings_now, workers, shown.tick)
+                    else _run_local(payload, mine, settings_now, workers, shown.tick, store)
                 )
                 ran = 0
                 for results in jobs:
                     ran += 1
-                    summary["trained"] += store.add_runs(results)
+                    store.add_runs(results)  # those the job committed as they finished are kept as they are
+                    summary["trained"] += len(results)
                     claims.release((Config.from_row(r), r["fold"]) for r in results)
                     for r in results:  # committed: its checkpoint has done its work
                         (folder / checkpoint_name(Config.from_row(r), r["fold"])).unlink(missing_ok=True)
