@@ -182,6 +182,7 @@ class _Buffers:
             for j in range(bucket.count):
                 per_net.setdefault(engine.order[bucket.rank + j], []).append((bucket.stage, self.M[bucket][j]))
         self.masks = {i: [view for _, view in sorted(views, key=lambda v: v[0])] for i, views in per_net.items()}
+        self.uniforms: dict = {}  # mask shape → a float64 buffer for its uniform draws
 
     def draw_masks(self, engine):
         """Inverted-dropout masks of this batch, as ``network.forward_train``: from each network's generator,
@@ -189,7 +190,10 @@ class _Buffers:
         for i, views in self.masks.items():
             rng = engine.drop_rngs[i]
             for view in views:
-                draw_dropout_mask_(view, rng, engine.dropout)
+                scratch = self.uniforms.get(view.shape)
+                if scratch is None:  # one float64 buffer per mask shape for the uniform draws, reused
+                    scratch = self.uniforms[view.shape] = np.empty(view.shape)
+                draw_dropout_mask_(view, rng, engine.dropout, scratch)
 
 
 class _Engine:
