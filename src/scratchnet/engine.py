@@ -480,12 +480,14 @@ class _Engine:
             self.first.update(buf.batch, dZ1)
 
     def _first_gradient(self, buf, dZ1):
-        """∂L/∂V = −[X | 1]ᵀ · ∂L/∂Z⁽¹⁾ (dense, η not folded in), in ``buf.G1``."""
+        """∂L/∂V = −[X | 1]ᵀ · ∂L/∂Z⁽¹⁾ = [X | 1]ᵀ · (−∂L/∂Z⁽¹⁾) (dense, η not folded in), in ``buf.G1``.
+
+        ``dZ1`` is negated in place (N × H, fewer entries than G1): rounding is symmetric, so the
+        product of the negated factor is exactly the negated product, the same bits."""
+        np.negative(dZ1, out=dZ1)
         if self.first is None:
-            np.matmul(buf.X1.T, dZ1, out=buf.G1)
-        else:
-            self.first.gradient(buf.batch, dZ1, buf.G1)
-        return np.negative(buf.G1, out=buf.G1)
+            return np.matmul(buf.X1.T, dZ1, out=buf.G1)
+        return self.first.gradient(buf.batch, dZ1, buf.G1)
 
     def _first_optimizer_update(self, buf, dZ1):
         """Momentum, Nesterov, Adam, RMSprop or weight decay on V = −[W⁽¹⁾; b⁽¹⁾].
@@ -723,6 +725,7 @@ def train_many(
     first_layer: str = "auto",
     diverged: str = "raise",
     schedule_span: tuple[int, int] | None = None,
+    _checked: bool = False,
 ) -> list[pd.DataFrame]:
     """Train every network of ``nets`` in place on the same shuffled minibatches.
 
@@ -781,7 +784,10 @@ def train_many(
         raise InvalidValueError(f"first_layer must be 'auto', 'dense' or 'sparse', got {first_layer!r}")
     if diverged not in ("raise", "drop"):
         raise InvalidValueError(f"diverged must be 'raise' or 'drop', got {diverged!r}")
-    X_train, y_train, X_val, y_val = _check_data(nets[0], X_train, y_train, X_val, y_val, batch_size)
+    if _checked:  # training.train checked them already: no second finiteness pass over all of X
+        X_train, X_val = np.ascontiguousarray(X_train), None if X_val is None else np.ascontiguousarray(X_val)
+    else:
+        X_train, y_train, X_val, y_val = _check_data(nets[0], X_train, y_train, X_val, y_val, batch_size)
     limits = contextlib.nullcontext() if blas_threads is None else threadpool_limits(blas_threads, user_api="blas")
     frames: list[list[dict]] = [[] for _ in nets]
     gone: dict[int, int] = {}  # position in nets → the epoch it diverged in
@@ -832,8 +838,9 @@ def train_many(
     return histories
 
 
-FIRST_LAYER_STEPS = 4
-"""Training steps timed per first layer when ``first_layer="auto"`` measures (the first is a warm-up)."""
+FIRST_LAYER_STEPS = 6
+"""Training steps timed per first layer when ``first_layer="auto"`` measures (the first is a warm-up; the
+fastest of the others counts: on a shared machine, other work only ever adds time)."""
 
 
 def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epochs, first_layer="auto") -> dict:
@@ -857,7 +864,7 @@ def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epo
     if first_layer != "auto":
         return choice
     c = _background(X_train)
-    choice["density"] = share = density(X_train, c)
+    choice["density"] = share = density(X_train[:: max(1, X_train.shape[0] // 8192)], c)  # a sample is enough
     if share > MAX_DENSITY:
         return {**choice, "first_layer": "dense", "reason": f"density {share:.3f} > {MAX_DENSITY}"}
     n_steps = X_train.shape[0] // batch_size
@@ -867,6 +874,7 @@ def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epo
 
     sample = X_train[:rows], y_train[:rows]
     # the sparse set-up first (SciPy, no compiled kernels yet), timed on the sample and scaled to all rows
+    SparseRows(sample[0][:2], c)  # SciPy's first-call costs are not the set-up's
     t = time.perf_counter()
     SparseRows(sample[0], c)
     setup = (time.perf_counter() - t) * (X_train.shape[0] + (0 if X_val is None else X_val.shape[0])) / rows
@@ -874,9 +882,9 @@ def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epo
         "dense": _FusedRun([copy.deepcopy(net) for net in nets], lrs, opts, *sample, None, None, batch_size, 0, "dense")
     }  # fmt: skip  (copies: the networks themselves are not touched)
     dense_times = runs["dense"].time_steps(FIRST_LAYER_STEPS, 0)
-    total_dense = epochs * n_steps * float(np.median(dense_times[1:]))
+    total_dense = epochs * n_steps * min(dense_times[1:])
     if setup >= total_dense:  # the sparse layer cannot pay back its set-up: no need to load its compiled kernels
-        return {**choice, "first_layer": "dense", "dense_step": float(np.median(dense_times[1:])),
+        return {**choice, "first_layer": "dense", "dense_step": min(dense_times[1:]),
                 "sparse_setup": setup, "reason": f"measured: {epochs} epochs × {n_steps} steps, dense "
                 f"{total_dense:.2f} s, less than the sparse set-up alone ({setup:.2f} s)"}  # fmt: skip
     runs["sparse"] = _FusedRun([copy.deepcopy(net) for net in nets], lrs, opts, *sample, None, None, batch_size, 0,
@@ -886,7 +894,7 @@ def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epo
     for _ in range(FIRST_LAYER_STEPS):  # interleaved, so that a change of load hits both
         for kind, run in runs.items():
             times[kind] += run.time_steps(1, 0)
-    dense, sparse = (float(np.median(times[k][1:])) for k in ("dense", "sparse"))
+    dense, sparse = (min(times[k][1:]) for k in ("dense", "sparse"))
     total_dense, total_sparse = epochs * n_steps * dense, setup + epochs * n_steps * sparse
     kind = "sparse" if total_sparse < total_dense else "dense"
     return {**choice, "first_layer": kind, "dense_step": dense, "sparse_step": sparse, "sparse_setup": setup,

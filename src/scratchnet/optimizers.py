@@ -280,18 +280,26 @@ def _adam_kernel_f32(p, g, m, v, f0, f1, b1, b2, c1, c2):  # pragma: no cover - 
     for i in range(rows):
         k = i if f0.shape[0] > 1 else 0
         pi, gi, mi, vi = p[i], g[i], m[i], v[i]
-        per_column = f0.shape[1] == cols
-        s0, s1 = f8(f0[k, 0]), f8(f1[k, 0])
-        for j in range(cols):
-            if per_column:
-                s0, s1 = f8(f0[k, j]), f8(f1[k, j])
-            gj = f8(gi[j])
-            vj = f8(f4(f8(f4(f8(vi[j]) * b2)) + f8(f4(f8(f4(gj * c2)) * gj))))  # v ← β₂·v + (1−β₂)·g·g
-            vi[j] = vj
-            mj = f8(f4(f8(f4(f8(mi[j]) * b1)) + f8(f4(gj * c1))))  # m ← β₁·m + (1−β₁)·g
-            mi[j] = mj
-            step = f8(f4(f8(f4(mj * s0)) / f8(f4(f8(f4(np.sqrt(vj))) + s1))))  # f₀·m/(√v + f₁)
-            pi[j] = f4(f8(pi[j]) - step)  # θ ← θ − step
+        if f0.shape[1] == cols:  # two copies of the loop, so that neither tests the layout per element
+            r0, r1 = f0[k], f1[k]
+            for j in range(cols):
+                gj = f8(gi[j])
+                vj = f8(f4(f8(f4(f8(vi[j]) * b2)) + f8(f4(f8(f4(gj * c2)) * gj))))  # v ← β₂·v + (1−β₂)·g·g
+                vi[j] = vj
+                mj = f8(f4(f8(f4(f8(mi[j]) * b1)) + f8(f4(gj * c1))))  # m ← β₁·m + (1−β₁)·g
+                mi[j] = mj
+                step = f8(f4(f8(f4(mj * f8(r0[j]))) / f8(f4(f8(f4(np.sqrt(vj))) + f8(r1[j])))))  # f₀·m/(√v + f₁)
+                pi[j] = f4(f8(pi[j]) - step)  # θ ← θ − step
+        else:
+            s0, s1 = f8(f0[k, 0]), f8(f1[k, 0])
+            for j in range(cols):
+                gj = f8(gi[j])
+                vj = f8(f4(f8(f4(f8(vi[j]) * b2)) + f8(f4(f8(f4(gj * c2)) * gj))))
+                vi[j] = vj
+                mj = f8(f4(f8(f4(f8(mi[j]) * b1)) + f8(f4(gj * c1))))
+                mi[j] = mj
+                step = f8(f4(f8(f4(mj * s0)) / f8(f4(f8(f4(np.sqrt(vj))) + s1))))
+                pi[j] = f4(f8(pi[j]) - step)
 
 
 _FUSED: dict = {}

@@ -258,7 +258,7 @@ def train(
         (history,) = train_many(
             [net], X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
             learning_rates=learning_rate, seed=seed, on_epoch=each_epoch, progress=progress,
-            options=recipe.training_options(), schedule_span=schedule_span, first_layer=first_layer,
+            options=recipe.training_options(), schedule_span=schedule_span, first_layer=first_layer, _checked=True,
         )  # fmt: skip
     except TrainingDivergedError as exc:
         raise _diverged(exc.epoch, learning_rate) from None
