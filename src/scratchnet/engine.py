@@ -65,7 +65,7 @@ from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier, draw_dropou
 from .optimizers import SCHEDULES, add_weight_decay, make_optimizer, state_fits
 from .progress import progress_bar
 from .recipe import DEFAULTS, TRAINING_FIELDS, Recipe
-from .sparse import MAX_DENSITY, SparseBatch, SparseFirstLayer, SparseRows, density
+from .sparse import MAX_DENSITY, ROWS_PER_CHUNK, SparseBatch, SparseFirstLayer, SparseRows, density
 from .sparse import background as _background
 from .validation import check_features, check_int, check_labels, check_positive_float, check_seed
 
@@ -875,9 +875,10 @@ def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epo
     sample = X_train[:rows], y_train[:rows]
     # the sparse set-up first (SciPy, no compiled kernels yet), timed on the sample and scaled to all rows
     SparseRows(sample[0][:2], c)  # SciPy's first-call costs are not the set-up's
+    chunk = X_train[: min(X_train.shape[0], ROWS_PER_CHUNK)]  # one chunk of the real build
     t = time.perf_counter()
-    SparseRows(sample[0], c)
-    setup = (time.perf_counter() - t) * (X_train.shape[0] + (0 if X_val is None else X_val.shape[0])) / rows
+    SparseRows(chunk, c)
+    setup = (time.perf_counter() - t) * (X_train.shape[0] + (0 if X_val is None else X_val.shape[0])) / len(chunk)
     runs = {
         "dense": _FusedRun([copy.deepcopy(net) for net in nets], lrs, opts, *sample, None, None, batch_size, 0, "dense")
     }  # fmt: skip  (copies: the networks themselves are not touched)
