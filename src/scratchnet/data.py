@@ -217,6 +217,10 @@ def preprocessing(name: str) -> dict[str, Any]:
     return {"name": "scale_pixels", "dataset": name, "max_value": max_value}
 
 
+IMAGE_SHAPES: dict[int, tuple[int, int, int]] = {784: (1, 28, 28), 64: (1, 8, 8)}
+"""Flat feature count → the image shape (C, H, W) of the data sets we know: MNIST's 28×28, the digits' 8×8."""
+
+
 def default_test_size(name: str) -> float | int:
     """The article's hold-out: 10,000 samples for MNIST; 20 % for the small digits set and the user's own data."""
     return 10000 if name == "mnist" else 0.2

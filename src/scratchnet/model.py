@@ -23,11 +23,13 @@ import json
 import math
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import modelio
 from .activations import OUTPUTS
 from .archspec import format_arch, parse_arch
 from .batching import batch_indices, epoch_rng
@@ -504,8 +506,19 @@ def save_layered(model, path, extra_header=None):
     return path
 
 
+def is_layered_file(path):
+    """Does ``path`` hold a model of ``save_layered`` (its header's format, read with ``modelio``'s bounds)?"""
+    return modelio.file_format(path) == FORMAT_NAME
+
+
 def load_layered(path):
     """A ``LayeredNetwork`` from a file of ``save_layered``; ``ModelFileError`` if anything is off."""
+    return read_layered(path)[0]
+
+
+def read_layered(path):
+    """``(LayeredNetwork, header)`` of a file of ``save_layered`` (the header with any extra entries of
+    its writer, e.g. the estimator's); ``ModelFileError`` if anything is off."""
     path = Path(path)
     where = str(path)
     try:
@@ -514,7 +527,7 @@ def load_layered(path):
         header = json.loads(str(arrays.pop("header")[()]))
     except FileNotFoundError:
         raise ModelFileError(f"model file {where!r} does not exist") from None
-    except (OSError, ValueError, KeyError, EOFError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"{where!r} is not a readable layered model file: {exc}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{where!r} is not a scratchnet layered model file")
@@ -545,4 +558,4 @@ def load_layered(path):
         model.history_records = [
             {c: (int(v) if c == "epoch" else float(v)) for c, v in zip(HISTORY_COLUMNS, row)} for row in hist
         ]
-    return model
+    return model, header

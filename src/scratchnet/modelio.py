@@ -260,6 +260,21 @@ def _read_header(zf: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], where
     return header
 
 
+def file_format(path: str | os.PathLike) -> str | None:
+    """The ``format`` entry of a model file's header, read with the bounds of ``read_model_file``
+    (``"scratchnet-model"``, ``"scratchnet-layered-model"`` …); ``None`` for anything unreadable."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            header = _read_header(zf, _entries(zf, repr(str(path)), path.stat().st_size), repr(str(path)))
+    except ModelFileError:
+        return None
+    except _READ_ERRORS:
+        return None
+    fmt = header.get("format") if isinstance(header, dict) else None
+    return fmt if isinstance(fmt, str) else None
+
+
 def _check_version(header: Any, where: str) -> None:
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{where} is not a scratchnet model file (foreign .npz)")
