@@ -60,10 +60,21 @@ def grad_norms(model: LayeredNetwork, X: np.ndarray, Y: np.ndarray) -> list[floa
     return [float(np.linalg.norm(g)) for name, g in grads.items() if name.endswith(".W")]
 
 
-def run_one(kind, depth, width, eta, data, epochs, seed, batch_size):
-    X_train, y_train, X_test, y_test = data
+def spread(model: LayeredNetwork, X: np.ndarray) -> list[float]:
+    """How much the images still differ after each hidden layer and at the output: the mean over units of the
+    standard deviation across ``X`` of A⁽ᵏ⁾ (the value after layer k's sigmoid and, in a residual net, its skip)."""
+    out, a = [], model._input(X)
+    for layer in model.layers:
+        a = layer.forward(a)
+        if layer.kind in ("sigmoid", "residual"):
+            out.append(float(a.std(axis=0).mean()))
+    out.append(float(model.predict_proba(X).std(axis=0).mean()))
+    return out
+
+
+def build(kind, depth, width, X_train, y_train, seed):
     n_classes = int(y_train.max()) + 1
-    model = LayeredNetwork(
+    return LayeredNetwork(
         arch(kind, depth, width, X_train.shape[1], n_classes),
         (X_train.shape[1],),
         output="sigmoid",
@@ -71,13 +82,33 @@ def run_one(kind, depth, width, eta, data, epochs, seed, batch_size):
         dtype=X_train.dtype,
         seed=seed,
     )
+
+
+def init_row(kind, depth, width, data, seed):
+    """At the initial weights only: gradient norms and spreads on the fixed sample (no training)."""
+    X_train, y_train, _, _ = data
+    model = build(kind, depth, width, X_train, y_train, seed)
+    Xs, Ys = _sample(model, X_train, y_train, seed)
+    return {"kind": kind, "depth": depth, "width": width, "grad_norms": grad_norms(model, Xs, Ys),
+            "spread": spread(model, Xs)}  # fmt: skip
+
+
+def _sample(model, X_train, y_train, seed):
     rows = np.sort(np.random.default_rng(seed).choice(X_train.shape[0], min(SAMPLE, X_train.shape[0]), False))
-    Xs, Ys = X_train[rows], int_to_onehot(y_train[rows], n_classes).astype(X_train.dtype)
+    return X_train[rows], int_to_onehot(y_train[rows], model.n_classes).astype(X_train.dtype)
+
+
+def run_one(kind, depth, width, eta, data, epochs, seed, batch_size):
+    X_train, y_train, X_test, y_test = data
+    model = build(kind, depth, width, X_train, y_train, seed)
+    Xs, Ys = _sample(model, X_train, y_train, seed)
     norms = {0: grad_norms(model, Xs, Ys)}
+    spreads = {0: spread(model, Xs)}
 
     def after(record):
         if record["epoch"] == 0:
             norms[1] = grad_norms(model, Xs, Ys)
+            spreads[1] = spread(model, Xs)
 
     start = time.perf_counter()
     history = train_layered(model, X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
@@ -97,6 +128,8 @@ def run_one(kind, depth, width, eta, data, epochs, seed, batch_size):
         "left_plateau_epoch": left,
         "grad_norms_epoch0": norms[0],
         "grad_norms_epoch1": norms.get(1),
+        "spread_epoch0": spreads[0],
+        "spread_epoch1": spreads.get(1),
         "seconds": seconds,
     }
 
@@ -158,6 +191,26 @@ def norms_table(results: list[dict], depth: int, width: int, eta: float) -> str:
     return "\n".join(lines)
 
 
+def init_table(rows: list[dict]) -> str:
+    """At the initial weights: how much the images differ after hidden layer 1, the last hidden layer and at
+    the output (``spread``), plain and residual side by side."""
+    by = {(r["depth"], r["width"], r["kind"]): r for r in rows}
+    head = (
+        "| depth × width | spread after layer 1 | after the last hidden layer, plain → residual | "
+        "at the output, plain → residual |"
+    )
+    lines = [head, "|---|---|---|---|"]
+    for d, w in sorted({(r["depth"], r["width"]) for r in rows}):
+        p, r = by.get((d, w, "plain")), by.get((d, w, "residual"))
+        if p is None or r is None:
+            continue
+        lines.append(
+            f"| {d} × {w} | {p['spread'][0]:.3g} | {p['spread'][-2]:.3g} → {r['spread'][-2]:.3g} | "
+            f"{p['spread'][-1]:.3g} → {r['spread'][-1]:.3g} |"
+        )
+    return "\n".join(lines)
+
+
 def read(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -170,6 +223,7 @@ def main(argv=None):
     parser.add_argument("--depths", default="3,6,10")
     parser.add_argument("--widths", default="10,50")
     parser.add_argument("--etas", default="0.3")
+    parser.add_argument("--kinds", default="plain,residual", help="plain, residual or both")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--seed", type=int, default=123)
@@ -177,6 +231,9 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=None, help="train on the first LIMIT training rows only")
     parser.add_argument("--out", default="runs/residual_study.jsonl")
     parser.add_argument("--table", action="store_true", help="only print the tables of --out")
+    parser.add_argument(
+        "--init-only", action="store_true", help="no training: the spreads and gradients at the initial weights"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     depths = [int(v) for v in args.depths.split(",")]
@@ -187,6 +244,11 @@ def main(argv=None):
         if args.limit:
             X_train, y_train = X_train[: args.limit], y_train[: args.limit]
         data = (X_train, y_train, X_test, y_test)
+    if args.init_only:
+        rows = [init_row(k, d, w, data, args.seed) for d in depths for w in widths for k in args.kinds.split(",")]
+        print(init_table(rows))
+        return rows
+    if not args.table:
         print(
             f"{args.dataset}: {X_train.shape[0]} training / {X_test.shape[0]} hold-out rows, {args.dtype}, "
             f"{platform.processor() or platform.machine()}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}",
@@ -197,7 +259,7 @@ def main(argv=None):
         for eta in etas:
             for depth in depths:
                 for width in widths:
-                    for kind in ("plain", "residual"):
+                    for kind in args.kinds.split(","):
                         if (kind, depth, width, eta, args.epochs) in done:
                             continue
                         r = run_one(kind, depth, width, eta, data, args.epochs, args.seed, args.batch_size)

@@ -36,6 +36,9 @@ def test_the_study_runs_and_its_table_has_one_row_per_cell(tmp_path, capsys):
     # a rerun skips the runs already in the file and prints the same table
     again = study.main(argv + ["--table"])
     assert len(again) == len(results) and len(out.read_text().splitlines()) == 8
+    assert all(len(r["spread_epoch0"]) == r["depth"] + 1 for r in results)
+    init = study.main(argv + ["--init-only"])
+    assert len(init) == 4 and len(study.init_table(init).splitlines()) == 2 + 2
 
 
 def test_plain_and_residual_start_from_the_same_weights():
