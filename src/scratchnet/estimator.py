@@ -50,6 +50,10 @@ def _hidden_layers(hidden_layer_sizes):
     return [check_int(n, f"hidden_layer_sizes[{i}]") for i, n in enumerate(hidden_layer_sizes)]
 
 
+_IMAGES_BY_SIZE = {math.prod(shape): shape for shape in IMAGE_SHAPES.values()}
+"""Flat feature count → the image shape of a data set we know: 784 → MNIST's (1, 28, 28), 64 → the digits' (1, 8, 8)."""
+
+
 def _input_shape(input_shape):
     """``None``, an int n or a tuple ``(n,)`` / ``(C, H, W)`` of ints ≥ 1 → ``None`` or a tuple."""
     if input_shape is None:
@@ -336,7 +340,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             if math.prod(given) != n:
                 raise InvalidValueError(f"input_shape {given} holds {math.prod(given)} values, X has {n} features")
             return [given]
-        return ([IMAGE_SHAPES[n]] if n in IMAGE_SHAPES else []) + [(n,)]
+        return ([_IMAGES_BY_SIZE[n]] if n in _IMAGES_BY_SIZE else []) + [(n,)]
 
     def _new_layered(self, X, seed):
         recipe = self.get_recipe()
@@ -356,7 +360,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 )
             self.network_ = net
             return
-        if X.ndim == 2 and self.input_shape is None and X.shape[1] not in IMAGE_SHAPES:
+        if X.ndim == 2 and self.input_shape is None and X.shape[1] not in _IMAGES_BY_SIZE:
             raise InvalidValueError(f"{first_error}; for image rows give input_shape=(C, H, W)")
         raise first_error
 

@@ -508,7 +508,10 @@ def save_layered(model, path, extra_header=None):
 
 def is_layered_file(path):
     """Does ``path`` hold a model of ``save_layered`` (its header's format, read with ``modelio``'s bounds)?"""
-    return modelio.file_format(path) == FORMAT_NAME
+    try:
+        return modelio.read_header(path).get("format") == FORMAT_NAME
+    except ModelFileError:
+        return False
 
 
 def load_layered(path):

@@ -260,21 +260,6 @@ def _read_header(zf: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], where
     return header
 
 
-def file_format(path: str | os.PathLike) -> str | None:
-    """The ``format`` entry of a model file's header, read with the bounds of ``read_model_file``
-    (``"scratchnet-model"``, ``"scratchnet-layered-model"`` …); ``None`` for anything unreadable."""
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as zf:
-            header = _read_header(zf, _entries(zf, repr(str(path)), path.stat().st_size), repr(str(path)))
-    except ModelFileError:
-        return None
-    except _READ_ERRORS:
-        return None
-    fmt = header.get("format") if isinstance(header, dict) else None
-    return fmt if isinstance(fmt, str) else None
-
-
 def _check_version(header: Any, where: str) -> None:
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{where} is not a scratchnet model file (foreign .npz)")
@@ -336,6 +321,29 @@ def expected_arrays(header: dict[str, Any], where: str) -> dict[str, tuple[tuple
     if isinstance(diagnostics, list) and len(diagnostics) <= 4 * MAX_LAYERS + 8:  # per-epoch gradient diagnostics
         shapes["diagnostics"] = ((-1, len(diagnostics)), _FLOATS)
     return shapes
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of any scratchnet model file (an MLP's, a network of layers', a checkpoint), read alone and
+    bounded, without its arrays and without checking its format name: to choose the reader (its ``format``).
+    ``ModelFileError`` for a missing, unreadable or header-less file."""
+    path = Path(path)
+    where = repr(str(path))
+    if not path.is_file():
+        raise ModelFileError(f"model file {where} does not exist")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            header = _read_header(zf, _entries(zf, where, path.stat().st_size), where)
+    except ModelFileError:
+        raise
+    except _READ_ERRORS as exc:
+        raise ModelFileError(
+            f"{where} is not a readable scratchnet model file (truncated or not an .npz): "
+            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        ) from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{where} is not a scratchnet model file (foreign .npz)")
+    return header
 
 
 def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
