@@ -21,12 +21,15 @@ import numpy as np
 from click.core import ParameterSource
 
 from . import recipe
+from .archspec import format_arch, parse_arch
 from .data import load_own_split, load_split
 from .errors import InvalidValueError, ScratchnetError
 from .estimator import normalise_scores, read_estimator
 from .gradcheck import check_gradients, format_report, kink_distance, random_problem
 from .grid import Config, experiment_fingerprint, make_grid
 from .inputs import iter_batches, plan_inputs
+from .losses import int_to_onehot
+from .model import LayeredNetwork, gradcheck_lines
 from .network import MultilayerNeuralNetClassifier
 from .owndata import SCALES, Scaling, read_own
 from .presets import PRESETS
@@ -212,8 +215,27 @@ def recipe_of(flags: dict[str, Any]) -> Recipe:
 @click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True, help="Random samples to check on.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
 @network_options
-def gradcheck(layers: list[int], samples: int, seed: int, **flags: Any) -> None:
+@click.option(
+    "--arch",
+    default=None,
+    help="Check a network of layers instead (a spec, a named architecture or a JSON file; see docs/cnn.md): the "
+    "article's lines per layer and parameter array. Not with --layers, --activation, --init.",
+)
+@click.option(
+    "--input-shape",
+    type=IntList(),
+    default="1,8,8",
+    show_default=True,
+    help="With --arch: the shape of a sample, C,H,W (images) or n (flat).",
+)
+def gradcheck(layers: list[int], samples: int, seed: int, arch: str | None, input_shape: list[int],
+              **flags: Any) -> None:  # fmt: skip
     """Compare backpropagation with central differences on an untrained network."""
+    if arch is not None:
+        _gradcheck_layered(arch, input_shape, samples, seed, flags)
+        return
+    if "input_shape" in _explicit(["input_shape"]):
+        raise click.UsageError("--input-shape is for --arch; an MLP's inputs are its first --layers width")
     if len(layers) < 2:
         raise click.BadParameter("give at least two widths: inputs and classes", param_hint="'--layers'")
     net = MultilayerNeuralNetClassifier(layers, random_seed=seed, **recipe_of(flags).network_options())
@@ -227,6 +249,28 @@ def gradcheck(layers: list[int], samples: int, seed: int, **flags: Any) -> None:
                 f"note: a hidden pre-activation lies within {kink_distance(net, x):.1e} of the {net.activation} "
                 "kink at 0, where central differences average two slopes; try another --seed"
             )
+        sys.exit(1)
+
+
+def _gradcheck_layered(arch: str, input_shape: list[int], samples: int, seed: int, flags: dict[str, Any]) -> None:
+    """``gradcheck --arch``: backpropagation of a network of layers (float64, seeded) against central differences
+    on ``samples`` random samples in [−1, 1] of ``input_shape``, printed as ``model.gradcheck_lines``."""
+    mlp = [f"--{name}" for name in ("layers", "activation", "init") if name in _explicit([name])]
+    if mlp:
+        raise click.UsageError(f"{', '.join(mlp)} shape the MLP; with --arch write the network in the architecture")
+    if len(input_shape) not in (1, 3):
+        raise click.BadParameter(f"{input_shape}: give C,H,W or n", param_hint="'--input-shape'")
+    recipe_ = recipe_of(flags)
+    model = LayeredNetwork(
+        arch, tuple(input_shape), output=recipe_.output, loss=recipe_.loss, dtype=np.float64, seed=seed
+    )
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(samples, *input_shape))
+    Y = int_to_onehot(rng.integers(0, model.n_classes, size=samples), model.n_classes)
+    lines = gradcheck_lines(model, X, Y, seed=seed)
+    for line in lines:
+        click.echo(line)
+    if "Gradients look in order!" not in lines:
         sys.exit(1)
 
 
@@ -312,14 +356,42 @@ def check_out(out: str | os.PathLike | None, flag: str = "--out") -> None:
         raise click.BadParameter(f"{str(out)!r} cannot be written: {exc.strerror or exc}", param_hint=flag) from None
 
 
+MLP_ONLY = ("hidden", "activation", "init", "dropout", "diagnostics")
+"""The flags of ``train`` that shape the MLP; a network of layers (``--arch``) has them in its architecture."""
+
+
+def arch_of(spec: str) -> str:
+    """``--arch``: a spec line, a named architecture or a JSON file, as its canonical spec line."""
+    return format_arch(parse_arch(spec, where="--arch"))
+
+
+def _check_arch_flags(arch: str | None, explicit: set[str]) -> None:
+    """Refuse the MLP's flags next to ``--arch`` (its layers say what they would)."""
+    given = [name for name in MLP_ONLY if name in explicit]
+    if arch is not None and given:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+        raise click.UsageError(
+            f"{flags} shape{'s' if len(given) == 1 else ''} the MLP; with --arch write it in the architecture "
+            "(e.g. dense(64) relu dropout(0.2))"
+        )
+
+
 def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSettings:
     """The run of ``scratchnet train``'s flags: a preset under the explicit flags, the data set's defaults under both."""
     flags, explicit = _with_preset(flags, preset)
+    arch = flags.get("arch")
+    if arch is None and preset and PRESETS[preset].arch is not None:
+        arch = PRESETS[preset].arch
+    _check_arch_flags(arch, explicit)
     flags["dataset"] = dataset_of(flags["dataset"], flags["data_path"])
     sizes = {k: flags[k] or DATASET_DEFAULTS[flags["dataset"]][k] for k in ("epochs", "batch_size", "learning_rate")}
+    if arch is not None:  # the MLP's fields stay at their defaults: the layers hold them
+        flags = {k: v for k, v in flags.items() if k not in MLP_ONLY}
     return RunSettings(
         **sizes,
-        hidden=tuple(flags["hidden"]),
+        hidden=tuple(flags["hidden"]) if arch is None else (),
+        arch=None if arch is None else arch_of(arch),
+        augment=bool(flags.get("augment", False)),
         recipe=recipe_of(flags),
         dataset=flags["dataset"],
         data_path=flags["data_path"],
@@ -330,7 +402,7 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
         patience=flags["patience"],
         scale=flags["scale"],
         target=flags["target"],
-        given=frozenset(explicit),
+        given=frozenset(explicit | ({"arch"} if flags.get("arch") is not None else set())),
     )
 
 
@@ -382,6 +454,19 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
     "recipe, see docs/beyond.md); explicit flags override it.",
 )
 @click.option("--diagnostics", is_flag=True, help="Per-epoch per-layer gradient norms and saturation; gradients.png.")
+@click.option(
+    "--arch",
+    default=None,
+    help='A network of layers instead of the MLP: a spec such as "conv(32, 3, padding=1) relu maxpool(2) flatten '
+    'dense(10)", a named one (lenet5, cnn, …) or a JSON file; see docs/cnn.md. Not with --hidden, --activation, '
+    "--init, --dropout, --diagnostics.",
+)
+@click.option(
+    "--augment/--no-augment",
+    default=False,
+    show_default=True,
+    help="With --arch on images: random shifts (≤ 2 px) and rotations (≤ 10°) of the training images, seeded.",
+)
 def train_command(
     resume: str | None,
     out: str,
@@ -397,6 +482,10 @@ def train_command(
     A checkpoint in OUT survives a crash or Ctrl-C: the same command with --resume OUT goes on from it.
     """
     check_out(out)
+    if diagnostics:
+        _check_arch_flags(flags["arch"] or (PRESETS[preset].arch if preset else None), {"diagnostics"})
+    if flags["augment"] and not (flags["arch"] or (preset and PRESETS[preset].arch)):
+        raise click.UsageError("--augment needs a network of layers on images (--arch or --preset cnn)")
     try:
         train_run(
             train_settings(flags, preset),
