@@ -278,3 +278,69 @@ def test_gradcheck_arch_refuses_mlp_flags_and_odd_shapes(capsys, flags, hint):
     assert code == 2 and err.count("\n") == 1 and hint in err
     code, _, err = run(capsys, "gradcheck", "--arch", "conv(2, 3) flatten dense(3)", "--input-shape", "4")
     assert code == 1 and err.count("\n") == 1 and "layer 1 'conv(2, 3)'" in err
+
+
+# ------------------------------------------------------------- predict
+def test_predict_with_a_layered_model_takes_flat_square_and_chw_arrays(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    code, _, err = train(capsys, tmp_path / "r", "--quiet", epochs=2)
+    assert code == 0, err
+    digits = load_digits()
+    np.save(tmp_path / "flat.npy", digits.data[:20])
+    np.save(tmp_path / "square.npy", digits.images[:20])
+    np.save(tmp_path / "chw.npy", digits.images[:20, None])
+    np.savez(tmp_path / "xy.npz", X=digits.images[:100, None], y=digits.target[:100])
+    model = tmp_path / "r" / "model.npz"
+    tables = []
+    for name in ("flat", "square", "chw"):
+        code, out, err = run(capsys, "predict", model, tmp_path / f"{name}.npy", "--output", tmp_path / f"{name}-p.npy")
+        assert code == 0, err
+        tables.append(np.load(tmp_path / f"{name}-p.npy"))
+    np.testing.assert_array_equal(tables[0], tables[1])
+    np.testing.assert_array_equal(tables[0], tables[2])
+    net = load_layered(model)
+    want = net.predict_proba(digits.data[:20] / 16 * 2 - 1)  # the digits' scaling, 0…16 → [−1, 1]
+    np.testing.assert_allclose(tables[0], want, rtol=1e-12)
+    code, out, err = run(capsys, "predict", model, tmp_path / "xy.npz")
+    accuracy = net.accuracy(digits.data[:100] / 16 * 2 - 1, digits.target[:100])
+    assert code == 0 and f"accuracy {accuracy:.4f} on 100 labelled inputs" in out, err
+    np.save(tmp_path / "bad.npy", digits.images[:3, None, :7])
+    code, _, err = run(capsys, "predict", model, tmp_path / "bad.npy")
+    assert code == 1 and err.count("\n") == 1 and "(N, 1, 8, 8)" in err
+
+
+def test_predict_an_image_with_a_layered_mnist_model(tmp_path, capsys):
+    from PIL import Image
+
+    from scratchnet.data import preprocessing
+    from scratchnet.model import save_layered
+
+    net = LayeredNetwork("conv(2, 5, stride=2) relu flatten dense(10)", (1, 28, 28), seed=3)
+    save_layered(net, tmp_path / "m.npz", {"preprocessing": preprocessing("mnist")})
+    pixels = np.zeros((28, 28), dtype=np.uint8)
+    pixels[6:22, 12:16] = 255  # a white "1" on black, as MNIST's
+    Image.fromarray(pixels).save(tmp_path / "one.png")
+    code, out, err = run(capsys, "predict", tmp_path / "m.npz", tmp_path / "one.png", "--json")
+    assert code == 0, err
+    (item,) = json.loads(out)["predictions"]
+    want = net.predict_proba((pixels.astype(np.float64) / 255 * 2 - 1)[None, None])[0]
+    assert item["predicted"] == int(want.argmax())
+    np.testing.assert_allclose(item["scores"], want, rtol=1e-9)
+
+
+def test_predict_own_images_with_a_layered_model_gives_class_names(tmp_path, capsys):
+    from PIL import Image
+
+    for label, level in (("dark", 30), ("light", 220)):
+        (tmp_path / "img" / label).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(np.full((6, 6), level + i, dtype=np.uint8)).save(tmp_path / "img" / label / f"{i}.png")
+    code, _, err = run(capsys, "train", "--data", tmp_path / "img", "--arch", "conv(2, 3) relu flatten dense(2)",
+                       "--epochs", 3, "--batch-size", 4, "--out", tmp_path / "r", "--quiet", *QUICK)  # fmt: skip
+    assert code == 0, err
+    code, out, err = run(capsys, "predict", tmp_path / "r" / "model.npz", "--data", tmp_path / "img", "--jsonl")
+    assert code == 0, err
+    items = [json.loads(line) for line in out.splitlines()]
+    assert len(items) == 20 and {item["predicted"] for item in items} <= {"dark", "light"}
+    assert sum(item["predicted"] == item["label"] for item in items) >= 18

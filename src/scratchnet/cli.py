@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gc
 import json
+import math
 import os
 import sys
 import tempfile
@@ -24,12 +25,14 @@ from . import recipe
 from .archspec import format_arch, parse_arch
 from .data import load_own_split, load_split
 from .errors import InvalidValueError, ScratchnetError
-from .estimator import normalise_scores, read_estimator
+from .estimator import decode_classes, normalise_scores, read_estimator
 from .gradcheck import check_gradients, format_report, kink_distance, random_problem
 from .grid import Config, experiment_fingerprint, make_grid
 from .inputs import iter_batches, plan_inputs
 from .losses import int_to_onehot
-from .model import LayeredNetwork, gradcheck_lines
+from .model import FORMAT_NAME as LAYERED_FORMAT
+from .model import LayeredNetwork, gradcheck_lines, load_layered
+from .modelio import read_header
 from .network import MultilayerNeuralNetClassifier
 from .owndata import SCALES, Scaling, read_own
 from .presets import PRESETS
@@ -993,10 +996,11 @@ def predict_command(
         raise click.BadParameter("choose one of --json, --jsonl and --output", param_hint="--output")
     if output is not None and Path(output).suffix.lower() not in (".csv", ".npy"):
         raise click.BadParameter(f"{output!r}: write predictions to a .csv or .npy file", param_hint="--output")
-    est, header = read_estimator(model)
+    saved = _SavedModel(model)
+    header = saved.header
     prep = header.get("preprocessing") if isinstance(header.get("preprocessing"), dict) else {}
     if data_path and prep.get("name") == "own":  # the user's own data: read whole, as in training
-        names, X_own, labels_own = _own_inputs(data_path, prep, target, est.n_features_in_)
+        names, X_own, labels_own = _own_inputs(data_path, prep, target, saved.n_features)
         sources: list[Any] = [_OwnSource(names, labels_own)]
         batches: Any = [(names, X_own, labels_own)]
     else:
@@ -1004,10 +1008,12 @@ def predict_command(
             inputs = (*inputs, data_path)
         if not inputs:
             raise click.UsageError("Missing argument 'INPUTS...' (or --data PATH).")
-        max_value = _max_value(header, est)
-        sources = plan_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=max_value)
+        max_value = _max_value(header, saved.n_features)
+        sources = plan_inputs(
+            inputs, saved.n_features, scaled=scaled, max_value=max_value, sample_shape=saved.sample_shape
+        )
         batches = iter_batches(sources, scaled=scaled, max_value=max_value)
-    classes = [_plain(c) for c in est.classes_]
+    classes = [_plain(c) for c in saved.classes]
     n_rows = sum(source.n_rows for source in sources)
     if output is not None:
         sink = _PredictionFile(output, classes, sources, n_rows)
@@ -1020,8 +1026,8 @@ def predict_command(
     correct = labelled = 0
     with sink:
         for names, X, labels in batches:
-            scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
-            predicted = est.classes_[scores.argmax(axis=1)]
+            scores = saved.predict_proba(X)
+            predicted = saved.classes[scores.argmax(axis=1)]
             for label, p in zip(labels, predicted, strict=True):
                 if label is not None:
                     labelled += 1
@@ -1193,13 +1199,40 @@ def _own_inputs(path: str, prep: dict, target: str | None, n_features: int) -> t
     return [f"{path}[{i}]" for i in range(len(X))], X, labels
 
 
-def _max_value(header: dict[str, Any], est: Any) -> float | None:
+def _max_value(header: dict[str, Any], n_features: int) -> float | None:
     """The raw pixel maximum of the model's preprocessing record; without one a 784-input model is taken as MNIST
     (255) and any other needs --scaled arrays (None)."""
     prep = header.get("preprocessing")
     if isinstance(prep, dict) and isinstance(prep.get("max_value"), int | float) and prep["max_value"] > 0:
         return float(prep["max_value"])
-    return 255.0 if est.n_features_in_ == 784 else None
+    return 255.0 if n_features == 784 else None
+
+
+class _SavedModel:
+    """What ``predict`` asks of a model file, whichever network it holds: the header tells (``read_header``) —
+    an MLP's file (``scratchnet train``, ``NeuralNetClassifier.save``) or a network of layers' (``train --arch``)."""
+
+    header: dict[str, Any]
+    n_features: int
+    sample_shape: tuple[int, ...] | None
+    """A network of layers' sample shape (its inputs may come as (N, C, H, W)); None for an MLP."""
+    classes: np.ndarray
+
+    def __init__(self, path: str) -> None:
+        header = read_header(path)
+        if header.get("format") == LAYERED_FORMAT:
+            self.net = load_layered(path)
+            self.header, self.sample_shape = header, self.net.input_shape
+            self.n_features = math.prod(self.net.input_shape)
+            self.classes = decode_classes(header.get("classes"), self.net.n_classes, path)
+        else:
+            est, self.header = read_estimator(path)
+            self.net, self.sample_shape = est.network_, None
+            self.n_features, self.classes = est.n_features_in_, est.classes_
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """The output layer's scores of the rows of ``X`` (N, n_features), as float64."""
+        return self.net.predict_proba(X.astype(self.net.dtype, copy=False)).astype(np.float64)
 
 
 def _plain(value: Any) -> Any:
