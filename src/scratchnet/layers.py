@@ -646,10 +646,11 @@ def build_layers(layers, input_shape, dtype, rng, where=""):
     """Build ``layers`` one after the other from ``input_shape``; the output shape.
 
     A layer that does not fit its input raises an ``InvalidValueError`` of one line
-    naming it, its position (from 1) and the shape it was given.
+    naming it, its position (from 0, as in the summary, gradcheck's lines and the parameter
+    names ``layers.{i}.W``) and the shape it was given.
     """
     shape = tuple(input_shape)
-    for i, layer in enumerate(layers, start=1):
+    for i, layer in enumerate(layers):
         try:
             shape = layer.build(shape, dtype, rng)
         except InvalidValueError as exc:
