@@ -79,7 +79,7 @@ def test_a_table_with_a_conv_arch_is_one_line_naming_the_layer(tmp_path, capsys)
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
     code, _, err = run(capsys, "train", "--data", tmp_path / "t.csv", "--arch", "conv(2, 3) flatten dense(3)",
                        "--out", tmp_path / "r", "--no-progress")  # fmt: skip
-    assert code == 1 and err.count("\n") == 1 and "layer 1 'conv(2, 3)'" in err and "(4,)" in err
+    assert code == 1 and err.count("\n") == 1 and "layer 0 'conv(2, 3)'" in err and "(4,)" in err
     code, out, err = run(capsys, "train", "--data", tmp_path / "t.csv", "--arch", "dense(8) relu dense(3)",
                          "--out", tmp_path / "r", "--epochs", 1, "--no-progress")  # fmt: skip
     assert code == 0 and "on (4,)" in out, err
@@ -277,7 +277,7 @@ def test_gradcheck_arch_refuses_mlp_flags_and_odd_shapes(capsys, flags, hint):
     code, _, err = run(capsys, "gradcheck", "--arch", "flatten dense(3)", *flags)
     assert code == 2 and err.count("\n") == 1 and hint in err
     code, _, err = run(capsys, "gradcheck", "--arch", "conv(2, 3) flatten dense(3)", "--input-shape", "4")
-    assert code == 1 and err.count("\n") == 1 and "layer 1 'conv(2, 3)'" in err
+    assert code == 1 and err.count("\n") == 1 and "layer 0 'conv(2, 3)'" in err
 
 
 # ------------------------------------------------------------- predict
