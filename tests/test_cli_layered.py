@@ -223,6 +223,39 @@ def test_train_arch_killed_with_sigkill_resumes_to_the_uninterrupted_end(tmp_pat
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
+def test_ctrl_c_writes_a_checkpoint_that_resumes_to_the_uninterrupted_end(tmp_path, capsys, monkeypatch):
+    import scratchnet.runs as runs
+
+    args = ["--schedule", "cosine", "--quiet", "--checkpoint-every", 3]  # epoch 1 ends unsaved but for Ctrl-C
+    arch = "conv(2, 3, padding=1) batchnorm relu maxpool(2) flatten dropout(0.2) dense(10)"
+    code, _, err = train(capsys, tmp_path / "full", *args, arch=arch, epochs=4)
+    assert code == 0, err
+    real = runs.train_layered
+
+    def interrupted(*a, on_epoch, **kw):
+        def hook(record):
+            stop = on_epoch(record)
+            if record["epoch"] == 1:
+                raise KeyboardInterrupt  # Ctrl-C after epoch 1
+            return stop
+
+        return real(*a, on_epoch=hook, **kw)
+
+    monkeypatch.setattr(runs, "train_layered", interrupted)
+    code, out, _ = train(capsys, tmp_path / "part", *args, arch=arch, epochs=4)
+    assert code == 130 and "interrupted: 2 of 4 epochs are safe" in out
+    assert (tmp_path / "part" / "checkpoint.npz").is_file() and not (tmp_path / "part" / "model.npz").exists()
+    monkeypatch.setattr(runs, "train_layered", real)
+    code, out, err = train(capsys, tmp_path / "part", *args, "--resume", tmp_path / "part", arch=arch, epochs=4)
+    assert code == 0 and "2 of 4 epochs done" in out, err
+    want, got = _arrays(tmp_path / "full" / "model.npz"), _arrays(tmp_path / "part" / "model.npz")
+    for name in want:
+        if name == "history":
+            np.testing.assert_array_equal(got[name][:, :-1], want[name][:, :-1])
+        else:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
 # ------------------------------------------------------------- --preset cnn
 def test_preset_cnn_is_the_issue_recipe():
     from scratchnet.presets import PRESETS
