@@ -388,6 +388,7 @@ def train_layered(
     augment=None,
     verbose=False,
     on_epoch=None,
+    schedule_span=None,
 ):
     """Train ``model`` in place by minibatch gradient descent; this call's epochs as a DataFrame.
 
@@ -399,7 +400,8 @@ def train_layered(
     ``default_rng([seed, e, 1])`` and its augmentation from ``default_rng([seed, e, 2])``;
     epoch numbers and the optimiser's state carry on across calls (hot start).
     ``augment``: ``True`` (shifts ≤ 2 px, rotations ≤ 10°) or ``{"shift": s, "rotate": deg}``;
-    off by default. ``on_epoch(record)`` may return True to stop.
+    off by default. ``on_epoch(record)`` may return True to stop. ``schedule_span``: ``(first epoch, epochs)``
+    the schedule runs over (default: this call's), so that a resumed run keeps the uninterrupted run's rates.
     """
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
@@ -425,11 +427,12 @@ def train_layered(
     params = model.param_list()
     opt.set_state(model.optimizer_state, params)
     first = len(model.history_records)
+    span_first, span_epochs = (first, epochs) if schedule_span is None else map(int, schedule_span)
     records = []
     for e in range(epochs):
         epoch = first + e
         start = time.perf_counter()
-        opt.learning_rate = SCHEDULES[schedule](learning_rate, e, epochs)
+        opt.learning_rate = SCHEDULES[schedule](learning_rate, epoch - span_first, span_epochs)
         batches = batch_indices(X_train.shape[0], batch_size, epoch_rng(seed, epoch))
         model.set_rng(np.random.default_rng(None if seed is None else [int(seed), epoch, 1]))
         aug_rng = np.random.default_rng(None if seed is None else [int(seed), epoch, 2])
@@ -472,9 +475,10 @@ def train_layered(
 
 
 # -------------------------------------------------------------- model files
-def save_layered(model, path, extra_header=None):
+def save_layered(model, path, extra_header=None, extra_arrays=None):
     """Write ``model`` to ``path`` (``.npz`` appended if missing): a JSON ``header``, every parameter
-    and buffer under its name (``layers.{i}.{name}``, see ``docs/model-format.md``) and ``history``."""
+    and buffer under its name (``layers.{i}.{name}``, see ``docs/model-format.md``) and ``history``;
+    ``extra_arrays``: more named arrays (a checkpoint's optimiser state)."""
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
@@ -497,6 +501,7 @@ def save_layered(model, path, extra_header=None):
     }
     arrays = {"header": np.array(json.dumps(header))}
     arrays.update(dict(named))
+    arrays.update(extra_arrays or {})
     arrays["history"] = np.array(
         [[rec[c] for c in HISTORY_COLUMNS] for rec in model.history_records], dtype=np.float64
     ).reshape(-1, len(HISTORY_COLUMNS))
