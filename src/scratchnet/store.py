@@ -20,7 +20,7 @@ Schema (format version 4)::
            loss_test, accuracy_test, seconds, model_path, finished_at)
 
     owners(owner TEXT PRIMARY KEY, host, pid, started_at, heartbeat)     -- format 3: the tune processes at work
-    claims(config TEXT, fold, rung, owner, claimed_at)  PRIMARY KEY (config, fold, rung)  -- being run, by whom
+    claims(config TEXT, fold, owner, claimed_at, rung)  PRIMARY KEY (config, fold, rung)  -- being run, by whom
     rungs(id, <config>, fold, rung, epochs, <metrics>, seconds, group_size, group_seconds, finished_at,
           diverged_epoch, state BLOB)  UNIQUE (<config>, fold, rung)     -- format 4: successive halving
 
@@ -169,8 +169,8 @@ CREATE TABLE IF NOT EXISTS owners (
     owner TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started_at TEXT NOT NULL, heartbeat REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS claims (
-    config TEXT NOT NULL, fold INTEGER NOT NULL, rung INTEGER NOT NULL DEFAULT 0, owner TEXT NOT NULL,
-    claimed_at REAL NOT NULL,
+    config TEXT NOT NULL, fold INTEGER NOT NULL, owner TEXT NOT NULL, claimed_at REAL NOT NULL,
+    rung INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (config, fold, rung)
 );
 CREATE TABLE IF NOT EXISTS rungs (
