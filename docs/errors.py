@@ -342,6 +342,7 @@ CLI = [
     ["tune", "--store", "busy.sqlite", "--new", "--epochs", "1", "--folds", "2", "--hidden-layers", "1"],
     ["store", "export", "missing.sqlite", "out.csv"],
     ["tune", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:1", "--connect-timeout", "1", "--store", "d.sqlite"],
+    ["tune", "--dataset", "digits", "--min-epochs", "3", "--store", "h.sqlite"],
 ]
 
 
