@@ -138,12 +138,20 @@ class EarlyStopping:
         self.best_parameters: list[np.ndarray] | None = None
         self.best_state: dict | None = None
 
+    def arrays(self) -> list[np.ndarray]:
+        """The network's state that the best epoch keeps (a network of layers adds batchnorm's statistics)."""
+        return self.net.weights + self.net.biases
+
+    def loss(self) -> float:
+        """The loss on the held-out split now."""
+        return evaluate(self.net, self.X_val, self.y_val)[0]
+
     def watch(self, epoch: int) -> bool:
-        loss = evaluate(self.net, self.X_val, self.y_val)[0]
+        loss = self.loss()
         self.validation_loss.append(loss)
         if loss < self.best_loss:
             self.best_loss, self.best_epoch = loss, epoch
-            self.best_parameters = [p.copy() for p in self.net.weights + self.net.biases]
+            self.best_parameters = [p.copy() for p in self.arrays()]
             self.best_state = self.net.optimizer_state
             return False
         return epoch - self.best_epoch >= self.patience
@@ -151,7 +159,7 @@ class EarlyStopping:
     def restore(self, history: pd.DataFrame, epochs: int, verbose: bool, progress: bool) -> None:
         if self.best_parameters is None:
             return
-        for p, kept in zip(self.net.weights + self.net.biases, self.best_parameters):
+        for p, kept in zip(self.arrays(), self.best_parameters):
             p[...] = kept
         self.net.optimizer_state = self.best_state
         history.attrs.update(best_epoch=self.best_epoch, validation_loss=self.validation_loss)
