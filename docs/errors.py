@@ -79,9 +79,22 @@ def make_files():
     np.save("pixels.npy", np.zeros(784))
     np.save("pixels64.npy", np.zeros(64))
     MultilayerNeuralNetClassifier([64, 5, 10], random_seed=0).save("digits_model_without_scaling.npz")
+    _layered_files()
     _hostile_model_files(header, arrays)
     _png_header("bomb.png", 20000, 20000)
     _stores()
+
+
+def _layered_files():
+    """A network of layers' model file (issue 12), one lacking an array, and a table for a conv architecture."""
+    from scratchnet.model import LayeredNetwork, save_layered
+
+    save_layered(LayeredNetwork("conv(2, 5, stride=2) relu flatten dense(10)", (1, 28, 28), seed=0), "cnn_model.npz")
+    with np.load("cnn_model.npz") as data:
+        arrays = {k: data[k] for k in data.files if k != "layers.0.W"}
+    np.savez("cnn_missing_array_model.npz", **arrays)
+    rows = ["a,b,c,label"] + [f"{i % 5},{i % 7},{i % 3},{i % 2}" for i in range(20)]
+    Path("table.csv").write_text("\n".join(rows) + "\n")
 
 
 def _rezip(name, entries, compression=zipfile.ZIP_STORED):
@@ -286,6 +299,18 @@ API = [
         "fit: a learning rate that diverges (float32, 1e50)",
         _fit(dtype="float32", learning_rate=1e50),
     ),
+    ("NeuralNetClassifier", "arch='dense(5)' for 3 classes", _fit(arch="dense(5)")),
+    (
+        "NeuralNetClassifier",
+        "arch='conv(2, 3) flatten dense(3)' on flat rows",
+        _fit(arch="conv(2, 3) flatten dense(3)"),
+    ),
+    ("NeuralNetClassifier", "arch with activation='relu'", _fit(arch="dense(3)", activation="relu")),
+    (
+        "NeuralNetClassifier",
+        "arch with input_shape=(1, 3, 3) for 4 features",
+        _fit(arch="dense(3)", input_shape=(1, 3, 3)),
+    ),
     ("NeuralNetClassifier", "predict before fit", lambda: NeuralNetClassifier().predict(IRIS_X)),
     ("NeuralNetClassifier", "predict: 3 features after fitting 4", lambda: _fitted().predict(IRIS_X[:, :3])),
     ("NeuralNetClassifier", "partial_fit without classes", lambda: NeuralNetClassifier().partial_fit(IRIS_X, IRIS_Y)),
@@ -342,6 +367,19 @@ CLI = [
     ["tune", "--store", "busy.sqlite", "--new", "--epochs", "1", "--folds", "2", "--hidden-layers", "1"],
     ["store", "export", "missing.sqlite", "out.csv"],
     ["tune", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:1", "--connect-timeout", "1", "--store", "d.sqlite"],
+    ["train", "--arch", "conv(8, 3) relu flatten dense(10)", "--hidden", "30"],
+    ["train", "--arch", "conv(8, 3 relu flatten dense(10)"],
+    ["train", "--arch", "conv(8, kernel=3) flatten dense(10)"],
+    ["train", "--arch", "lenet5", "--epochs", "1"],
+    ["train", "--arch", "flatten dense(3)", "--epochs", "1"],
+    ["train", "--data", "table.csv", "--arch", "conv(2, 3) flatten dense(2)", "--epochs", "1"],
+    ["train", "--augment", "--epochs", "1"],
+    ["train", "--resume", "mnist_model.npz", "--arch", "cnn", "--epochs", "1"],
+    ["train", "--resume", "cnn_model.npz", "--epochs", "1"],
+    ["gradcheck", "--arch", "conv(2, 3) flatten dense(3)", "--input-shape", "4"],
+    ["gradcheck", "--arch", "cnn", "--layers", "5,3"],
+    ["predict", "cnn_model.npz", "pixels64.npy"],
+    ["predict", "cnn_missing_array_model.npz", "pixels.npy"],
     ["tune", "--dataset", "digits", "--min-epochs", "3", "--store", "h.sqlite"],
 ]
 

@@ -192,11 +192,11 @@ def test_activation_layers_use_the_activation_table():
 @pytest.mark.parametrize(
     "arch, shape, words",
     [
-        ("conv(8, 3) relu dense(10)", (1, 28, 28), ["layer 3", "dense(10)", "(8, 26, 26)", "flatten"]),
-        ("flatten conv(8, 3) dense(10)", (1, 28, 28), ["layer 2", "conv(8, 3)", "(784,)"]),
-        ("conv(8, 7) conv(8, 7) conv(8, 7) flatten dense(3)", (1, 12, 12), ["layer 2", "does not fit"]),
-        ("maxpool(4) maxpool(4) flatten dense(3)", (1, 6, 6), ["layer 2", "maxpool(4)"]),
-        ("residual(conv(8, 3)) flatten dense(2)", (1, 6, 6), ["layer 1", "projection"]),
+        ("conv(8, 3) relu dense(10)", (1, 28, 28), ["layer 2", "dense(10)", "(8, 26, 26)", "flatten"]),
+        ("flatten conv(8, 3) dense(10)", (1, 28, 28), ["layer 1", "conv(8, 3)", "(784,)"]),
+        ("conv(8, 7) conv(8, 7) conv(8, 7) flatten dense(3)", (1, 12, 12), ["layer 1", "does not fit"]),
+        ("maxpool(4) maxpool(4) flatten dense(3)", (1, 6, 6), ["layer 1", "maxpool(4)"]),
+        ("residual(conv(8, 3)) flatten dense(2)", (1, 6, 6), ["layer 0", "projection"]),
         ("residual(dense(3), shortcut='identity') dense(3)", (4,), ["identity shortcut"]),
         ("conv(4, 3)", (1, 6, 6), ["last layer", "(4, 4, 4)"]),
         ("dense(1)", (4,), ["at least 2"]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gc
 import json
+import math
 import os
 import sys
 import tempfile
@@ -21,12 +22,17 @@ import numpy as np
 from click.core import ParameterSource
 
 from . import recipe
+from .archspec import format_arch, parse_arch
 from .data import load_own_split, load_split
 from .errors import InvalidValueError, ScratchnetError
-from .estimator import normalise_scores, read_estimator
+from .estimator import decode_classes, normalise_scores, read_estimator
 from .gradcheck import check_gradients, format_report, kink_distance, random_problem
 from .grid import HALVING_FACTOR, Config, default_min_epochs, experiment_fingerprint, make_grid
 from .inputs import iter_batches, plan_inputs
+from .losses import int_to_onehot
+from .model import FORMAT_NAME as LAYERED_FORMAT
+from .model import LayeredNetwork, gradcheck_lines, load_layered
+from .modelio import read_header
 from .network import MultilayerNeuralNetClassifier
 from .owndata import SCALES, Scaling, read_own
 from .presets import PRESETS
@@ -212,8 +218,27 @@ def recipe_of(flags: dict[str, Any]) -> Recipe:
 @click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True, help="Random samples to check on.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
 @network_options
-def gradcheck(layers: list[int], samples: int, seed: int, **flags: Any) -> None:
+@click.option(
+    "--arch",
+    default=None,
+    help="Check a network of layers instead (a spec, a named architecture or a JSON file; see docs/cnn.md): the "
+    "article's lines per layer and parameter array. Not with --layers, --activation, --init.",
+)
+@click.option(
+    "--input-shape",
+    type=IntList(),
+    default="1,8,8",
+    show_default=True,
+    help="With --arch: the shape of a sample, C,H,W (images) or n (flat).",
+)
+def gradcheck(layers: list[int], samples: int, seed: int, arch: str | None, input_shape: list[int],
+              **flags: Any) -> None:  # fmt: skip
     """Compare backpropagation with central differences on an untrained network."""
+    if arch is not None:
+        _gradcheck_layered(arch, input_shape, samples, seed, flags)
+        return
+    if "input_shape" in _explicit(["input_shape"]):
+        raise click.UsageError("--input-shape is for --arch; an MLP's inputs are its first --layers width")
     if len(layers) < 2:
         raise click.BadParameter("give at least two widths: inputs and classes", param_hint="'--layers'")
     net = MultilayerNeuralNetClassifier(layers, random_seed=seed, **recipe_of(flags).network_options())
@@ -227,6 +252,28 @@ def gradcheck(layers: list[int], samples: int, seed: int, **flags: Any) -> None:
                 f"note: a hidden pre-activation lies within {kink_distance(net, x):.1e} of the {net.activation} "
                 "kink at 0, where central differences average two slopes; try another --seed"
             )
+        sys.exit(1)
+
+
+def _gradcheck_layered(arch: str, input_shape: list[int], samples: int, seed: int, flags: dict[str, Any]) -> None:
+    """``gradcheck --arch``: backpropagation of a network of layers (float64, seeded) against central differences
+    on ``samples`` random samples in [−1, 1] of ``input_shape``, printed as ``model.gradcheck_lines``."""
+    mlp = [f"--{name}" for name in ("layers", "activation", "init") if name in _explicit([name])]
+    if mlp:
+        raise click.UsageError(f"{', '.join(mlp)} shape the MLP; with --arch write the network in the architecture")
+    if len(input_shape) not in (1, 3):
+        raise click.BadParameter(f"{input_shape}: give C,H,W or n", param_hint="'--input-shape'")
+    recipe_ = recipe_of(flags)
+    model = LayeredNetwork(
+        arch, tuple(input_shape), output=recipe_.output, loss=recipe_.loss, dtype=np.float64, seed=seed
+    )
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(samples, *input_shape))
+    Y = int_to_onehot(rng.integers(0, model.n_classes, size=samples), model.n_classes)
+    lines = gradcheck_lines(model, X, Y, seed=seed)
+    for line in lines:
+        click.echo(line)
+    if "Gradients look in order!" not in lines:
         sys.exit(1)
 
 
@@ -312,14 +359,42 @@ def check_out(out: str | os.PathLike | None, flag: str = "--out") -> None:
         raise click.BadParameter(f"{str(out)!r} cannot be written: {exc.strerror or exc}", param_hint=flag) from None
 
 
+MLP_ONLY = ("hidden", "activation", "init", "dropout", "diagnostics")
+"""The flags of ``train`` that shape the MLP; a network of layers (``--arch``) has them in its architecture."""
+
+
+def arch_of(spec: str) -> str:
+    """``--arch``: a spec line, a named architecture or a JSON file, as its canonical spec line."""
+    return format_arch(parse_arch(spec, where="--arch"))
+
+
+def _check_arch_flags(arch: str | None, explicit: set[str]) -> None:
+    """Refuse the MLP's flags next to ``--arch`` (its layers say what they would)."""
+    given = [name for name in MLP_ONLY if name in explicit]
+    if arch is not None and given:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+        raise click.UsageError(
+            f"{flags} shape{'s' if len(given) == 1 else ''} the MLP; with --arch write it in the architecture "
+            "(e.g. dense(64) relu dropout(0.2))"
+        )
+
+
 def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSettings:
     """The run of ``scratchnet train``'s flags: a preset under the explicit flags, the data set's defaults under both."""
     flags, explicit = _with_preset(flags, preset)
+    arch = flags.get("arch")
+    if arch is None and preset and PRESETS[preset].arch is not None:
+        arch = PRESETS[preset].arch
+    _check_arch_flags(arch, explicit)
     flags["dataset"] = dataset_of(flags["dataset"], flags["data_path"])
     sizes = {k: flags[k] or DATASET_DEFAULTS[flags["dataset"]][k] for k in ("epochs", "batch_size", "learning_rate")}
+    if arch is not None:  # the MLP's fields stay at their defaults: the layers hold them
+        flags = {k: v for k, v in flags.items() if k not in MLP_ONLY}
     return RunSettings(
         **sizes,
-        hidden=tuple(flags["hidden"]),
+        hidden=tuple(flags["hidden"]) if arch is None else (),
+        arch=None if arch is None else arch_of(arch),
+        augment=bool(flags.get("augment", False)),
         recipe=recipe_of(flags),
         dataset=flags["dataset"],
         data_path=flags["data_path"],
@@ -330,7 +405,7 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
         patience=flags["patience"],
         scale=flags["scale"],
         target=flags["target"],
-        given=frozenset(explicit),
+        given=frozenset(explicit | ({"arch"} if flags.get("arch") is not None else set())),
     )
 
 
@@ -379,9 +454,23 @@ def train_settings(flags: dict[str, Any], preset: str | None = None) -> RunSetti
     type=click.Choice(list(PRESETS)),
     default=None,
     help="A named recipe (article: 50 sigmoid nodes, MSE, SGD 0.3, batch 200, 250 epochs; best: our MNIST "
-    "recipe, see docs/beyond.md); explicit flags override it.",
+    "recipe, see docs/beyond.md; cnn: the cnn architecture, softmax, Adam 0.001, batch 128, 10 epochs, float32, "
+    "see docs/cnn.md); explicit flags override it.",
 )
 @click.option("--diagnostics", is_flag=True, help="Per-epoch per-layer gradient norms and saturation; gradients.png.")
+@click.option(
+    "--arch",
+    default=None,
+    help='A network of layers instead of the MLP: a spec such as "conv(32, 3, padding=1) relu maxpool(2) flatten '
+    'dense(10)", a named one (lenet5, cnn, …) or a JSON file; see docs/cnn.md. Not with --hidden, --activation, '
+    "--init, --dropout, --diagnostics.",
+)
+@click.option(
+    "--augment/--no-augment",
+    default=False,
+    show_default=True,
+    help="With --arch on images: random shifts (≤ 2 px) and rotations (≤ 10°) of the training images, seeded.",
+)
 def train_command(
     resume: str | None,
     out: str,
@@ -397,6 +486,10 @@ def train_command(
     A checkpoint in OUT survives a crash or Ctrl-C: the same command with --resume OUT goes on from it.
     """
     check_out(out)
+    if diagnostics:
+        _check_arch_flags(flags["arch"] or (PRESETS[preset].arch if preset else None), {"diagnostics"})
+    if flags["augment"] and not (flags["arch"] or (preset and PRESETS[preset].arch)):
+        raise click.UsageError("--augment needs a network of layers on images (--arch or --preset cnn)")
     try:
         train_run(
             train_settings(flags, preset),
@@ -928,7 +1021,8 @@ def predict_command(
 ) -> None:
     """Classify 28×28 PNG/JPEG digits, .npy arrays or an .npz data set with a saved model.
 
-    MODEL is a file written by `scratchnet train` or NeuralNetClassifier.save.
+    MODEL is a file written by `scratchnet train` (an MLP or, with --arch, a
+    network of layers, whose arrays may also come as (N, C, H, W)) or NeuralNetClassifier.save.
     Images must be exactly 28×28 (never resized); a dark digit on a light
     background is inverted to MNIST's white on black. Arrays hold raw pixels
     as the model's data does (0..255 for MNIST, 0..16 for the digits; shapes
@@ -941,10 +1035,11 @@ def predict_command(
         raise click.BadParameter("choose one of --json, --jsonl and --output", param_hint="--output")
     if output is not None and Path(output).suffix.lower() not in (".csv", ".npy"):
         raise click.BadParameter(f"{output!r}: write predictions to a .csv or .npy file", param_hint="--output")
-    est, header = read_estimator(model)
+    saved = _SavedModel(model)
+    header = saved.header
     prep = header.get("preprocessing") if isinstance(header.get("preprocessing"), dict) else {}
     if data_path and prep.get("name") == "own":  # the user's own data: read whole, as in training
-        names, X_own, labels_own = _own_inputs(data_path, prep, target, est.n_features_in_)
+        names, X_own, labels_own = _own_inputs(data_path, prep, target, saved.n_features)
         sources: list[Any] = [_OwnSource(names, labels_own)]
         batches: Any = [(names, X_own, labels_own)]
     else:
@@ -952,10 +1047,12 @@ def predict_command(
             inputs = (*inputs, data_path)
         if not inputs:
             raise click.UsageError("Missing argument 'INPUTS...' (or --data PATH).")
-        max_value = _max_value(header, est)
-        sources = plan_inputs(inputs, est.n_features_in_, scaled=scaled, max_value=max_value)
+        max_value = _max_value(header, saved.n_features)
+        sources = plan_inputs(
+            inputs, saved.n_features, scaled=scaled, max_value=max_value, sample_shape=saved.sample_shape
+        )
         batches = iter_batches(sources, scaled=scaled, max_value=max_value)
-    classes = [_plain(c) for c in est.classes_]
+    classes = [_plain(c) for c in saved.classes]
     n_rows = sum(source.n_rows for source in sources)
     if output is not None:
         sink = _PredictionFile(output, classes, sources, n_rows)
@@ -968,8 +1065,8 @@ def predict_command(
     correct = labelled = 0
     with sink:
         for names, X, labels in batches:
-            scores = est.network_.predict_proba(X.astype(est.network_.dtype, copy=False)).astype(np.float64)
-            predicted = est.classes_[scores.argmax(axis=1)]
+            scores = saved.predict_proba(X)
+            predicted = saved.classes[scores.argmax(axis=1)]
             for label, p in zip(labels, predicted, strict=True):
                 if label is not None:
                     labelled += 1
@@ -1141,13 +1238,40 @@ def _own_inputs(path: str, prep: dict, target: str | None, n_features: int) -> t
     return [f"{path}[{i}]" for i in range(len(X))], X, labels
 
 
-def _max_value(header: dict[str, Any], est: Any) -> float | None:
+def _max_value(header: dict[str, Any], n_features: int) -> float | None:
     """The raw pixel maximum of the model's preprocessing record; without one a 784-input model is taken as MNIST
     (255) and any other needs --scaled arrays (None)."""
     prep = header.get("preprocessing")
     if isinstance(prep, dict) and isinstance(prep.get("max_value"), int | float) and prep["max_value"] > 0:
         return float(prep["max_value"])
-    return 255.0 if est.n_features_in_ == 784 else None
+    return 255.0 if n_features == 784 else None
+
+
+class _SavedModel:
+    """What ``predict`` asks of a model file, whichever network it holds: the header tells (``read_header``) —
+    an MLP's file (``scratchnet train``, ``NeuralNetClassifier.save``) or a network of layers' (``train --arch``)."""
+
+    header: dict[str, Any]
+    n_features: int
+    sample_shape: tuple[int, ...] | None
+    """A network of layers' sample shape (its inputs may come as (N, C, H, W)); None for an MLP."""
+    classes: np.ndarray
+
+    def __init__(self, path: str) -> None:
+        header = read_header(path)
+        if header.get("format") == LAYERED_FORMAT:
+            self.net = load_layered(path)
+            self.header, self.sample_shape = header, self.net.input_shape
+            self.n_features = math.prod(self.net.input_shape)
+            self.classes = decode_classes(header.get("classes"), self.net.n_classes, path)
+        else:
+            est, self.header = read_estimator(path)
+            self.net, self.sample_shape = est.network_, None
+            self.n_features, self.classes = est.n_features_in_, est.classes_
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """The output layer's scores of the rows of ``X`` (N, n_features), as float64."""
+        return self.net.predict_proba(X.astype(self.net.dtype, copy=False)).astype(np.float64)
 
 
 def _plain(value: Any) -> Any:

@@ -217,6 +217,22 @@ def preprocessing(name: str) -> dict[str, Any]:
     return {"name": "scale_pixels", "dataset": name, "max_value": max_value}
 
 
+IMAGE_SHAPES = {"mnist": (1, 28, 28), "digits": (1, 8, 8)}
+"""The sample shape ``(C, H, W)`` of the images of each data set (their rows are these images, flattened)."""
+
+
+def sample_shape(name: str, n_features: int, record: dict[str, Any] | None = None) -> tuple[int, ...]:
+    """The shape of one sample for a network of layers: the data set's image shape (``IMAGE_SHAPES``), the
+    user's images' ``(1, H, W)`` (from their preprocessing ``record``), else ``(n_features,)`` (a table)."""
+    if name in IMAGE_SHAPES:
+        return IMAGE_SHAPES[name]
+    shape = (record or {}).get("image_shape")
+    fits = isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)
+    if fits and shape[0] * shape[1] * shape[2] == n_features:
+        return tuple(shape)
+    return (n_features,)
+
+
 def default_test_size(name: str) -> float | int:
     """The article's hold-out: 10,000 samples for MNIST; 20 % for the small digits set and the user's own data."""
     return 10000 if name == "mnist" else 0.2

@@ -187,13 +187,17 @@ def _npy_part(opener: Callable[[], IO[bytes]], where: str) -> _ArrayPart:
     return _ArrayPart(opener, tuple(shape), dtype, bool(fortran), offset, where)
 
 
-def _rows_of(part: _ArrayPart, n_features: int) -> int:
+def _rows_of(part: _ArrayPart, n_features: int, sample_shape: tuple[int, ...] | None = None) -> int:
     """The number of samples of an array of ``part.shape`` for a model of ``n_features`` inputs: ``(n,)``,
-    ``(s, s)``, ``(N, n)`` or ``(N, s, s)`` with s² = n (28 × 28 for MNIST, 8 × 8 for the digits)."""
+    ``(s, s)``, ``(N, n)`` or ``(N, s, s)`` with s² = n (28 × 28 for MNIST, 8 × 8 for the digits), or one or N
+    samples of the model's ``sample_shape`` (a network of layers: ``(C, H, W)``)."""
     side = math.isqrt(n_features)
     square = (side, side) if side * side == n_features else None
     shape = part.shape
-    if len(shape) == 1:
+    if sample_shape is not None and len(sample_shape) > 1 and shape[-len(sample_shape) :] == tuple(sample_shape):
+        extra = shape[: -len(sample_shape)]
+        rows, width = (1 if not extra else extra[0] if len(extra) == 1 else -1), n_features
+    elif len(shape) == 1:
         rows, width = 1, shape[0]
     elif len(shape) == 2 and square is not None and shape == square:
         rows, width = 1, n_features
@@ -208,6 +212,7 @@ def _rows_of(part: _ArrayPart, n_features: int) -> int:
             f"{part.where} holds an array of shape {shape}; the model expects {n_features} features per sample: "
             f"give ({n_features},) or (N, {n_features})"
             + (f" or {square} or (N, {side}, {side})" if square is not None else "")
+            + (f" or (N, {', '.join(map(str, sample_shape))})" if sample_shape and len(sample_shape) > 1 else "")
         )
     if part.dtype.kind not in "iufb":
         raise InvalidValueError(f"{part.where} holds {part.dtype} values; it must hold real numbers")
@@ -326,9 +331,17 @@ def _label_width(part: _ArrayPart) -> int:
 
 
 def plan_inputs(
-    paths: Sequence[str | os.PathLike], n_features: int, *, scaled: bool = False, max_value: float | None = 255.0
+    paths: Sequence[str | os.PathLike],
+    n_features: int,
+    *,
+    scaled: bool = False,
+    max_value: float | None = 255.0,
+    sample_shape: tuple[int, ...] | None = None,
 ) -> list[InputSource]:
     """Check every input (kind, header, shape, dtype, every value) in bounded memory: the sources to stream.
+
+    ``sample_shape``: a network of layers' sample shape ``(C, H, W)``, so that arrays of ``(N, C, H, W)`` are
+    accepted too (every batch comes out flat, ``(N, n_features)``, and the network reshapes it).
 
     Raises the same ``InvalidValueError`` as ``read_inputs`` for a bad input, before anything is predicted.
     """
@@ -359,7 +372,7 @@ def plan_inputs(
             )
         parts, n_rows, n_labels, width = [], 0, 0, 0
         for X, y in pairs:
-            rows = _rows_of(X, n_features)
+            rows = _rows_of(X, n_features, sample_shape)
             X = _ArrayPart(X.opener, (rows, n_features), X.dtype, X.fortran, X.offset, X.where, X.shape)
             _check_chunks(X, where, scaled, max_value)
             if y is not None:

@@ -323,6 +323,29 @@ def expected_arrays(header: dict[str, Any], where: str) -> dict[str, tuple[tuple
     return shapes
 
 
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of any scratchnet model file (an MLP's, a network of layers', a checkpoint), read alone and
+    bounded, without its arrays and without checking its format name: to choose the reader (its ``format``).
+    ``ModelFileError`` for a missing, unreadable or header-less file."""
+    path = Path(path)
+    where = repr(str(path))
+    if not path.is_file():
+        raise ModelFileError(f"model file {where} does not exist")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            header = _read_header(zf, _entries(zf, where, path.stat().st_size), where)
+    except ModelFileError:
+        raise
+    except _READ_ERRORS as exc:
+        raise ModelFileError(
+            f"{where} is not a readable scratchnet model file (truncated or not an .npz): "
+            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        ) from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{where} is not a scratchnet model file (foreign .npz)")
+    return header
+
+
 def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and check a model file: ``(header dict, {name: array})``; ``ModelFileError`` if anything is off.
 

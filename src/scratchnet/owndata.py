@@ -40,6 +40,8 @@ class OwnData:
     y: np.ndarray
     classes: list
     kind: str
+    image_shape: tuple[int, ...] | None = None
+    """Images: ``(1, H, W)`` (grey, one channel), the sample shape a network of layers sees; tables: None."""
 
     @property
     def default_scale(self) -> str:
@@ -152,7 +154,7 @@ def read_image_folder(path: Path) -> OwnData:
     if not images:
         raise InvalidValueError(f"{where} holds no class sub-folders of images ({', '.join(IMAGE_SUFFIXES)})")
     y, classes = _encode(np.array(labels), where)
-    return OwnData(np.stack(images), y, classes, "images")
+    return OwnData(np.stack(images), y, classes, "images", (1, *size))
 
 
 def read_own(path: str | os.PathLike, target: str | None = None) -> OwnData:
@@ -204,6 +206,7 @@ class Scaling:
             "span": self.span.tolist(),
             "target": target,
             "source": str(path) if path is not None else None,
+            **({"image_shape": list(data.image_shape)} if data.image_shape else {}),
         }
 
     @classmethod

@@ -138,12 +138,20 @@ class EarlyStopping:
         self.best_parameters: list[np.ndarray] | None = None
         self.best_state: dict | None = None
 
+    def arrays(self) -> list[np.ndarray]:
+        """The network's state that the best epoch keeps (a network of layers adds batchnorm's statistics)."""
+        return self.net.weights + self.net.biases
+
+    def loss(self) -> float:
+        """The loss on the held-out split now."""
+        return evaluate(self.net, self.X_val, self.y_val)[0]
+
     def watch(self, epoch: int) -> bool:
-        loss = evaluate(self.net, self.X_val, self.y_val)[0]
+        loss = self.loss()
         self.validation_loss.append(loss)
         if loss < self.best_loss:
             self.best_loss, self.best_epoch = loss, epoch
-            self.best_parameters = [p.copy() for p in self.net.weights + self.net.biases]
+            self.best_parameters = [p.copy() for p in self.arrays()]
             self.best_state = self.net.optimizer_state
             return False
         return epoch - self.best_epoch >= self.patience
@@ -151,7 +159,7 @@ class EarlyStopping:
     def restore(self, history: pd.DataFrame, epochs: int, verbose: bool, progress: bool) -> None:
         if self.best_parameters is None:
             return
-        for p, kept in zip(self.net.weights + self.net.biases, self.best_parameters):
+        for p, kept in zip(self.arrays(), self.best_parameters):
             p[...] = kept
         self.net.optimizer_state = self.best_state
         history.attrs.update(best_epoch=self.best_epoch, validation_loss=self.validation_loss)
@@ -211,6 +219,7 @@ def train(
     diagnostics: bool = False,
     on_epoch: Callable[[int, dict], object] | None = None,
     schedule_span: tuple[int, int] | None = None,
+    first_layer: str = "auto",
     **options: Any,
 ) -> pd.DataFrame:
     """Train ``net`` in place by minibatch gradient descent; return this call's epochs as a DataFrame.
@@ -228,6 +237,10 @@ def train(
     as for ``train_reference``. Quiet unless asked: ``verbose`` prints the article's line per epoch, ``progress``
     shows a bar. ``on_epoch(epoch, record)`` is called after each epoch (the network already updated: a
     checkpoint can be written there); ``schedule_span`` as for ``engine.train_many`` (a resumed run).
+
+    ``first_layer``: the engine's (``engine.train_many``): ``"auto"`` takes the faster of the dense and the
+    sparse first layer as measured on this call; ``history.attrs["first_layer"]`` says which ran and
+    ``history.attrs["first_layer_choice"]`` why (timings in seconds).
 
     ``diagnostics=True`` appends per-layer gradient norms and saturated shares,
     measured after each epoch on a fixed sample of the training rows, to
@@ -253,7 +266,7 @@ def train(
         (history,) = train_many(
             [net], X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
             learning_rates=learning_rate, seed=seed, on_epoch=each_epoch, progress=progress,
-            options=recipe.training_options(), schedule_span=schedule_span,
+            options=recipe.training_options(), schedule_span=schedule_span, first_layer=first_layer, _checked=True,
         )  # fmt: skip
     except TrainingDivergedError as exc:
         raise _diverged(exc.epoch, learning_rate) from None
