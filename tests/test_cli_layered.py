@@ -377,3 +377,44 @@ def test_predict_own_images_with_a_layered_model_gives_class_names(tmp_path, cap
     items = [json.loads(line) for line in out.splitlines()]
     assert len(items) == 20 and {item["predicted"] for item in items} <= {"dark", "light"}
     assert sum(item["predicted"] == item["label"] for item in items) >= 18
+
+
+# ------------------------------------------------------------- serve
+def test_serve_lists_predicts_and_shows_a_layered_model(tmp_path, capsys):
+    pytest.importorskip("starlette")
+    import warnings
+
+    from scratchnet.serve.app import create_app
+    from scratchnet.serve.preprocess import check_pixels, model_image
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from starlette.testclient import TestClient
+
+    code, _, err = train(
+        capsys, tmp_path / "r", "--quiet", "--seed", 7, arch="conv(3, 3, padding=1) relu flatten dense(10)"
+    )
+    assert code == 0, err
+    path = tmp_path / "r" / "model.npz"
+    pixels = np.zeros((28, 28))
+    pixels[4:24, 12:16] = 255
+    with TestClient(create_app([str(path)])) as client:
+        (m,) = client.get("/api/models").json()["models"]
+        assert m["arch"] == "conv(3, 3, padding=1) relu flatten dense(10)" and m["input_shape"] == [1, 8, 8]
+        assert m["n_parameters"] == 3 * 9 + 3 + 192 * 10 + 10 and m["dataset"] == "digits" and m["epochs_trained"] == 2
+        result = client.post("/api/predict", json={"pixels": pixels.ravel().tolist()}).json()
+        learn = client.get(f"/api/learn/{m['name']}").json()
+    net = load_layered(path)
+    _, _, x = model_image(check_pixels(pixels.ravel().tolist()), read_header(path)["preprocessing"], 64)
+    want = net.predict_proba(x)[0]
+    assert result["prediction"] == int(want.argmax())
+    np.testing.assert_allclose(result["probabilities"], want, atol=1e-4)
+    assert [layer["shape"] for layer in result["layers"]] == [[3, 8, 8], [3, 8, 8], [192], [10], [10]]
+    assert learn["weights"]["shape"] == [3, 3] and len(learn["weights"]["units"]) == 3
+    assert len(learn["history"]["epoch"]) == 2
+    ev = learn["evaluation"]
+    assert ev["available"] and "seed 7" in ev["split"]
+    from scratchnet.data import load_split
+
+    _, X_test, _, y_test = load_split("digits", None, None, 7, "float64")
+    assert ev["accuracy"] == pytest.approx(net.accuracy(X_test, y_test))

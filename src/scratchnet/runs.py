@@ -534,7 +534,10 @@ def train_run(
     digits = ((X_train, X_test), np.concatenate([y_train, y_test]), settings.seed)  # no copy of the images
     if settings.dataset == "own":
         digits = None
-    write_run(out, net, net.history, dataset=settings.dataset, digits=digits, header=settings.header)
+    header = settings.header or {"preprocessing": preprocessing(settings.dataset)}
+    if layered:  # the seed of the run's split, as an MLP's file has it (``random_seed``)
+        header = {**header, "random_seed": settings.seed}
+    write_run(out, net, net.history, dataset=settings.dataset, digits=digits, header=header)
     if diagnostics:  # gradients.png: the per-layer gradient norms and saturated shares per epoch
         plot_gradients(net.diagnostics, Path(out) / "gradients.png")
     accuracy = hold_out_accuracy(net, history, X_test, y_test)
