@@ -299,6 +299,18 @@ API = [
         "fit: a learning rate that diverges (float32, 1e50)",
         _fit(dtype="float32", learning_rate=1e50),
     ),
+    ("NeuralNetClassifier", "arch='dense(5)' for 3 classes", _fit(arch="dense(5)")),
+    (
+        "NeuralNetClassifier",
+        "arch='conv(2, 3) flatten dense(3)' on flat rows",
+        _fit(arch="conv(2, 3) flatten dense(3)"),
+    ),
+    ("NeuralNetClassifier", "arch with activation='relu'", _fit(arch="dense(3)", activation="relu")),
+    (
+        "NeuralNetClassifier",
+        "arch with input_shape=(1, 3, 3) for 4 features",
+        _fit(arch="dense(3)", input_shape=(1, 3, 3)),
+    ),
     ("NeuralNetClassifier", "predict before fit", lambda: NeuralNetClassifier().predict(IRIS_X)),
     ("NeuralNetClassifier", "predict: 3 features after fitting 4", lambda: _fitted().predict(IRIS_X[:, :3])),
     ("NeuralNetClassifier", "partial_fit without classes", lambda: NeuralNetClassifier().partial_fit(IRIS_X, IRIS_Y)),

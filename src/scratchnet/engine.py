@@ -47,6 +47,7 @@ relative difference in float64.
 from __future__ import annotations
 
 import contextlib
+import copy
 import numbers
 import time
 from collections.abc import Callable
@@ -182,6 +183,7 @@ class _Buffers:
             for j in range(bucket.count):
                 per_net.setdefault(engine.order[bucket.rank + j], []).append((bucket.stage, self.M[bucket][j]))
         self.masks = {i: [view for _, view in sorted(views, key=lambda v: v[0])] for i, views in per_net.items()}
+        self.uniforms: dict = {}  # mask shape → a float64 buffer for its uniform draws
 
     def draw_masks(self, engine):
         """Inverted-dropout masks of this batch, as ``network.forward_train``: from each network's generator,
@@ -189,7 +191,10 @@ class _Buffers:
         for i, views in self.masks.items():
             rng = engine.drop_rngs[i]
             for view in views:
-                draw_dropout_mask_(view, rng, engine.dropout)
+                scratch = self.uniforms.get(view.shape)
+                if scratch is None:  # one float64 buffer per mask shape for the uniform draws, reused
+                    scratch = self.uniforms[view.shape] = np.empty(view.shape)
+                draw_dropout_mask_(view, rng, engine.dropout, scratch)
 
 
 class _Engine:
@@ -475,12 +480,14 @@ class _Engine:
             self.first.update(buf.batch, dZ1)
 
     def _first_gradient(self, buf, dZ1):
-        """∂L/∂V = −[X | 1]ᵀ · ∂L/∂Z⁽¹⁾ (dense, η not folded in), in ``buf.G1``."""
+        """∂L/∂V = −[X | 1]ᵀ · ∂L/∂Z⁽¹⁾ = [X | 1]ᵀ · (−∂L/∂Z⁽¹⁾) (dense, η not folded in), in ``buf.G1``.
+
+        ``dZ1`` is negated in place (N × H, fewer entries than G1): rounding is symmetric, so the
+        product of the negated factor is exactly the negated product, the same bits."""
+        np.negative(dZ1, out=dZ1)
         if self.first is None:
-            np.matmul(buf.X1.T, dZ1, out=buf.G1)
-        else:
-            self.first.gradient(buf.batch, dZ1, buf.G1)
-        return np.negative(buf.G1, out=buf.G1)
+            return np.matmul(buf.X1.T, dZ1, out=buf.G1)
+        return self.first.gradient(buf.batch, dZ1, buf.G1)
 
     def _first_optimizer_update(self, buf, dZ1):
         """Momentum, Nesterov, Adam, RMSprop or weight decay on V = −[W⁽¹⁾; b⁽¹⁾].
@@ -718,6 +725,7 @@ def train_many(
     first_layer: str = "auto",
     diverged: str = "raise",
     schedule_span: tuple[int, int] | None = None,
+    _checked: bool = False,
 ) -> list[pd.DataFrame]:
     """Train every network of ``nets`` in place on the same shuffled minibatches.
 
@@ -743,9 +751,11 @@ def train_many(
     ``progress`` shows a bar over epochs; ``blas_threads`` caps the BLAS threads
     (None: leave as is). ``first_layer``: ``"dense"`` (one GEMM), ``"sparse"``
     (only the non-background inputs, see ``scratchnet.sparse``) or ``"auto"``:
-    sparse when at most ``sparse.MAX_DENSITY`` of the training inputs differ
-    from their feature's minimum (MNIST: 19 %). Returns one history DataFrame
-    per network, as ``train``.
+    dense when more than ``sparse.MAX_DENSITY`` of the training inputs differ
+    from their feature's minimum (MNIST: 19 %), else the faster of the two as
+    measured on this job (``choose_first_layer``). Returns one history DataFrame
+    per network, as ``train``; its ``attrs`` say which first layer ran
+    (``first_layer``) and why (``first_layer_choice``: the timings).
 
     ``schedule_span``: ``(first epoch, epochs)`` the schedule runs over
     (default: this call's), so that a run resumed from a checkpoint keeps the
@@ -774,13 +784,18 @@ def train_many(
         raise InvalidValueError(f"first_layer must be 'auto', 'dense' or 'sparse', got {first_layer!r}")
     if diverged not in ("raise", "drop"):
         raise InvalidValueError(f"diverged must be 'raise' or 'drop', got {diverged!r}")
-    X_train, y_train, X_val, y_val = _check_data(nets[0], X_train, y_train, X_val, y_val, batch_size)
+    if _checked:  # training.train checked them already: no second finiteness pass over all of X
+        X_train, X_val = np.ascontiguousarray(X_train), None if X_val is None else np.ascontiguousarray(X_val)
+    else:
+        X_train, y_train, X_val, y_val = _check_data(nets[0], X_train, y_train, X_val, y_val, batch_size)
     limits = contextlib.nullcontext() if blas_threads is None else threadpool_limits(blas_threads, user_api="blas")
     frames: list[list[dict]] = [[] for _ in nets]
     gone: dict[int, int] = {}  # position in nets → the epoch it diverged in
     quiet = {"over": "ignore", **({"invalid": "ignore"} if diverged == "drop" else {})}
     with limits, np.errstate(**quiet):
         live = list(range(len(nets)))
+        choice = choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epochs, first_layer)
+        first_layer = choice["first_layer"]
         run = _FusedRun(nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer)
         start = nets[0].epochs_trained
         span = (start, epochs) if schedule_span is None else (int(schedule_span[0]), int(schedule_span[1]))
@@ -817,7 +832,74 @@ def train_many(
     histories = [pd.DataFrame(f, columns=HISTORY_COLUMNS) for f in frames]
     for i, epoch in gone.items():
         histories[i].attrs["diverged_epoch"] = epoch
+    for history in histories:
+        history.attrs["first_layer"] = first_layer
+        history.attrs["first_layer_choice"] = dict(choice)
     return histories
+
+
+FIRST_LAYER_STEPS = 6
+"""Training steps timed per first layer when ``first_layer="auto"`` measures (the first is a warm-up; the
+fastest of the others counts: on a shared machine, other work only ever adds time)."""
+
+
+def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epochs, first_layer="auto") -> dict:
+    """The first layer to train with, and why: ``{"first_layer", "density", "dense_step", "sparse_step",
+    "sparse_setup", "reason"}`` (seconds; None where not measured).
+
+    ``"dense"``/``"sparse"`` are taken as given. ``"auto"``: dense when more than
+    ``sparse.MAX_DENSITY`` of the inputs are off their background (the sparse layer cannot
+    pay), else measured on the job itself: a few steps (``FIRST_LAYER_STEPS``) of copies
+    of the networks with each first layer, interleaved, on the first rows of the training
+    data; the sparse layer is taken when its set-up (the CSR form of the data, timed on
+    those rows and scaled to all) plus the epochs' steps take less time than the dense
+    steps. When the set-up alone takes longer than the dense epochs (a short run of a
+    small network), the sparse steps are not timed: its compiled kernels (and their
+    ~50 MB of compiler) are never loaded. Which one wins depends on the CPU (its GEMM against the compiled sparse loops),
+    the widths and the batch: one small network gains little from skipping the background,
+    a grid of 45 shares one sparse product.
+    """
+    choice = {"first_layer": first_layer, "density": None, "dense_step": None, "sparse_step": None,
+              "sparse_setup": None, "reason": "given"}  # fmt: skip
+    if first_layer != "auto":
+        return choice
+    c = _background(X_train)
+    choice["density"] = share = density(X_train[:: max(1, X_train.shape[0] // 8192)], c)  # a sample is enough
+    if share > MAX_DENSITY:
+        return {**choice, "first_layer": "dense", "reason": f"density {share:.3f} > {MAX_DENSITY}"}
+    n_steps = X_train.shape[0] // batch_size
+    rows = min(X_train.shape[0], FIRST_LAYER_STEPS * batch_size)
+    if epochs * n_steps <= 4 * FIRST_LAYER_STEPS:
+        return {**choice, "first_layer": "dense", "reason": "too few steps to measure"}
+
+    sample = X_train[:rows], y_train[:rows]
+    # the sparse set-up first (SciPy, no compiled kernels yet), timed on the sample and scaled to all rows
+    SparseRows(sample[0][:2], c)  # SciPy's first-call costs are not the set-up's
+    t = time.perf_counter()
+    SparseRows(sample[0], c)
+    setup = (time.perf_counter() - t) * (X_train.shape[0] + (0 if X_val is None else X_val.shape[0])) / rows
+    runs = {
+        "dense": _FusedRun([copy.deepcopy(net) for net in nets], lrs, opts, *sample, None, None, batch_size, 0, "dense")
+    }  # fmt: skip  (copies: the networks themselves are not touched)
+    dense_times = runs["dense"].time_steps(FIRST_LAYER_STEPS, 0)
+    total_dense = epochs * n_steps * min(dense_times[1:])
+    if setup >= total_dense:  # the sparse layer cannot pay back its set-up: no need to load its compiled kernels
+        return {**choice, "first_layer": "dense", "dense_step": min(dense_times[1:]),
+                "sparse_setup": setup, "reason": f"measured: {epochs} epochs × {n_steps} steps, dense "
+                f"{total_dense:.2f} s, less than the sparse set-up alone ({setup:.2f} s)"}  # fmt: skip
+    runs["sparse"] = _FusedRun([copy.deepcopy(net) for net in nets], lrs, opts, *sample, None, None, batch_size, 0,
+                               "sparse", c=c)  # fmt: skip
+    runs["sparse"].time_steps(1, 0)  # compiles the kernels (cached on disk) before anything is timed
+    times = {kind: [] for kind in runs}
+    for _ in range(FIRST_LAYER_STEPS):  # interleaved, so that a change of load hits both
+        for kind, run in runs.items():
+            times[kind] += run.time_steps(1, 0)
+    dense, sparse = (min(times[k][1:]) for k in ("dense", "sparse"))
+    total_dense, total_sparse = epochs * n_steps * dense, setup + epochs * n_steps * sparse
+    kind = "sparse" if total_sparse < total_dense else "dense"
+    return {**choice, "first_layer": kind, "dense_step": dense, "sparse_step": sparse, "sparse_setup": setup,
+            "reason": f"measured: {epochs} epochs × {n_steps} steps, dense {total_dense:.2f} s, "
+            f"sparse {total_sparse:.2f} s with its set-up"}  # fmt: skip
 
 
 def _named(exc: TrainingDivergedError, networks: list[int]) -> TrainingDivergedError:
@@ -845,17 +927,16 @@ def _check_data(first, X_train, y_train, X_val, y_val, batch_size):
 class _FusedRun:
     """One ``train_many`` call: its engines (one per recipe and options), buffers and the epoch loop's steps."""
 
-    def __init__(self, nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer):
+    def __init__(self, nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer, c=None):
+        """``first_layer``: ``"dense"`` or ``"sparse"`` (``c``: the background, else X_train's)."""
         self.nets, self.lrs, self.seed, self.batch_size = nets, lrs, seed, batch_size
         self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
         self.n_seen = 0  # training rows seen in the current epoch
         background = self.val_rows = self.batch = None
-        if first_layer != "dense":
-            c = _background(X_train)
-            if first_layer == "sparse" or density(X_train, c) <= MAX_DENSITY:
-                background = c
-                self.batch = SparseBatch(SparseRows(X_train, c), batch_size)
-                self.val_rows = SparseRows(X_val, c) if X_val is not None else None
+        if first_layer == "sparse":
+            background = _background(X_train) if c is None else c
+            self.batch = SparseBatch(SparseRows(X_train, background), batch_size)
+            self.val_rows = SparseRows(X_val, background) if X_val is not None else None
         groups: dict = {}  # (recipe, options) → indices into nets, in order of first appearance
         for i, net in enumerate(nets):
             groups.setdefault((_recipe(net), tuple(opts[i].items())), []).append(i)
@@ -899,6 +980,24 @@ class _FusedRun:
                 engine.step(yb, buf, loss_sum, correct)
             self.n_seen += self.batch_size
         return sums
+
+    def time_steps(self, steps, seed):
+        """Seconds of each of ``steps`` training steps on the first rows of the data (the networks change)."""
+        for (engine, _), buf in zip(self.engines, self.bufs):
+            engine.start_epoch(0, 0, 1, seed, buf)
+        sums = [(np.zeros(e.n_nets), np.zeros(e.n_nets, dtype=np.int64)) for e, _ in self.engines]
+        X_batch, times = self.bufs[0].X, []
+        for k in range(steps):
+            t = time.perf_counter()
+            idx = np.arange(k * self.batch_size, (k + 1) * self.batch_size) % self.X_train.shape[0]
+            if self.batch is None:
+                np.take(self.X_train, idx, axis=0, out=X_batch)
+            else:
+                self.batch.take(idx)
+            for (engine, _), buf, (loss_sum, correct) in zip(self.engines, self.bufs, sums):
+                engine.step(self.y_train[idx], buf, loss_sum, correct)
+            times.append(time.perf_counter() - t)
+        return times
 
     def _measure(self, sums):
         """Per network (order of ``nets``): training loss and correct count, validation loss and correct

@@ -1,7 +1,8 @@
 """A scikit-learn classifier over the reference network: ``NeuralNetClassifier``.
 
 The maths is not repeated here: the model is a ``MultilayerNeuralNetClassifier``
-trained by ``scratchnet.training.train``. This module adds the estimator
+trained by ``scratchnet.training.train`` or, with an ``arch``, a ``LayeredNetwork``
+trained by ``scratchnet.model.train_layered``. This module adds the estimator
 conventions of scikit-learn — parameters stored untouched by ``__init__`` and
 checked by ``fit``, ``classes_`` of any label type, ``n_features_in_``,
 ``feature_names_in_``, ``partial_fit`` — so the network drops into
@@ -11,6 +12,7 @@ checked by ``fit``, ``classes_`` of any label type, ``n_features_in_``,
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 from pathlib import Path
@@ -20,13 +22,15 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from . import modelio
+from .data import IMAGE_SHAPES
 from .errors import InvalidTypeError, InvalidValueError, ModelFileError
+from .model import LayeredNetwork, is_layered_file, read_layered, save_layered, train_layered
 from .network import MultilayerNeuralNetClassifier
 from .recipe import DEFAULTS, NAMED_FIELDS, Recipe, choices
 from .training import EARLY_STOPPING, TrainingDivergedError, train, validation_split
@@ -44,6 +48,26 @@ def _hidden_layers(hidden_layer_sizes):
             f"hidden_layer_sizes must be a tuple of layer widths such as (50,) or (50, 40), got {hidden_layer_sizes!r}"
         )
     return [check_int(n, f"hidden_layer_sizes[{i}]") for i, n in enumerate(hidden_layer_sizes)]
+
+
+_IMAGES_BY_SIZE = {math.prod(shape): shape for shape in IMAGE_SHAPES.values()}
+"""Flat feature count → the image shape of a data set we know: 784 → MNIST's (1, 28, 28), 64 → the digits' (1, 8, 8)."""
+
+
+def _input_shape(input_shape):
+    """``None``, an int n or a tuple ``(n,)`` / ``(C, H, W)`` of ints ≥ 1 → ``None`` or a tuple."""
+    if input_shape is None:
+        return None
+    if isinstance(input_shape, numbers.Integral) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) not in (1, 3):
+        raise InvalidValueError(f"input_shape must be (C, H, W), (n,) or None, got {input_shape!r}")
+    return tuple(check_int(d, "input_shape") for d in input_shape)
+
+
+def _n_inputs(net) -> int:
+    """The number of input values of a sample: n⁰, or C·H·W of a layered network's images."""
+    return math.prod(net.input_shape) if isinstance(net, LayeredNetwork) else net.layers[0]
 
 
 def normalise_scores(scores):
@@ -123,6 +147,23 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         improved for ``patience`` epochs and keep the best epoch's weights.
     patience : int, default=10
 
+    Networks built from layers (docs/cnn.md):
+
+    arch : str or None, default=None
+        An architecture (``scratchnet.archspec``: a spec line such as
+        ``"conv(8, 3, padding=1) relu maxpool(2) flatten dense(10)"``, a named one such
+        as ``"lenet5"`` or ``"cnn"``, or a .json path) ending in one score per class.
+        ``fit`` then trains a ``LayeredNetwork`` by ``train_layered`` with this
+        estimator's ``output``, ``loss``, optimiser, schedule, learning rate, batch size
+        and epochs; ``hidden_layer_sizes`` is not used, and ``activation``, ``init`` and
+        ``dropout`` must keep their defaults (the architecture says them); early stopping
+        is not available. ``None``: the article's network above.
+    input_shape : tuple or None, default=None
+        With ``arch``: the shape ``(C, H, W)`` (or ``(n,)``) that each flat row of ``X``
+        is reshaped to. ``None`` infers it: 4-D ``X`` (n_samples, C, H, W) is taken as
+        is; 784 features are MNIST's (1, 28, 28), 64 the digits' (1, 8, 8) when the
+        architecture takes images, else flat ``(n_features,)``.
+
     Attributes
     ----------
     classes_ : ndarray (n_classes,)
@@ -130,7 +171,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of str (n_features_in_,)
         Only when ``X`` had string column names (a pandas DataFrame).
-    network_ : MultilayerNeuralNetClassifier
+    network_ : MultilayerNeuralNetClassifier or LayeredNetwork (with ``arch``)
         The trained network; its output ``i`` scores ``classes_[i]``.
     history_ : pandas.DataFrame
         One row per epoch trained (``epoch, loss_training, accuracy_training,
@@ -138,7 +179,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     """
 
     # the fitted attributes (set by fit, partial_fit and load)
-    network_: MultilayerNeuralNetClassifier
+    network_: MultilayerNeuralNetClassifier | LayeredNetwork
     classes_: np.ndarray
     history_: pd.DataFrame
     n_features_in_: int
@@ -161,6 +202,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
+        "arch": [None, str],
+        "input_shape": "no_validation",  # checked by _input_shape in fit
     }
 
     def __init__(
@@ -184,6 +227,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         dropout=DEFAULTS["dropout"],
         early_stopping=EARLY_STOPPING["early_stopping"],
         patience=EARLY_STOPPING["patience"],
+        arch=None,
+        input_shape=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
@@ -204,6 +249,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.dropout = dropout
         self.early_stopping = early_stopping
         self.patience = patience
+        self.arch = arch
+        self.input_shape = input_shape
 
     # ----------------------------------------------------------------- helpers
     def get_recipe(self) -> Recipe:
@@ -223,14 +270,99 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
+    def _images(self, X, layered):
+        """Is ``X`` a batch of images (n_samples, C, H, W) for a layered network? Other shapes are refused there."""
+        if not layered:
+            return False
+        ndim = np.ndim(X)
+        if ndim not in (2, 4):
+            raise InvalidValueError(
+                f"with arch, X must be 2-D (n_samples, n_features) or 4-D (n_samples, C, H, W), got {ndim}-D"
+            )
+        return ndim == 4
+
+    def _check_image_shape(self, X):
+        if X.shape[1:] != self.network_.input_shape:
+            raise InvalidValueError(
+                f"X has images of shape {X.shape[1:]}, the network was fitted on {self.network_.input_shape}"
+            )
+
     def _check_X(self, X, reset):
+        if self._images(X, isinstance(self.network_, LayeredNetwork)):
+            X = check_array(X, allow_nd=True, dtype=self.network_.dtype)
+            self._check_image_shape(X)
+            return X
         return validate_data(self, X, reset=reset, dtype=self.network_.dtype)
 
     def _check_Xy(self, X, y, reset):
         dtype = check_dtype(self.dtype) if reset else self.network_.dtype
-        X, y = validate_data(self, X, y, reset=reset, dtype=dtype)
+        layered = self.arch is not None if reset else isinstance(self.network_, LayeredNetwork)
+        if self._images(X, layered):
+            X, y = check_X_y(X, y, allow_nd=True, dtype=dtype)
+            if reset:
+                self.n_features_in_ = math.prod(X.shape[1:])
+            else:
+                self._check_image_shape(X)
+        else:
+            X, y = validate_data(self, X, y, reset=reset, dtype=dtype)
         _check_targets(y)
         return X, y
+
+    def _check_params(self):
+        """Every parameter, as ``fit`` checks them (one-line errors)."""
+        self._validate_params()
+        check_dtype(self.dtype)
+        if self.arch is None:
+            _hidden_layers(self.hidden_layer_sizes)
+            return
+        _input_shape(self.input_shape)
+        recipe = self.get_recipe()
+        for field in ("activation", "init", "dropout"):
+            if getattr(recipe, field) != DEFAULTS[field]:
+                raise InvalidValueError(
+                    f"{field}={getattr(self, field)!r} does not apply with arch: write it in the architecture "
+                    "(e.g. 'dense(50, init=\"he\") relu dropout(0.2) dense(10)')"
+                )
+        if self.early_stopping:
+            raise InvalidValueError(
+                "early_stopping is not available with arch; watch a hold-out with validation_fraction instead"
+            )
+
+    def _input_shapes(self, X):
+        """The input shapes to try for ``arch``, first that fits wins (see ``input_shape``)."""
+        given = _input_shape(self.input_shape)
+        if X.ndim == 4:
+            if given is not None and given != X.shape[1:]:
+                raise InvalidValueError(f"input_shape {given} differs from the images of X, {X.shape[1:]}")
+            return [X.shape[1:]]
+        n = X.shape[1]
+        if given is not None:
+            if math.prod(given) != n:
+                raise InvalidValueError(f"input_shape {given} holds {math.prod(given)} values, X has {n} features")
+            return [given]
+        return ([_IMAGES_BY_SIZE[n]] if n in _IMAGES_BY_SIZE else []) + [(n,)]
+
+    def _new_layered(self, X, seed):
+        recipe = self.get_recipe()
+        first_error = None
+        for shape in self._input_shapes(X):
+            try:
+                net = LayeredNetwork(
+                    self.arch, shape, output=recipe.output, loss=recipe.loss, dtype=check_dtype(self.dtype), seed=seed
+                )
+            except InvalidValueError as exc:
+                first_error = first_error or exc
+                continue
+            if net.n_classes != len(self.classes_):
+                raise InvalidValueError(
+                    f"arch ends with {net.n_classes} class scores but y has {len(self.classes_)} classes; "
+                    f"end it with dense({len(self.classes_)})"
+                )
+            self.network_ = net
+            return
+        if X.ndim == 2 and self.input_shape is None and X.shape[1] not in _IMAGES_BY_SIZE:
+            raise InvalidValueError(f"{first_error}; for image rows give input_shape=(C, H, W)")
+        raise first_error
 
     def _encode(self, y):
         """Labels → output indices ``0…n_classes-1``; labels outside ``classes_`` are refused."""
@@ -242,7 +374,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             )
         return self._label_encoder.transform(y)
 
-    def _new_network(self, n_features, seed):
+    def _new_network(self, X, seed):
+        if self.arch is not None:
+            return self._new_layered(X, seed)
+        n_features = X.shape[1]
         layers = [n_features, *_hidden_layers(self.hidden_layer_sizes), len(self.classes_)]
         self.network_ = MultilayerNeuralNetClassifier(
             layers,
@@ -255,6 +390,15 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         X_val = y_val = None
         if self.validation_fraction is not None:
             X, X_val, y, y_val = validation_split(X, y, self.validation_fraction, seed)
+        if isinstance(self.network_, LayeredNetwork):
+            options = self.get_recipe().training_options()
+            del options["dropout"]  # the architecture's dropout layers
+            train_layered(
+                self.network_, X, y, X_val, y_val, epochs=epochs, batch_size=min(self.batch_size, X.shape[0]),
+                learning_rate=self.learning_rate, seed=seed, verbose=bool(self.verbose), **options,
+            )  # fmt: skip
+            self.history_ = self.network_.history
+            return
         train(
             self.network_,
             X,
@@ -285,15 +429,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         the loss or the weights become NaN/infinite; the estimator is then left
         unfitted, never holding a NaN model.
         """
-        self._validate_params()
-        _hidden_layers(self.hidden_layer_sizes)
-        check_dtype(self.dtype)
+        self._check_params()
         self._forget()
         X, y = self._check_Xy(X, y, reset=True)
         self._label_encoder = LabelEncoder().fit(y)
         self.classes_ = self._label_encoder.classes_
         seed = self._batch_seed = self._seed()
-        self._new_network(X.shape[1], seed)
+        self._new_network(X, seed)
         try:
             self._train(X, self._label_encoder.transform(y), self.epochs, seed)
         except TrainingDivergedError:
@@ -310,9 +452,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """
         first = not hasattr(self, "network_")
         if first:
-            self._validate_params()
-            _hidden_layers(self.hidden_layer_sizes)
-            check_dtype(self.dtype)
+            self._check_params()
             if classes is None:
                 raise InvalidValueError(
                     "classes must be passed on the first call to partial_fit: every label that will ever occur, "
@@ -336,7 +476,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             seed = self._batch_seed = self._seed()
         y_enc = self._encode(y)
         if first:
-            self._new_network(X.shape[1], seed)
+            self._new_network(X, seed)
         self._train(X, y_enc, 1, self._batch_seed)
         return self
 
@@ -386,6 +526,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             json.dumps(extra)
         except (TypeError, ValueError) as exc:
             raise InvalidValueError(f"preprocessing must be JSON-serialisable: {exc}") from None
+        if isinstance(self.network_, LayeredNetwork):
+            return save_layered(self.network_, path, extra_header=extra)
         return modelio.save_network(self.network_, path, extra_header=extra)
 
     @classmethod
@@ -412,6 +554,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             params[name] = float(params[name])
         params["early_stopping"] = bool(params["early_stopping"])
         params["patience"] = int(params["patience"])
+        shape = _input_shape(params["input_shape"])
+        params["input_shape"] = None if shape is None else list(shape)
         return params
 
     @classmethod
@@ -431,6 +575,29 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         est._set_fitted(net, classes, names)
         return est
 
+    @classmethod
+    def _from_layered(cls, header: dict[str, Any], net: LayeredNetwork, path: str | os.PathLike) -> NeuralNetClassifier:
+        """A fitted estimator of a layered model file (``save_layered``): its network, classes and parameters."""
+        classes = decode_classes(header.get("classes"), net.n_classes, path)
+        est = cls(arch=net.arch, dtype=net.dtype.name, output=net.output, loss=net.loss_function.name)
+        names = None
+        info = header.get("estimator")
+        if info is not None:
+            est._set_stored_params(info, path)
+            recipe = est.get_recipe()
+            if est.arch is None or (recipe.output, recipe.loss, est.dtype) != (
+                net.output,
+                net.loss_function.name,
+                net.dtype.name,
+            ):
+                raise ModelFileError(
+                    f"{str(path)!r}: estimator parameters (arch {est.arch!r}, output {recipe.output}, loss "
+                    f"{recipe.loss}, {est.dtype}) do not match the stored network"
+                )
+            names = _feature_names(info, net, path)
+        est._set_fitted(net, classes, names)
+        return est
+
     def _set_stored_params(self, info: Any, path: str | os.PathLike) -> None:
         """Set the parameters of the header's ``estimator`` entry, checked as ``fit`` checks them."""
         if (
@@ -441,8 +608,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             raise ModelFileError(f"{str(path)!r} has an invalid estimator entry in its header")
         try:
             params = dict(info["params"])
-            if isinstance(params.get("hidden_layer_sizes"), list):
-                params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+            for name in ("hidden_layer_sizes", "input_shape"):
+                if isinstance(params.get(name), list):
+                    params[name] = tuple(params[name])
             self.set_params(**params)
             self._validate_params()
         except (TypeError, ValueError) as exc:
@@ -464,29 +632,28 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 f"the stored network (layers {net.layers}, {net.dtype.name})"
             )
 
-    def _set_fitted(self, net: MultilayerNeuralNetClassifier, classes: np.ndarray, names: list[str] | None) -> None:
+    def _set_fitted(self, net, classes: np.ndarray, names: list[str] | None) -> None:
         """The fitted attributes of a loaded estimator."""
         self.network_ = net
         self._label_encoder = LabelEncoder().fit(classes)
         self.classes_ = self._label_encoder.classes_
-        self.n_features_in_ = net.layers[0]
+        self.n_features_in_ = _n_inputs(net)
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
         self.history_ = net.history
         self._batch_seed = self.random_state if isinstance(self.random_state, int) else None
 
 
-def _feature_names(info: dict, net: MultilayerNeuralNetClassifier, path: str | os.PathLike) -> list[str] | None:
+def _feature_names(info: dict, net, path: str | os.PathLike) -> list[str] | None:
     """The header's ``n_features_in`` checked against the network and its ``feature_names_in`` (or None)."""
-    if info.get("n_features_in") != net.layers[0]:
-        raise ModelFileError(
-            f"{str(path)!r}: n_features_in {info.get('n_features_in')!r} ≠ input width {net.layers[0]}"
-        )
+    n = _n_inputs(net)
+    if info.get("n_features_in") != n:
+        raise ModelFileError(f"{str(path)!r}: n_features_in {info.get('n_features_in')!r} ≠ input width {n}")
     names = info.get("feature_names_in")
     if names is not None and (
-        not isinstance(names, list) or len(names) != net.layers[0] or not all(isinstance(n, str) for n in names)
+        not isinstance(names, list) or len(names) != n or not all(isinstance(v, str) for v in names)
     ):
-        raise ModelFileError(f"{str(path)!r}: feature_names_in must list {net.layers[0]} strings")
+        raise ModelFileError(f"{str(path)!r}: feature_names_in must list {n} strings")
     return names
 
 
@@ -494,8 +661,12 @@ def read_estimator(path: str | os.PathLike) -> tuple[NeuralNetClassifier, dict[s
     """A fitted ``NeuralNetClassifier`` of a model file, and the file's header (e.g. its ``preprocessing``).
 
     A network file (no estimator entry) gives an estimator with ``classes_``
-    ``0…nᴸ−1`` and ``hidden_layer_sizes`` from its layers.
+    ``0…nᴸ−1`` and ``hidden_layer_sizes`` from its layers (or ``arch``, for a file of
+    ``model.save_layered``).
     """
+    if is_layered_file(path):
+        net, header = read_layered(path)
+        return NeuralNetClassifier._from_layered(header, net, path), header
     header, arrays = modelio.read_model_file(path)
     return NeuralNetClassifier._from_file(header, arrays, path), header
 

@@ -40,6 +40,7 @@ from .convkernels import (
 from .errors import InvalidTypeError, InvalidValueError
 from .inits import ALIASES as INIT_ALIASES
 from .inits import INITS
+from .network import draw_dropout_mask_
 
 BATCHNORM_MOMENTUM = 0.1
 """Running statistics: ``r ← (1 − m)·r + m·batch statistic``, m = 0.1 as in PyTorch."""
@@ -381,8 +382,9 @@ class Dropout(Layer):
         if not training or self.p == 0:
             self.mask = None
             return x
-        keep = 1.0 - self.p
-        self.mask = (self.rng.random(x.shape, dtype=x.dtype) < keep).astype(x.dtype) / x.dtype.type(keep)
+        # The article network's mask function, so a dropout layer after dense+activation draws
+        # exactly the masks of ``MultilayerNeuralNetClassifier.forward_train`` (and of the engine).
+        self.mask = draw_dropout_mask_(np.empty(x.shape, dtype=x.dtype), self.rng, self.p)
         return x * self.mask
 
     def backward(self, grad_out):

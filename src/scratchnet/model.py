@@ -23,25 +23,48 @@ import json
 import math
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import modelio
 from .activations import OUTPUTS
 from .archspec import format_arch, parse_arch
 from .batching import batch_indices, epoch_rng
 from .errors import InvalidTypeError, InvalidValueError, ModelFileError, TrainingDivergedError
 from .layers import BatchNorm, Dropout, Layer, build_layers
 from .losses import LOSSES, check_loss, check_pair, int_to_onehot
-from .network import HISTORY_COLUMNS
+from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier
 from .optimizers import SCHEDULES, check_schedule, make_optimizer
+from .recipe import DEFAULTS, Recipe
 from .training import format_epoch
-from .validation import check_dtype, check_int, check_positive_float
+from .validation import check_dtype, check_int, check_layers, check_positive_float
 from .version import __version__
 
 FORMAT_NAME = "scratchnet-layered-model"
 FORMAT_VERSION = 1
+
+
+def mlp_arch(layers, *, activation=DEFAULTS["activation"], init=DEFAULTS["init"], dropout=DEFAULTS["dropout"]):
+    """The article's network ``[n⁰, n¹, …, nᴸ]`` as a spec line: ``dense(nᵏ, init=…) activation
+    [dropout(p)]`` per hidden layer, then ``dense(nᴸ, init=…)`` (the output activation is the head's).
+
+    With the same seed, dtype and recipe, ``LayeredNetwork`` on this spec draws the weights
+    of ``MultilayerNeuralNetClassifier(layers)`` (one normal draw per W⁽ᵏ⁾ in layer order,
+    zero biases) and, trained by ``train_layered``, its dropout masks (``draw_dropout_mask_``
+    per hidden layer in layer order from ``default_rng([seed, e, 1])``) and batches.
+    """
+    layers = check_layers(layers)
+    recipe = Recipe(activation=activation, init=init, dropout=dropout)
+    tokens = []
+    for n in layers[1:-1]:
+        tokens += [f"dense({n}, init={recipe.init!r})", recipe.activation]
+        if recipe.dropout:
+            tokens.append(f"dropout({recipe.dropout!r})")
+    tokens.append(f"dense({layers[-1]}, init={recipe.init!r})")
+    return " ".join(tokens)
 
 
 def walk(layers):
@@ -93,6 +116,40 @@ class LayeredNetwork:
         self.layers[0].needs_input_grad = False
         self.history_records = []
         self.optimizer_state = None
+
+    @classmethod
+    def from_mlp(
+        cls,
+        layers,
+        random_seed=None,
+        dtype=np.float64,
+        *,
+        activation=DEFAULTS["activation"],
+        output=DEFAULTS["output"],
+        loss=DEFAULTS["loss"],
+        init=DEFAULTS["init"],
+        dropout=DEFAULTS["dropout"],
+    ):
+        """The article's network as layers: the arguments of ``MultilayerNeuralNetClassifier``
+        (plus the recipe's ``dropout``), the same initial weights; ``train_layered`` then gives
+        the numbers of ``training.train``/``train_reference`` with that recipe (tested to 1e-12)."""
+        recipe = Recipe(activation=activation, output=output, loss=loss, init=init, dropout=dropout)
+        arch = mlp_arch(layers, activation=recipe.activation, init=recipe.init, dropout=recipe.dropout)
+        return cls(arch, (layers[0],), output=recipe.output, loss=recipe.loss, dtype=dtype, seed=random_seed)
+
+    @classmethod
+    def from_network(cls, net, dropout=DEFAULTS["dropout"]):
+        """A layered copy of a ``MultilayerNeuralNetClassifier`` (its weights copied, its history kept)."""
+        if not isinstance(net, MultilayerNeuralNetClassifier):
+            raise InvalidTypeError(f"net must be a MultilayerNeuralNetClassifier, got {type(net).__name__}")
+        model = cls.from_mlp(net.layers, 0, net.dtype, **net.options, dropout=dropout)
+        dense = [layer for layer in model.layers if layer.kind == "dense"]
+        for layer, W, b in zip(dense, net.weights, net.biases):
+            layer.params["W"][...] = W
+            layer.params["b"][...] = b
+        model.seed = net.random_seed
+        model.history_records = [dict(r) for r in net.history_records]
+        return model
 
     # ------------------------------------------------------------ structure
     @property
@@ -454,8 +511,22 @@ def save_layered(model, path, extra_header=None, extra_arrays=None):
     return path
 
 
+def is_layered_file(path):
+    """Does ``path`` hold a model of ``save_layered`` (its header's format, read with ``modelio``'s bounds)?"""
+    try:
+        return modelio.read_header(path).get("format") == FORMAT_NAME
+    except ModelFileError:
+        return False
+
+
 def load_layered(path):
     """A ``LayeredNetwork`` from a file of ``save_layered``; ``ModelFileError`` if anything is off."""
+    return read_layered(path)[0]
+
+
+def read_layered(path):
+    """``(LayeredNetwork, header)`` of a file of ``save_layered`` (the header with any extra entries of
+    its writer, e.g. the estimator's); ``ModelFileError`` if anything is off."""
     path = Path(path)
     where = str(path)
     try:
@@ -464,7 +535,7 @@ def load_layered(path):
         header = json.loads(str(arrays.pop("header")[()]))
     except FileNotFoundError:
         raise ModelFileError(f"model file {where!r} does not exist") from None
-    except (OSError, ValueError, KeyError, EOFError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"{where!r} is not a readable layered model file: {exc}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{where!r} is not a scratchnet layered model file")
@@ -495,4 +566,4 @@ def load_layered(path):
         model.history_records = [
             {c: (int(v) if c == "epoch" else float(v)) for c, v in zip(HISTORY_COLUMNS, row)} for row in hist
         ]
-    return model
+    return model, header

@@ -43,14 +43,22 @@ from .validation import (
 HISTORY_COLUMNS = ["epoch", "loss_training", "accuracy_training", "loss_test", "accuracy_test", "seconds"]
 
 
-def draw_dropout_mask_(out: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
+def draw_dropout_mask_(
+    out: np.ndarray, rng: np.random.Generator, rate: float, scratch: np.ndarray | None = None
+) -> np.ndarray:
     """``out ← [U < 1 − p] / (1 − p)`` in place, U uniform from ``rng``: an inverted-dropout mask of rate p.
 
     Kept nodes are scaled by 1/(1 − p), so the next layer sees the same expected
-    input as without dropout and evaluation needs no rescaling.
+    input as without dropout and evaluation needs no rescaling. U is drawn as
+    float64 (the same stream for any dtype of ``out``), into ``scratch`` when given
+    (a float64 array of ``out``'s shape, reused between draws) instead of a new array.
     """
     keep = 1.0 - rate
-    np.less(rng.random(out.shape), keep, out=out, casting="unsafe")
+    if scratch is not None and scratch.shape == out.shape and scratch.dtype == np.float64:
+        u = rng.random(out=scratch)
+    else:
+        u = rng.random(out.shape)
+    np.less(u, keep, out=out, casting="unsafe")
     out /= out.dtype.type(keep)
     return out
 

@@ -214,6 +214,12 @@ class Adam(Optimizer):
 
     def apply(self, param, grad, state, factors, scratch):
         m, v = state
+        if not _adam_fused(param, grad, m, v, factors, self.beta1, self.beta2):
+            self.apply_numpy(param, grad, state, factors, scratch)
+
+    def apply_numpy(self, param, grad, state, factors, scratch):
+        """``apply`` as whole-array NumPy operations (the rule as written; the fused kernel gives the same bits)."""
+        m, v = state
         b1, b2 = self.beta1, self.beta2
         v *= b2
         v += np.multiply(np.multiply(grad, 1 - b2, out=scratch), grad, out=scratch)  # v ← β₂·v + (1−β₂)·g²
@@ -224,6 +230,126 @@ class Adam(Optimizer):
         step = np.multiply(m, factors[0], out=grad)
         step /= scratch
         param -= step  # θ ← θ − η·m̂/(√v̂ + ε)
+
+
+def _adam_kernel(p, g, m, v, f0, f1, b1, b2, c1, c2):  # pragma: no cover - compiled
+    """Adam's step on 2-D arrays in one sweep, rounding exactly as ``Adam.apply_numpy``'s whole-array operations.
+
+    Every product and sum is rounded to the arrays' dtype in the same order (no fused
+    multiply-add: Numba without fastmath does not contract), so the results are bit-identical.
+    ``f0``, ``f1`` are (1 or rows, 1 or cols): per row, per column or one number; the inner
+    loop runs over a contiguous row and vectorises.
+    """
+    rows, cols = p.shape
+    for i in range(rows):
+        k = i if f0.shape[0] > 1 else 0
+        pi, gi, mi, vi = p[i], g[i], m[i], v[i]
+        if f0.shape[1] == cols:
+            r0, r1 = f0[k], f1[k]
+            for j in range(cols):
+                gj = gi[j]
+                vj = vi[j] * b2 + (gj * c2) * gj  # v ← β₂·v + (1−β₂)·g·g
+                vi[j] = vj
+                mj = mi[j] * b1 + gj * c1  # m ← β₁·m + (1−β₁)·g
+                mi[j] = mj
+                pi[j] -= (mj * r0[j]) / (np.sqrt(vj) + r1[j])  # θ ← θ − f₀·m/(√v + f₁)
+        else:
+            s0, s1 = f0[k, 0], f1[k, 0]
+            for j in range(cols):
+                gj = gi[j]
+                vj = vi[j] * b2 + (gj * c2) * gj
+                vi[j] = vj
+                mj = mi[j] * b1 + gj * c1
+                mi[j] = mj
+                pi[j] -= (mj * s0) / (np.sqrt(vj) + s1)
+
+
+def _adam_kernel_f32(p, g, m, v, f0, f1, b1, b2, c1, c2):  # pragma: no cover - compiled
+    """``_adam_kernel`` for float32 arrays, each operation done in float64 and rounded to float32.
+
+    The same bits as float32 arithmetic (a float64 product of two float32 numbers is
+    exact, and double rounding is harmless for +, −, ×, ÷ and √ of float32 operands:
+    53 ≥ 2·24 + 2 bits), but without the CPU's slow path for subnormal float32 operands:
+    Adam's first moment m of a unit that stopped learning decays by β₁ every step through
+    the subnormal range (a quarter of m after two epochs of the ``best`` recipe), where
+    float32 multiplies take ~100 times longer. The constants come as float64 holding
+    float32 values.
+    """
+    f4, f8 = np.float32, np.float64
+    rows, cols = p.shape
+    for i in range(rows):
+        k = i if f0.shape[0] > 1 else 0
+        pi, gi, mi, vi = p[i], g[i], m[i], v[i]
+        if f0.shape[1] == cols:  # two copies of the loop, so that neither tests the layout per element
+            r0, r1 = f0[k], f1[k]
+            for j in range(cols):
+                gj = f8(gi[j])
+                vj = f8(f4(f8(f4(f8(vi[j]) * b2)) + f8(f4(f8(f4(gj * c2)) * gj))))  # v ← β₂·v + (1−β₂)·g·g
+                vi[j] = vj
+                mj = f8(f4(f8(f4(f8(mi[j]) * b1)) + f8(f4(gj * c1))))  # m ← β₁·m + (1−β₁)·g
+                mi[j] = mj
+                step = f8(f4(f8(f4(mj * f8(r0[j]))) / f8(f4(f8(f4(np.sqrt(vj))) + f8(r1[j])))))  # f₀·m/(√v + f₁)
+                pi[j] = f4(f8(pi[j]) - step)  # θ ← θ − step
+        else:
+            s0, s1 = f8(f0[k, 0]), f8(f1[k, 0])
+            for j in range(cols):
+                gj = f8(gi[j])
+                vj = f8(f4(f8(f4(f8(vi[j]) * b2)) + f8(f4(f8(f4(gj * c2)) * gj))))
+                vi[j] = vj
+                mj = f8(f4(f8(f4(f8(mi[j]) * b1)) + f8(f4(gj * c1))))
+                mi[j] = mj
+                step = f8(f4(f8(f4(mj * s0)) / f8(f4(f8(f4(np.sqrt(vj))) + s1))))
+                pi[j] = f4(f8(pi[j]) - step)
+
+
+_FUSED: dict = {}
+
+
+def _as_rows(a: np.ndarray) -> np.ndarray:
+    """A view of ``a`` as 2-D: (1, n) for 1-D, (first axis, the rest) for 3-D and more."""
+    return a.reshape(1, -1) if a.ndim < 2 else a.reshape(a.shape[0], -1)
+
+
+def _factor_rows(f, dtype, shape) -> np.ndarray | None:
+    """A step factor as the kernel takes it: (1 or rows, 1 or cols), C-contiguous, in ``dtype`` (cast as the
+    NumPy path casts it: a Python float is a weak scalar there); None if it varies in another pattern."""
+    f = np.asarray(f, dtype=dtype)
+    rows, cols = (1, int(np.prod(shape))) if len(shape) < 2 else (shape[0], int(np.prod(shape[1:])))
+    if f.size == 1:
+        return f.reshape(1, 1)
+    if f.ndim == len(shape) and all(n == 1 for n in f.shape[1:]) and f.shape[0] == rows:
+        return np.ascontiguousarray(f.reshape(rows, 1))
+    if f.ndim >= 1 and all(n == 1 for n in f.shape[:-1]) and len(shape) == 2 and f.shape[-1] == cols:
+        return np.ascontiguousarray(f.reshape(1, cols))
+    return None
+
+
+def _adam_fused(param, grad, m, v, factors, beta1, beta2) -> bool:
+    """Adam's step by the compiled kernel (one pass over memory instead of ten); False if it does not apply here
+    (another dtype, non-contiguous arrays, no Numba), and the caller takes the NumPy path."""
+    dt = param.dtype
+    if dt.kind != "f" or param.size == 0 or not all(
+        isinstance(a, np.ndarray) and a.dtype == dt and a.shape == param.shape and a.flags.c_contiguous
+        for a in (param, grad, m, v)
+    ):  # fmt: skip
+        return False
+    f0, f1 = (_factor_rows(f, dt, param.shape) for f in factors)
+    if f0 is None or f1 is None or f0.shape != f1.shape:
+        return False
+    wide = dt == np.float32  # float32 storage, float64 arithmetic (see _adam_kernel_f32)
+    kernel = _FUSED.get(wide)
+    if kernel is None:
+        try:
+            from numba import njit
+        except ImportError:  # pragma: no cover - numba is a dependency
+            return False
+        function = _adam_kernel_f32 if wide else _adam_kernel
+        kernel = _FUSED[wide] = njit(fastmath=False, cache=True, nogil=True, error_model="numpy")(function)
+    # the constants rounded to the arrays' dtype, as NumPy rounds Python floats against a float32 array
+    t = (lambda x: float(np.float32(x))) if wide else dt.type
+    kernel(_as_rows(param), _as_rows(grad), _as_rows(m), _as_rows(v), f0, f1, t(beta1), t(beta2), t(1 - beta1),
+           t(1 - beta2))  # fmt: skip
+    return True
 
 
 class RMSprop(Optimizer):

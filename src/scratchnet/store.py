@@ -96,8 +96,9 @@ RUN_COLUMNS = [
     "group_seconds",
     "finished_at",
     "diverged_epoch",
+    "first_layer",
 ]
-_ADDED = {"diverged_epoch": "INTEGER"}
+_ADDED = {"diverged_epoch": "INTEGER", "first_layer": "TEXT"}
 """Nullable columns of ``runs`` added after format 2 (an older store gains them when opened for writing)."""
 _REQUIRED = [c for c in RUN_COLUMNS if c not in RECIPE_FIELDS and c not in _ADDED]  # in every format version
 _SQL_TYPES = {str: "TEXT", float: "REAL", int: "INTEGER"}
@@ -124,6 +125,7 @@ CREATE TABLE IF NOT EXISTS runs (
     group_seconds REAL NOT NULL,
     finished_at TEXT NOT NULL,
     diverged_epoch INTEGER,
+    first_layer TEXT,
     UNIQUE ("""
     + ", ".join([*CONFIG_COLUMNS, "fold"])
     + """)
@@ -777,6 +779,8 @@ class Store:
                     "group_seconds": float(r.get("group_seconds", r["seconds"])),
                     "finished_at": _now(),
                     "diverged_epoch": None if diverged is None else int(diverged),
+                    # the engine's first layer and its timings (engine.choose_first_layer), as JSON; None: not recorded
+                    "first_layer": None if r.get("first_layer") is None else json.dumps(r["first_layer"]),
                 }
                 cur = self.conn.execute(sql, tuple(values[c] for c in columns))
                 if cur.rowcount == 0:

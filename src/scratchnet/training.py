@@ -219,6 +219,7 @@ def train(
     diagnostics: bool = False,
     on_epoch: Callable[[int, dict], object] | None = None,
     schedule_span: tuple[int, int] | None = None,
+    first_layer: str = "auto",
     **options: Any,
 ) -> pd.DataFrame:
     """Train ``net`` in place by minibatch gradient descent; return this call's epochs as a DataFrame.
@@ -236,6 +237,10 @@ def train(
     as for ``train_reference``. Quiet unless asked: ``verbose`` prints the article's line per epoch, ``progress``
     shows a bar. ``on_epoch(epoch, record)`` is called after each epoch (the network already updated: a
     checkpoint can be written there); ``schedule_span`` as for ``engine.train_many`` (a resumed run).
+
+    ``first_layer``: the engine's (``engine.train_many``): ``"auto"`` takes the faster of the dense and the
+    sparse first layer as measured on this call; ``history.attrs["first_layer"]`` says which ran and
+    ``history.attrs["first_layer_choice"]`` why (timings in seconds).
 
     ``diagnostics=True`` appends per-layer gradient norms and saturated shares,
     measured after each epoch on a fixed sample of the training rows, to
@@ -261,7 +266,7 @@ def train(
         (history,) = train_many(
             [net], X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
             learning_rates=learning_rate, seed=seed, on_epoch=each_epoch, progress=progress,
-            options=recipe.training_options(), schedule_span=schedule_span,
+            options=recipe.training_options(), schedule_span=schedule_span, first_layer=first_layer, _checked=True,
         )  # fmt: skip
     except TrainingDivergedError as exc:
         raise _diverged(exc.epoch, learning_rate) from None

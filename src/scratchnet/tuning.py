@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .engine import train_many
+from .engine import choose_first_layer, train_many
 from .errors import InvalidValueError, ScratchnetError
 from .grid import (  # noqa: F401  (the grid's names, re-exported where the search always had them)
     Config,
@@ -282,13 +282,14 @@ def run_group(
     nets = _networks(configs, fold, seed, X.shape[1], settings["n_classes"], X.dtype)
     nets = _resumed_networks(nets, configs, fold, folder if every else None)
     finished: dict[int, dict[str, Any]] = {}  # position in configs → its result, once committed
+    layer_choice: dict[int, dict] = {}  # position in configs → the first layer it trained with, and why
 
     def finish(idx: list[int], diverged: dict[int, int]) -> None:
         """Make the results of the trainings ``idx`` (just finished) and commit them where ``commit`` says."""
         wall = time.perf_counter() - start
         histories = [nets[i].history for i in idx]
         results = [
-            _result(configs[i], fold, seed, history, diverged.get(i), seconds, len(configs), wall)
+            _result(configs[i], fold, seed, history, diverged.get(i), seconds, len(configs), wall, layer_choice.get(i))
             for i, history, seconds in zip(idx, histories, _shares(histories, wall), strict=True)
         ]
         _commit(commit, results)
@@ -323,6 +324,13 @@ def run_group(
                         if i not in finished:
                             write_training(Path(folder) / checkpoint_name(configs[i], fold), net)
 
+            # the first layer, decided once for this part of the job (measured when "auto"): recorded in the store
+            choice = choose_first_layer(
+                part, [configs[i].learning_rate for i in idx], [configs[i].recipe.training_options() for i in idx],
+                X_train, y_train, X_val, settings["batch_size"], epochs - done,
+            )  # fmt: skip
+            for i in idx:
+                layer_choice[i] = choice
             histories = train_many(
                 part,
                 X_train,
@@ -337,6 +345,7 @@ def run_group(
                 options=[configs[i].recipe.training_options() for i in idx],
                 diverged="drop",
                 schedule_span=(0, epochs),
+                first_layer=choice["first_layer"],
             )
             diverged = {i: h.attrs["diverged_epoch"] for i, h in zip(idx, histories) if "diverged_epoch" in h.attrs}
             finish([i for i in idx if i not in finished], diverged)
@@ -355,8 +364,10 @@ def _result(
     seconds: float,
     group_size: int,
     group_seconds: float,
+    first_layer: dict | None = None,
 ) -> dict[str, Any]:
-    """One finished training as the store's ``add_runs`` takes it."""
+    """One finished training as the store's ``add_runs`` takes it (``first_layer``: ``engine.choose_first_layer``'s
+    answer, or None for a training resumed complete)."""
     return {
         **config.row(),
         "fold": int(fold),
@@ -367,6 +378,7 @@ def _result(
         "seconds": float(seconds),
         "group_size": int(group_size),
         "group_seconds": float(group_seconds),
+        "first_layer": first_layer,
     }
 
 

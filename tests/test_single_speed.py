@@ -1,0 +1,143 @@
+"""The single-network speed-ups give the same bits as the whole-array NumPy they replace (issue 15)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scratchnet.network import draw_dropout_mask_
+from scratchnet.optimizers import Adam, _adam_fused
+
+SHAPES = [  # (parameter, step factors): the engine's V1 (per column), a stacked bucket (per network), one array
+    ((785, 64), (1, 64)),
+    ((3, 50, 10), (3, 1, 1)),
+    ((3, 1, 10), (3, 1, 1)),
+    ((512,), None),
+    ((7, 5), None),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("shape", "factor_shape"), SHAPES)
+def test_adam_kernel_is_bit_identical_to_numpy(dtype, shape, factor_shape):
+    rng = np.random.default_rng(3)
+    opt = Adam()
+    p = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    m = (rng.standard_normal(shape) * 0.1).astype(dtype)
+    v = (rng.random(shape) * 0.01).astype(dtype)
+    # the hard cases: subnormal moments (a unit that stopped learning), zero and tiny gradients
+    tiny = np.finfo(dtype).tiny
+    m.ravel()[::3] *= dtype(tiny * 5)  # subnormal now or within a few steps
+    g.ravel()[::5] = 0
+    g.ravel()[1::7] *= dtype(1e-21)
+    factors = opt.step_factors(0.001, 7)
+    if factor_shape is not None:
+        factors = tuple((rng.random(factor_shape) * f).astype(dtype) for f in factors)
+    want = [a.copy() for a in (p, m, v)]
+    got = [a.copy() for a in (p, m, v)]
+    for _ in range(40):
+        opt.apply_numpy(want[0], g.copy(), want[1:], factors, np.empty_like(p))
+        assert _adam_fused(got[0], g.copy(), got[1], got[2], factors, opt.beta1, opt.beta2)
+    assert np.count_nonzero((m != 0) & (np.abs(m) < tiny)) > 0
+    for a, b in zip(got, want):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_adam_falls_back_to_numpy_for_strided_arrays():
+    p = np.ones((4, 6), np.float32)[:, ::2]
+    assert not _adam_fused(p, p.copy(), np.zeros_like(p), np.zeros_like(p), (0.1, 1e-8), 0.9, 0.999)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_mask_into_a_scratch_buffer_is_the_same_draw(dtype):
+    a, b = np.empty((64, 30), dtype), np.empty((64, 30), dtype)
+    r1, r2 = np.random.default_rng([1, 2, 1]), np.random.default_rng([1, 2, 1])
+    scratch = np.empty((64, 30))
+    for _ in range(3):
+        draw_dropout_mask_(a, r1, 0.2)
+        draw_dropout_mask_(b, r2, 0.2, scratch)
+        assert a.tobytes() == b.tobytes()
+    assert 0.7 < np.mean(a > 0) < 0.9
+
+
+# ---------------------------------------------------------------- the first layer, chosen by measurement
+def sparse_data(n=600, features=64, seed=0):
+    """Inputs mostly at their background −1 (about 15 % ink), labels from the ink: the sparse layer applies."""
+    rng = np.random.default_rng(seed)
+    X = np.full((n, features), -1.0)
+    ink = rng.random((n, features)) < 0.15
+    X[ink] = rng.uniform(-0.5, 1.0, ink.sum())
+    y = (X[:, : features // 2].sum(axis=1) > X[:, features // 2 :].sum(axis=1)).astype(np.int64)
+    return X, y
+
+
+def _net(seed=0):
+    from scratchnet import MultilayerNeuralNetClassifier
+
+    return MultilayerNeuralNetClassifier([64, 16, 2], random_seed=seed)
+
+
+@pytest.mark.parametrize(("dense", "sparse", "want"), [(1.0, 0.1, "sparse"), (0.1, 1.0, "dense")])
+def test_auto_takes_the_first_layer_that_measured_faster(monkeypatch, dense, sparse, want):
+    from scratchnet import engine
+    from scratchnet.training import train
+
+    def fake(self, steps, seed):  # the dense run has no sparse batch
+        return [dense if self.batch is None else sparse] * steps
+
+    monkeypatch.setattr(engine._FusedRun, "time_steps", fake)
+    X, y = sparse_data()
+    history = train(_net(), X, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1)
+    choice = history.attrs["first_layer_choice"]
+    assert history.attrs["first_layer"] == want == choice["first_layer"]
+    assert (choice["dense_step"], choice["sparse_step"]) == (dense, sparse)
+    assert choice["sparse_setup"] > 0 and choice["reason"].startswith("measured")
+    assert choice["density"] < engine.MAX_DENSITY
+
+
+def test_auto_measures_real_steps_and_dense_data_skips_the_measurement():
+    from scratchnet.training import train
+
+    X, y = sparse_data()
+    history = train(_net(), X, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1)
+    choice = history.attrs["first_layer_choice"]
+    assert choice["dense_step"] > 0 and choice["sparse_step"] > 0
+    X_dense = np.random.default_rng(1).uniform(-1, 1, X.shape)
+    choice = train(_net(), X_dense, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1).attrs["first_layer_choice"]
+    assert choice["first_layer"] == "dense" and choice["dense_step"] is None and choice["reason"].startswith("density")
+    given = train(_net(), X, y, epochs=1, batch_size=20, learning_rate=0.5, seed=1, first_layer="sparse")
+    assert given.attrs["first_layer"] == "sparse" and given.attrs["first_layer_choice"]["reason"] == "given"
+
+
+def test_the_measurement_leaves_the_numbers_of_the_chosen_layer():
+    """Timing copies of the networks does not touch the networks: auto = the layer it chose, to the bit."""
+    from scratchnet.training import train
+
+    X, y = sparse_data()
+    auto_net = _net()
+    chosen = train(auto_net, X, y, epochs=2, batch_size=20, learning_rate=0.5, seed=1).attrs["first_layer"]
+    given_net = _net()
+    train(given_net, X, y, epochs=2, batch_size=20, learning_rate=0.5, seed=1, first_layer=chosen)
+    for a, b in zip(auto_net.weights + auto_net.biases, given_net.weights + given_net.biases):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_tune_records_the_first_layer_and_its_timings_in_the_store(tmp_path):
+    import json
+    import sqlite3
+
+    from scratchnet.tuning import make_folds, make_grid, run_group
+    from test_tune import new_store
+
+    X, y = sparse_data(n=900)
+    payload = {"X": X, "y": y, "folds": make_folds(y, 3, 7)}
+    settings = {"epochs": 3, "batch_size": 20, "seed": 7, "n_classes": 2, "blas_threads": 1}
+    configs = make_grid([1], [8, 16], [0.5])
+    with new_store(tmp_path / "s.sqlite", X, y) as store:
+        results = run_group(payload, 0, configs, settings, None, None)
+        assert store.add_runs(results) == 2
+    with sqlite3.connect(tmp_path / "s.sqlite") as conn:
+        stored = [json.loads(v) for (v,) in conn.execute("SELECT first_layer FROM runs")]
+    assert len(stored) == 2 and stored[0] == stored[1]  # one decision for the job
+    assert stored[0]["first_layer"] in ("dense", "sparse") and stored[0]["dense_step"] > 0
