@@ -269,6 +269,11 @@ def test_preset_cnn_is_the_issue_recipe():
     assert "hidden" not in cnn.options()
 
 
+def test_preset_cnn_refuses_the_mlp_flags(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--preset", "cnn", "--hidden", "30", "--out", tmp_path / "r")
+    assert code == 2 and err.count("\n") == 1 and "--hidden" in err
+
+
 def test_preset_cnn_trains_on_digits_and_flags_override_it(tmp_path, capsys):
     code, out, err = run(capsys, "train", "--preset", "cnn", "--epochs", 1, "--batch-size", 64, "--out",
                          tmp_path / "r", "--no-progress")  # fmt: skip
@@ -377,6 +382,23 @@ def test_predict_own_images_with_a_layered_model_gives_class_names(tmp_path, cap
     items = [json.loads(line) for line in out.splitlines()]
     assert len(items) == 20 and {item["predicted"] for item in items} <= {"dark", "light"}
     assert sum(item["predicted"] == item["label"] for item in items) >= 18
+
+
+def test_predict_reads_an_estimators_layered_file_with_its_class_names(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    from scratchnet.estimator import NeuralNetClassifier
+
+    digits = load_digits()
+    X, y = digits.images[:300, None] / 8 - 1, np.array(list("abcdefghij"))[digits.target[:300]]
+    est = NeuralNetClassifier(arch=TINY, output="softmax", loss="cross_entropy", optimizer="adam",
+                              learning_rate=0.01, epochs=2, batch_size=20, random_state=0).fit(X, y)  # fmt: skip
+    est.save(tmp_path / "est.npz")
+    np.save(tmp_path / "x.npy", X[:30])
+    code, out, err = run(capsys, "predict", tmp_path / "est.npz", tmp_path / "x.npy", "--scaled", "--jsonl")
+    assert code == 0, err
+    predicted = [json.loads(line)["predicted"] for line in out.splitlines()]
+    assert predicted == est.predict(X[:30]).tolist()
 
 
 # ------------------------------------------------------------- serve

@@ -23,7 +23,7 @@ from .data import load_own_split, load_split, preprocessing, sample_shape
 from .diagnostics import plot_gradients
 from .errors import InvalidValueError, ModelFileError
 from .model import FORMAT_NAME as LAYERED_FORMAT
-from .model import LayeredNetwork, load_layered, save_layered, train_layered
+from .model import LayeredNetwork, load_layered, read_layered, save_layered, train_layered
 from .modelio import (
     network_arrays,
     network_from_file,
@@ -186,8 +186,7 @@ def read_training(path: str | os.PathLike) -> tuple[MultilayerNeuralNetClassifie
 
 def read_layered_training(path: str | os.PathLike) -> tuple[LayeredNetwork, dict]:
     """``(network of layers with its optimiser state, header)`` of a checkpoint of ``save_checkpoint``."""
-    net = load_layered(path)
-    header = read_header(path)
+    net, header = read_layered(path)
     with np.load(path, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files if name.startswith("optimizer_")}
     net.optimizer_state = unpack_optimizer(header.get("optimizer_state"), arrays, len(net.param_list()), path)
