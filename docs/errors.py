@@ -380,6 +380,7 @@ CLI = [
     ["gradcheck", "--arch", "cnn", "--layers", "5,3"],
     ["predict", "cnn_model.npz", "pixels64.npy"],
     ["predict", "cnn_missing_array_model.npz", "pixels.npy"],
+    ["tune", "--dataset", "digits", "--min-epochs", "3", "--store", "h.sqlite"],
 ]
 
 

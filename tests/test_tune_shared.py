@@ -112,7 +112,7 @@ def test_claims_of_a_silent_owner_expire_and_of_a_live_one_are_respected(tmp_pat
                 (time.time() - 2 * store_module.CLAIM_SECONDS,),
             )
             conn.executemany(
-                "INSERT INTO claims VALUES (?, ?, 'far:1:x', 0)",
+                "INSERT INTO claims (config, fold, owner, claimed_at) VALUES (?, ?, 'far:1:x', 0)",
                 [(store_module.config_key(c), f) for c, f in everything],
             )
         with Claims(store) as mine, Claims(store) as other:

@@ -27,7 +27,7 @@ from .data import load_own_split, load_split
 from .errors import InvalidValueError, ScratchnetError
 from .estimator import decode_classes, normalise_scores, read_estimator
 from .gradcheck import check_gradients, format_report, kink_distance, random_problem
-from .grid import Config, experiment_fingerprint, make_grid
+from .grid import HALVING_FACTOR, Config, default_min_epochs, experiment_fingerprint, make_grid
 from .inputs import iter_batches, plan_inputs
 from .losses import int_to_onehot
 from .model import FORMAT_NAME as LAYERED_FORMAT
@@ -646,6 +646,27 @@ def grid_options(f: Callable) -> Callable:
     help="Each training in flight checkpoints every N epochs beside the store (local workers); a rerun goes on "
     "from it. 0: never.",
 )
+@click.option(
+    "--search",
+    type=click.Choice(["grid", "halving"]),
+    default="grid",
+    show_default=True,
+    help="grid: every configuration for all --epochs. halving: successive halving over epochs — every configuration "
+    "for --min-epochs, then the best 1/--factor goes on (hot start) for --factor times as many, up to --epochs.",
+)
+@click.option(
+    "--min-epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Halving: the epochs of the first rung [default: --epochs ÷ factor³, e.g. 9 of 250].",
+)
+@click.option(
+    "--factor",
+    type=click.IntRange(min=2),
+    default=HALVING_FACTOR,
+    show_default=True,
+    help="Halving: each rung keeps the best 1/K of the configurations and trains K times as many epochs.",
+)
 @click.option("--refit", "do_refit", is_flag=True, help="Then retrain the best configuration and score the hold-out.")
 @click.option(
     "--out", type=click.Path(file_okay=False), default=None, help="Folder of the refit [default: next to the store]."
@@ -675,6 +696,9 @@ def tune_command(
     blas_threads: int | None,
     connect_timeout: float,
     checkpoint_every: int,
+    search: str,
+    min_epochs: int | None,
+    factor: int,
     **grid: Any,
 ) -> None:
     """Cross-validated grid search (article, section 7), saved training by training in an SQLite store.
@@ -684,6 +708,9 @@ def tune_command(
     --momentums, --weight-decays, --schedules, --dropouts; default: the
     article's one recipe). The recipe is part of the store's experiment;
     report shows a table per combination, refit uses the best one's recipe.
+    --search halving trains the grid by successive halving (rungs of epochs, the
+    best 1/--factor of each rung going on from where it stopped); report shows the
+    rungs, refit takes the winner of the last one.
     """
     if scheduler and executor != "dask":
         raise click.BadParameter("a scheduler address needs --executor dask", param_hint="'--scheduler'")
@@ -709,6 +736,11 @@ def tune_command(
     )
     if dataset == "own":  # how the own data is read and scaled belongs to the experiment
         fingerprint.update(scale=scale, target=target)
+    if search == "halving":  # the rungs belong to the experiment; a grid's fingerprint stays as it was
+        min_epochs = min_epochs or default_min_epochs(epochs, factor)
+        fingerprint.update(search=search, min_epochs=min_epochs, factor=factor)
+    elif min_epochs is not None:
+        raise click.BadParameter("--min-epochs needs --search halving", param_hint="'--min-epochs'")
     execution = {
         "executor": executor,
         "workers": workers,
@@ -716,6 +748,9 @@ def tune_command(
         "group_size": group_size,
         "blas_threads": blas_threads,
         "checkpoint_every": checkpoint_every,
+        "search": search,
+        "min_epochs": min_epochs,
+        "factor": factor,
     }
     if do_refit:
         check_out(out)
@@ -727,9 +762,11 @@ def tune_command(
             if data_path:
                 store.set_meta("data_path", data_path)
             summary = _tune_into(store, X_train, y_train, configs, folds, epochs, batch_size, seed, execution, progress)
+            halving = f" ({summary['epochs']:,} training epochs)" if search == "halving" else ""
             click.echo(
-                f"{summary['trained']} trainings run in {summary['seconds']:.1f} s; {len(store.finished())} of "
-                f"{summary['total']} in {store_path}. See the table: scratchnet report {store_path}"
+                f"{summary['trained']} trainings run in {summary['seconds']:.1f} s{halving}; "
+                f"{len(store.finished())} of {summary['total']} in {store_path}. See the table: scratchnet report "
+                f"{store_path}"
             )
             if do_refit:
                 refit_best(store, data_path=data_path, out=out, verbose=True, progress=progress, echo=click.echo)

@@ -295,3 +295,47 @@ def configs_of(fingerprint: Mapping[str, Any]) -> list[Config]:
 def varied_fields(fingerprint: Mapping[str, Any]) -> list[str]:
     """The recipe fields a store's grid varies (more than one value), in ``Recipe.FIELDS`` order."""
     return [k for k in Recipe.FIELDS if isinstance(fingerprint.get(k), list) and len(set(fingerprint[k])) > 1]
+
+
+HALVING_FACTOR = 3
+"""``tune --search halving``'s default factor: each rung keeps the best third and trains it three times as long."""
+
+
+def default_min_epochs(epochs: int, factor: int = HALVING_FACTOR) -> int:
+    """The first rung's epochs when none are given: ``epochs`` divided by ``factor`` three times (at least 1), so
+    four rungs: 250 → 9 (rungs 9, 27, 81, 250 with factor 3)."""
+    return max(1, int(epochs) // int(factor) ** 3)
+
+
+def halving_rungs(epochs: int, min_epochs: int, factor: int) -> list[int]:
+    """The epochs of each rung of successive halving: ``min_epochs × factorⁱ`` below ``epochs``, then ``epochs``.
+
+    ``halving_rungs(250, 10, 3) == [10, 30, 90, 250]``.
+    """
+    epochs = check_int(epochs, "epochs")
+    min_epochs = check_int(min_epochs, "min_epochs")
+    factor = check_int(factor, "factor", minimum=2)
+    rungs, e = [], min_epochs
+    while e < epochs:
+        rungs.append(e)
+        e *= factor
+    return [*rungs, epochs]
+
+
+def rung_sizes(n_configs: int, factor: int, n_rungs: int) -> list[int]:
+    """How many configurations each rung trains: all of them, then ``ceil(n / factor)`` of the rung before.
+
+    ``rung_sizes(45, 3, 4) == [45, 15, 5, 2]``.
+    """
+    sizes = [int(n_configs)]
+    for _ in range(n_rungs - 1):
+        sizes.append(max(1, -(-sizes[-1] // int(factor))))
+    return sizes
+
+
+def halving_plan(fingerprint: Mapping[str, Any]) -> list[tuple[int, int]] | None:
+    """``[(epochs, configurations), …]`` per rung of a successive-halving store's fingerprint; None for a grid."""
+    if fingerprint.get("search", "grid") != "halving":
+        return None
+    rungs = halving_rungs(fingerprint["epochs"], fingerprint["min_epochs"], fingerprint["factor"])
+    return list(zip(rungs, rung_sizes(len(configs_of(fingerprint)), fingerprint["factor"], len(rungs)), strict=True))

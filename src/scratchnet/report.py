@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InvalidValueError
-from .grid import ARCHITECTURE_FIELDS, COLUMN_TYPES, COLUMNS, configs_of, varied_fields
+from .grid import ARCHITECTURE_FIELDS, COLUMN_TYPES, COLUMNS, Config, configs_of, halving_plan, varied_fields
 from .plots import new_figure, save_figure
 from .recipe import DEFAULTS, Recipe, describe_values
 from .store import METRICS, Store
@@ -85,6 +85,16 @@ def ranking(means: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
     ranked = ranked.drop(columns="_neg").head(top).reset_index(drop=True)
     ranked.index = ranked.index + 1
     return ranked
+
+
+def promoted(rung_runs: pd.DataFrame, rung: int, keep: int, n_folds: int) -> list[Config]:
+    """The ``keep`` configurations that go on after ``rung`` of successive halving: the best by mean validation
+    accuracy over all ``n_folds`` folds at that rung (ties as ``best_config``), never a diverged one; sorted."""
+    runs = rung_runs[rung_runs["rung"] == rung]
+    if runs.empty:
+        return []
+    top = ranking(complete(config_means(runs), n_folds), top=keep)
+    return sorted(Config.from_row(row) for _, row in top.iterrows())
 
 
 def combinations(means: pd.DataFrame, fields: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
@@ -174,8 +184,11 @@ def summarize(store: Store) -> dict[str, Any]:
     runs = store.runs()
     means = config_means(runs)
     full = complete(means, fp["folds"])
-    n_total = len(configs_of(fp)) * fp["folds"]
+    plan = halving_plan(fp)
+    n_total = (plan[-1][1] if plan else len(configs_of(fp))) * fp["folds"]
     return {
+        "plan": plan,
+        "rungs": store.rung_runs() if plan else None,
         "fingerprint": fp,
         "runs": runs,
         "means": means,
@@ -185,6 +198,82 @@ def summarize(store: Store) -> dict[str, Any]:
         "best": best_config(full) if not finite(full).empty else None,
         "refits": store.refits(),
     }
+
+
+def rung_epochs(rung_runs: pd.DataFrame, plan: Sequence[tuple[int, int]]) -> pd.Series:
+    """The epochs each row of ``rung_runs`` trained itself: from the rung before's epochs (its hot start) to its
+    last, the epoch it diverged in included."""
+    starts = pd.Series([0, *[e for e, _ in plan]], dtype=float)
+    end = rung_runs["epochs"].astype(float) + rung_runs["diverged_epoch"].notna().astype(float)
+    return (end - starts.reindex(rung_runs["rung"].to_numpy()).to_numpy()).clip(lower=0).astype(int)
+
+
+def rung_summary(rung_runs: pd.DataFrame, plan: Sequence[tuple[int, int]], n_folds: int) -> pd.DataFrame:
+    """One row per rung of successive halving: its epochs, configurations planned and trained, trainings finished and
+    diverged, the best mean validation accuracy, the configurations kept for the next rung and the epochs trained."""
+    rows = []
+    trained = rung_epochs(rung_runs, plan) if len(rung_runs) else pd.Series(dtype=int)
+    for i, (epochs, planned) in enumerate(plan):
+        part = rung_runs[rung_runs["rung"] == i]
+        means = complete(config_means(part), n_folds) if len(part) else pd.DataFrame()
+        kept = plan[i + 1][1] if i + 1 < len(plan) else 0
+        best = finite(means)["accuracy_validation"].max() if len(means) else np.nan
+        rows.append(
+            {
+                "rung": i + 1,
+                "epochs": epochs,
+                "configurations": f"{part[KEYS].drop_duplicates().shape[0]} of {planned}",
+                "trainings": len(part),
+                "diverged": int(part["diverged_epoch"].notna().sum()),
+                "best mean CV accuracy": best,
+                "kept": min(kept, len(finite(means))) if kept and len(means) == planned else np.nan,
+                "training epochs": int(trained[rung_runs["rung"] == i].sum()) if len(part) else 0,
+            }
+        )
+    return pd.DataFrame(rows).set_index("rung")
+
+
+def stopped_at(rung_runs: pd.DataFrame, n_folds: int) -> pd.DataFrame:
+    """Each configuration of successive halving at the last rung it reached: its mean validation accuracy there
+    (NaN: diverged, or folds missing), ordered from the furthest and best."""
+    if rung_runs.empty:
+        return pd.DataFrame(columns=[*KEYS, "rung", "epochs", "folds", "accuracy_validation"])
+    last = rung_runs.groupby(KEYS)["rung"].transform("max")
+    part = rung_runs[rung_runs["rung"] == last]
+    means = config_means(part.drop(columns="rung"))
+    rungs = part.groupby(KEYS)[["rung", "epochs"]].max().reset_index()
+    out = means.merge(rungs, on=KEYS)
+    out = out.assign(rung=out["rung"] + 1, _neg=-out["accuracy_validation"].fillna(-1), _r=-out["rung"])
+    out = out.sort_values(["_r", "_neg", *KEYS], kind="stable").drop(columns=["_neg", "_r"])
+    return out[[*KEYS, "rung", "epochs", "folds", "diverged", "accuracy_validation"]].reset_index(drop=True)
+
+
+def halving_lines(summary: dict[str, Any]) -> list[str]:
+    """The successive-halving section of a report: the rungs, and where each configuration stopped."""
+    fp, plan, rungs = summary["fingerprint"], summary["plan"], summary["rungs"]
+    n_configs = len(configs_of(fp))
+    table = rung_summary(rungs, plan, fp["folds"])
+    used, full = int(table["training epochs"].sum()), n_configs * fp["folds"] * fp["epochs"]
+    stops = stopped_at(rungs, fp["folds"])
+    varied = summary.get("varied", [])
+    shown = stops[[*GRID_KEYS, *varied, "rung", "epochs", "folds", "diverged", "accuracy_validation"]]
+    shown = shown.assign(learning_rate=shown["learning_rate"].map(lambda v: f"{v:g}"))
+    return [
+        "## Successive halving",
+        "",
+        f"Factor {fp['factor']}, first rung {fp['min_epochs']} epochs: rung i trains its configurations on every fold "
+        "up to its epochs, going on from the rung before's saved state; the best 1/"
+        f"{fp['factor']} by mean cross-validation accuracy (never a diverged one) go on. {used:,} training epochs of "
+        f"the full grid's {full:,} ({used / full:.1%}). The tables after this section hold the last rung "
+        f"({plan[-1][0]} epochs).",
+        "",
+        markdown_table(table, "rung", floatfmt=".6f"),
+        "",
+        "Where each configuration stopped (mean over the folds at its last rung):",
+        "",
+        markdown_table(shown.set_index("hidden_layers"), "hidden_layers"),
+        "",
+    ]
 
 
 def shown_columns(frame: pd.DataFrame, varied: Sequence[str]) -> list[str]:
@@ -208,6 +297,8 @@ def format_markdown(summary: dict[str, Any], store_path: str | os.PathLike) -> s
     recipe = describe_values({k: fp[k] for k in Recipe.FIELDS if k in fp and fp[k] != DEFAULTS[k]})
     if recipe:
         out += [f"Recipe beyond the article's (sigmoid/sigmoid/mse/normal, plain SGD): {recipe}.", ""]
+    if summary.get("plan"):
+        out += halving_lines(summary)
     if len(runs) < summary["n_total"]:
         out += [
             f"**Incomplete**: only configurations with all {fp['folds']} folds finished are shown; "

@@ -7,7 +7,7 @@ table names the format and holds the *fingerprint* of the experiment (data,
 grid, folds, epochs, batch size, seed, dtype, network recipe): a store is only ever extended
 by the experiment it was made for.
 
-Schema (format version 3)::
+Schema (format version 4)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)            -- format, format_version, fingerprint (JSON), …
     runs(id, hidden_layers, hidden_nodes, learning_rate, <recipe>, fold, init_seed, batch_seed, epochs,
@@ -20,7 +20,9 @@ Schema (format version 3)::
            loss_test, accuracy_test, seconds, model_path, finished_at)
 
     owners(owner TEXT PRIMARY KEY, host, pid, started_at, heartbeat)     -- format 3: the tune processes at work
-    claims(config TEXT, fold, owner, claimed_at)  PRIMARY KEY (config, fold)  -- a training being run, by whom
+    claims(config TEXT, fold, owner, claimed_at, rung)  PRIMARY KEY (config, fold, rung)  -- being run, by whom
+    rungs(id, <config>, fold, rung, epochs, <metrics>, seconds, group_size, group_seconds, finished_at,
+          diverged_epoch, state BLOB)  UNIQUE (<config>, fold, rung)     -- format 4: successive halving
 
 ``<recipe>`` is ``activation, output, loss, init, optimizer, momentum,
 weight_decay, schedule, dropout`` (``recipe.Recipe.FIELDS``). Stores of format
@@ -39,6 +41,15 @@ heartbeat, and the claims of a process that died (its pid is gone, or its
 heartbeat is older than ``CLAIM_SECONDS``) expire, so every training still ends
 in ``runs`` exactly once. Stores of format 2 gain the two tables when opened for
 work and stay readable by older versions.
+
+Format 4 is successive halving (``tune --search halving``, fingerprint key
+``search``): each training of a configuration on a fold up to a rung's epochs is
+a row of ``rungs`` (its last epoch's metrics, and ``state``: the network and its
+optimiser state as a ``runs.write_training`` file, from which the next rung goes
+on); a training of the last rung (the full epochs) is also a row of ``runs``, so
+``runs`` holds the last rung alone and the report and refit read it as a grid.
+A claim names its rung (a grid's trainings are rung 0). Older stores gain the
+``rungs`` table and ``claims.rung`` when opened for work.
 
 Health: a store opened is checked with ``PRAGMA quick_check``; a damaged one is
 a ``StoreError`` that names the way out (``scratchnet store export`` salvages the
@@ -73,9 +84,9 @@ from .recipe import DEFAULTS, FIELD_TYPES, Recipe
 from .version import __version__
 
 FORMAT_NAME = "scratchnet-tune"
-FORMAT_VERSION = 3
-"""Format 3 added ``owners`` and ``claims`` and the nullable ``runs.diverged_epoch``; formats 1 and 2 are read
-(and gain those when tuned)."""
+FORMAT_VERSION = 4
+"""Format 3 added ``owners`` and ``claims`` and the nullable ``runs.diverged_epoch``; format 4 the ``rungs`` of
+successive halving and ``claims.rung``; formats 1 to 3 are read (and gain those when tuned)."""
 CLAIM_SECONDS = 60.0
 """A claim expires when its owner's heartbeat is older than this (or, on this host, its process is gone)."""
 HEARTBEAT_SECONDS = 5.0
@@ -154,15 +165,52 @@ CREATE TABLE IF NOT EXISTS refits (
 )
 
 
-_CLAIMS_SCHEMA = """
+_CLAIMS_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS owners (
     owner TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started_at TEXT NOT NULL, heartbeat REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS claims (
     config TEXT NOT NULL, fold INTEGER NOT NULL, owner TEXT NOT NULL, claimed_at REAL NOT NULL,
-    PRIMARY KEY (config, fold)
+    rung INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (config, fold, rung)
+);
+CREATE TABLE IF NOT EXISTS rungs (
+    id INTEGER PRIMARY KEY,
+    hidden_layers INTEGER NOT NULL,
+    hidden_nodes INTEGER NOT NULL,
+    learning_rate REAL NOT NULL,"""
+    + _RECIPE_SQL
+    + """
+    fold INTEGER NOT NULL,
+    rung INTEGER NOT NULL,
+    epochs INTEGER NOT NULL,
+    loss_training REAL, accuracy_training REAL, loss_validation REAL, accuracy_validation REAL,
+    seconds REAL NOT NULL,
+    group_size INTEGER NOT NULL,
+    group_seconds REAL NOT NULL,
+    finished_at TEXT NOT NULL,
+    diverged_epoch INTEGER,
+    state BLOB,
+    UNIQUE ("""
+    + ", ".join([*CONFIG_COLUMNS, "fold", "rung"])
+    + """)
 );
 """
+)
+RUNG_COLUMNS = [
+    *CONFIG_COLUMNS,
+    "fold",
+    "rung",
+    "epochs",
+    *METRICS,
+    "seconds",
+    "group_size",
+    "group_seconds",
+    "finished_at",
+    "diverged_epoch",
+]
+"""The columns of ``rungs`` but the state (format 4)."""
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -304,8 +352,12 @@ class Claims:
     _stop: threading.Event
     _thread: threading.Thread
 
+    rung: int
+    """The rung of successive halving the claims are for (0: a grid's trainings); set it before claiming."""
+
     def __init__(self, store: Store, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.store = store
+        self.rung = 0
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         uri = f"file:{store.path.resolve().as_posix()}"
         self.conn = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
@@ -362,8 +414,11 @@ class Claims:
 
         def work():
             self._expire()
-            done = self._view.finished()
-            held = {(c, int(f)): o for c, f, o in self.conn.execute("SELECT config, fold, owner FROM claims")}
+            done = self._finished()
+            held = {
+                (c, int(f)): o
+                for c, f, o in self.conn.execute("SELECT config, fold, owner FROM claims WHERE rung = ?", (self.rung,))
+            }
             mine = []
             for config, fold in items:
                 key = (config_key(config), int(fold))
@@ -371,12 +426,16 @@ class Claims:
                     continue
                 mine.append((config, fold))
                 self.conn.execute(
-                    "INSERT OR REPLACE INTO claims (config, fold, owner, claimed_at) VALUES (?, ?, ?, ?)",
-                    (*key, self.owner, time.time()),
+                    "INSERT OR REPLACE INTO claims (config, fold, rung, owner, claimed_at) VALUES (?, ?, ?, ?, ?)",
+                    (*key, self.rung, self.owner, time.time()),
                 )
             return mine
 
         return self._transaction(work)
+
+    def _finished(self) -> set[tuple[Config, int]]:
+        """The trainings of this rung already stored (a grid's: those of ``runs``)."""
+        return self._view.finished(self.rung if self.store.fingerprint.get("search") == "halving" else None)
 
     def claimed_groups(self, groups: Iterable[tuple[int, list[Config]]]) -> Iterator[tuple[int, list[Config]]]:
         """The ``(fold, configs)`` jobs cut down to what this process could claim, claimed as they are drawn."""
@@ -397,8 +456,10 @@ class Claims:
 
         def work():
             self._expire()
-            done = {(config_key(c), int(f)) for c, f in self._view.finished()}
-            held = self.conn.execute("SELECT config, fold FROM claims WHERE owner != ?", (self.owner,)).fetchall()
+            done = {(config_key(c), int(f)) for c, f in self._finished()}
+            held = self.conn.execute(
+                "SELECT config, fold FROM claims WHERE owner != ? AND rung = ?", (self.owner, self.rung)
+            ).fetchall()
             return sum((c, int(f)) not in done for c, f in held)
 
         return self._transaction(work)
@@ -410,8 +471,8 @@ class Claims:
                 self.conn.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
             else:
                 self.conn.executemany(
-                    "DELETE FROM claims WHERE owner = ? AND config = ? AND fold = ?",
-                    [(self.owner, config_key(c), int(f)) for c, f in items],
+                    "DELETE FROM claims WHERE owner = ? AND config = ? AND fold = ? AND rung = ?",
+                    [(self.owner, config_key(c), int(f), self.rung) for c, f in items],
                 )
 
     def close(self) -> None:
@@ -623,6 +684,9 @@ class Store:
                 with conn:
                     conn.executescript(_CLAIMS_SCHEMA)
                 cls._add_columns(conn)
+                if "rung" not in {row[1] for row in conn.execute("PRAGMA table_info(claims)")}:
+                    with conn:  # a claim of a store older than format 4: all are rung 0
+                        conn.execute("ALTER TABLE claims ADD COLUMN rung INTEGER NOT NULL DEFAULT 0")
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"store {str(path)!r} cannot be used: {exc}; {_recover_hint(path)}") from None
@@ -782,6 +846,10 @@ class Store:
                     # the engine's first layer and its timings (engine.choose_first_layer), as JSON; None: not recorded
                     "first_layer": None if r.get("first_layer") is None else json.dumps(r["first_layer"]),
                 }
+                if r.get("rung") is not None:
+                    added += self._add_rung(r, values)
+                    if not r.get("final"):  # only the last rung's trainings are runs
+                        continue
                 cur = self.conn.execute(sql, tuple(values[c] for c in columns))
                 if cur.rowcount == 0:
                     continue
@@ -796,6 +864,16 @@ class Store:
                     ],
                 )
         return added
+
+    def _add_rung(self, r: dict[str, Any], values: dict[str, Any]) -> int:
+        """Insert the rung row of the result ``r`` (``values``: its ``runs`` columns) unless stored; 1 if new."""
+        columns = [*RUNG_COLUMNS, "state"]
+        row = {**values, "rung": int(r["rung"]), "state": r.get("state")}
+        cur = self.conn.execute(
+            f"INSERT OR IGNORE INTO rungs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            tuple(row[c] for c in columns),
+        )
+        return 0 if r.get("final") else cur.rowcount
 
     def add_refit(self, record: dict[str, Any]) -> None:
         """Record a refit of the best configuration (a dict with the columns of ``refits``)."""
@@ -845,9 +923,12 @@ class Store:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
-    def finished(self) -> set[tuple[Config, int]]:
-        """The set of ``(Config, fold)`` already stored."""
-        rows = self.conn.execute(f"SELECT {self._config_sql()}, fold FROM runs").fetchall()
+    def finished(self, rung: int | None = None) -> set[tuple[Config, int]]:
+        """The set of ``(Config, fold)`` already stored: in ``runs``, or trained up to ``rung`` (successive halving)."""
+        if rung is None:
+            rows = self.conn.execute(f"SELECT {self._config_sql()}, fold FROM runs").fetchall()
+        else:
+            rows = self.conn.execute(f"SELECT {self._config_sql()}, fold FROM rungs WHERE rung = ?", (rung,)).fetchall()
         columns = [c for c in CONFIG_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
         return {(Config.from_row({**self._recipe, **dict(zip(columns, r[:-1]))}), int(r[-1])) for r in rows}
 
@@ -879,6 +960,29 @@ class Store:
                 f"ORDER BY {self._config_sql('r.')}, r.fold, e.epoch"
             )
         )
+
+    def _has_rungs(self) -> bool:
+        return bool(self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rungs'").fetchone())
+
+    def rung_runs(self) -> pd.DataFrame:
+        """One row per training of successive halving up to a rung (``RUNG_COLUMNS``, without the states)."""
+        if not self._has_rungs():
+            return pd.DataFrame(columns=RUNG_COLUMNS)
+        frame = self._query(f"SELECT {', '.join(RUNG_COLUMNS)} FROM rungs ORDER BY rung, {self._config_sql()}, fold")
+        frame["diverged_epoch"] = frame["diverged_epoch"].astype("Int64")
+        return frame
+
+    def rung_states(self, rung: int, items: Iterable[tuple[Config, int]]) -> dict[tuple[Config, int], bytes]:
+        """``{(Config, fold): state}`` of those ``items`` trained up to ``rung`` that have a saved state."""
+        sql = "SELECT state FROM rungs WHERE rung = ? AND fold = ? AND " + " AND ".join(
+            f"{c} = ?" for c in CONFIG_COLUMNS
+        )
+        out = {}
+        for config, fold in items:
+            row = self.conn.execute(sql, (int(rung), int(fold), *(config.row()[c] for c in CONFIG_COLUMNS))).fetchone()
+            if row and row[0] is not None:
+                out[(config, fold)] = bytes(row[0])
+        return out
 
     def refits(self) -> pd.DataFrame:
         return self._with_recipe(self._query("SELECT * FROM refits ORDER BY id"))

@@ -39,19 +39,23 @@ from threadpoolctl import threadpool_limits
 from .engine import choose_first_layer, train_many
 from .errors import InvalidValueError, ScratchnetError
 from .grid import (  # noqa: F401  (the grid's names, re-exported where the search always had them)
+    HALVING_FACTOR,
     Config,
     configs_of,
     data_digest,
+    default_min_epochs,
     experiment_fingerprint,
+    halving_rungs,
     layer_widths,
     make_grid,
     recipe_fingerprint,
+    rung_sizes,
     varied_fields,
 )
 from .network import MultilayerNeuralNetClassifier
 from .progress import progress_bar
 from .recipe import DEFAULTS, describe_values
-from .report import best_config, complete, config_means
+from .report import best_config, complete, config_means, promoted
 from .runs import RunSettings, fit, load_run_data, read_training, write_run, write_training
 from .store import Claims, Store
 from .validation import check_int
@@ -227,8 +231,39 @@ def checkpoint_folder(store: Store) -> Path:
     return store.path.with_name(store.path.name + ".checkpoints") / digest
 
 
-def _resumed_networks(nets: list, configs: Sequence[Config], fold: int, folder: str | None) -> list:
-    """``nets`` with each one that has a readable checkpoint in ``folder`` replaced by it (epochs, optimiser state)."""
+def state_bytes(net: MultilayerNeuralNetClassifier) -> bytes:
+    """A training in progress (network, history, optimiser state) as the bytes of a ``runs.write_training`` file."""
+    with tempfile.TemporaryDirectory(prefix="scratchnet-state-") as tmp:
+        path = write_training(Path(tmp) / "state.npz", net)
+        return path.read_bytes()
+
+
+def state_network(state: bytes) -> MultilayerNeuralNetClassifier:
+    """The training in progress of ``state_bytes``, ready to go on."""
+    with tempfile.TemporaryDirectory(prefix="scratchnet-state-") as tmp:
+        path = Path(tmp) / "state.npz"
+        path.write_bytes(state)
+        return read_training(path)[0]
+
+
+def _started_networks(nets: list, starts: Sequence[bytes | None] | None) -> list:
+    """``nets`` with each that has a saved state in ``starts`` (the rung before, successive halving) replaced by it."""
+    if not starts:
+        return nets
+    out = []
+    for net, state in zip(nets, starts, strict=True):
+        if state is not None:
+            saved = state_network(state)
+            if saved.layers != net.layers or saved.options != net.options:
+                raise ScratchnetError("a saved rung state does not belong to its configuration")
+            net = saved
+        out.append(net)
+    return out
+
+
+def _resumed_networks(nets: list, configs: Sequence[Config], fold: int, folder: str | None, epochs: int) -> list:
+    """``nets`` with each one that has a readable checkpoint in ``folder`` further on than itself but not beyond
+    ``epochs`` replaced by it (epochs, optimiser state)."""
     if not folder:
         return nets
     out = []
@@ -237,7 +272,11 @@ def _resumed_networks(nets: list, configs: Sequence[Config], fold: int, folder: 
         if path.is_file():
             try:
                 saved, _ = read_training(path)
-                if saved.layers == net.layers and saved.options == net.options:
+                if (
+                    saved.layers == net.layers
+                    and saved.options == net.options
+                    and net.epochs_trained < saved.epochs_trained <= epochs
+                ):
                     net = saved
             except ScratchnetError:  # a damaged checkpoint: train this one from the start
                 pass
@@ -252,6 +291,7 @@ def run_group(
     settings: dict[str, Any],
     progress: Any = None,
     commit: Any = None,
+    starts: Sequence[bytes | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train the ``configs`` of fold ``fold`` together; return one result dict per configuration.
 
@@ -265,6 +305,10 @@ def run_group(
     it opens the store itself), or None (the caller commits what this returns). The trainings of a group share
     every minibatch and finish in the same epoch; one that diverges finishes (and is committed) in the epoch it
     diverged, and trainings resumed from checkpoints of different epochs finish part by part.
+    Successive halving: ``settings`` also hold ``rung`` (its index), ``epochs`` (the rung's) and
+    ``schedule_epochs`` (the full training's, over which the learning-rate schedule runs); ``starts`` the saved
+    state (``state_bytes``) each training goes on from (None: from its initial weights). Each result then also
+    holds ``rung``, ``final`` (the rung is the full training) and, unless final or diverged, ``state``.
     Each result holds the configuration's columns (``Config.row``), the fold, the seeds, ``history``
     (per-epoch DataFrame with validation columns), ``diverged_epoch`` (None, or the epoch whose loss or
     weights turned NaN/infinite: the training stopped there, the others went on), ``group_size``,
@@ -280,7 +324,10 @@ def run_group(
     folder, every = settings.get("checkpoints"), int(settings.get("checkpoint_every") or 0)
     start = time.perf_counter()
     nets = _networks(configs, fold, seed, X.shape[1], settings["n_classes"], X.dtype)
-    nets = _resumed_networks(nets, configs, fold, folder if every else None)
+    nets = _started_networks(nets, starts)
+    nets = _resumed_networks(nets, configs, fold, folder if every else None, epochs)
+    span = int(settings.get("schedule_epochs") or epochs)
+    rung = settings.get("rung")
     finished: dict[int, dict[str, Any]] = {}  # position in configs → its result, once committed
     layer_choice: dict[int, dict] = {}  # position in configs → the first layer it trained with, and why
 
@@ -292,6 +339,11 @@ def run_group(
             _result(configs[i], fold, seed, history, diverged.get(i), seconds, len(configs), wall, layer_choice.get(i))
             for i, history, seconds in zip(idx, histories, _shares(histories, wall), strict=True)
         ]
+        if rung is not None:  # successive halving: the state the next rung goes on from
+            for i, r in zip(idx, results, strict=True):
+                r.update(rung=int(rung), final=epochs >= span)
+                if not r["final"] and diverged.get(i) is None:
+                    r["state"] = state_bytes(nets[i])
         _commit(commit, results)
         finished.update(zip(idx, results, strict=True))
         if folder and commit is not None:  # committed: their checkpoints have done their work
@@ -344,7 +396,7 @@ def run_group(
                 on_epoch=on_epoch,
                 options=[configs[i].recipe.training_options() for i in idx],
                 diverged="drop",
-                schedule_span=(0, epochs),
+                schedule_span=(0, span),
                 first_layer=choice["first_layer"],
             )
             diverged = {i: h.attrs["diverged_epoch"] for i, h in zip(idx, histories) if "diverged_epoch" in h.attrs}
@@ -412,13 +464,18 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _run_local(payload, groups, settings, workers, tick, store):
+def _starts_of(starts, fold, configs):
+    """The saved states of the ``configs`` of ``fold`` in ``starts`` (``{(Config, fold): bytes}``), or None."""
+    return [starts.get((c, fold)) for c in configs] if starts else None
+
+
+def _run_local(payload, groups, settings, workers, tick, store, starts=None):
     """Run the jobs in this process or in ``workers`` joblib processes; ``settings`` is a callable read as each job
     starts (its BLAS threads follow how many processes share the cores at that moment). Each training is committed
     to ``store`` as it finishes: here by this process, there by the worker."""
     if workers == 1:
         for fold, configs in groups:
-            yield run_group(payload, fold, configs, settings(), tick, store.add_runs)
+            yield run_group(payload, fold, configs, settings(), tick, store.add_runs, _starts_of(starts, fold, configs))
         return
     with tempfile.TemporaryDirectory(prefix="scratchnet-tune-") as tmp:
         path = str(Path(tmp) / "data.joblib")
@@ -441,7 +498,13 @@ def _run_local(payload, groups, settings, workers, tick, store):
             parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")
             yield from parallel(
                 joblib.delayed(run_group)(
-                    path, fold, configs, settings(), ("folder", str(counts), os.getpid()), str(store.path)
+                    path,
+                    fold,
+                    configs,
+                    settings(),
+                    ("folder", str(counts), os.getpid()),
+                    str(store.path),
+                    _starts_of(starts, fold, configs),
                 )
                 for fold, configs in groups
             )
@@ -450,7 +513,7 @@ def _run_local(payload, groups, settings, workers, tick, store):
             poller.join()
 
 
-def _run_dask(payload, groups, settings, client, tick):
+def _run_dask(payload, groups, settings, client, tick, starts=None):
     from distributed import as_completed
 
     topic = f"scratchnet-tune-{uuid.uuid4().hex}"
@@ -459,7 +522,16 @@ def _run_dask(payload, groups, settings, client, tick):
     groups = iter(groups)  # drawn (and claimed) as workers free up, two jobs per worker thread in flight
 
     def submit(group):
-        return client.submit(run_group, data, group[0], group[1], settings, ("dask", topic), pure=False)
+        return client.submit(
+            run_group,
+            data,
+            group[0],
+            group[1],
+            settings,
+            ("dask", topic),
+            starts=_starts_of(starts, group[0], group[1]),
+            pure=False,
+        )
 
     window = max(1, 2 * sum(client.nthreads().values()))
     futures = [submit(group) for group in itertools.islice(groups, window)]
@@ -562,14 +634,14 @@ def _announce(
     )
 
 
-def _progress_bar(n_total: int, n_done: int, epochs: int, progress: bool) -> Any:
+def _progress_bar(n_total: int, n_done: int, epochs: int, progress: bool, desc: str = "tune") -> Any:
     """The tqdm bar of a grid search, counted in trainings and moved epoch by epoch."""
     return progress_bar(
         total=n_total * epochs,
         initial=n_done * epochs,
         unit="training",
         unit_scale=1 / epochs,
-        desc="tune",
+        desc=desc,
         disable=not progress,
         smoothing=0.05,
         bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} [{elapsed}<{remaining}, {rate_fmt}{postfix}]",
@@ -589,12 +661,17 @@ CLAIM_POLL_SECONDS = 1.0
 
 
 def _groups_left(
-    store: Store, claims: Claims, everything: list[tuple[Config, int]], make: Callable[[list], list]
+    store: Store,
+    claims: Claims,
+    everything: list[tuple[Config, int]],
+    make: Callable[[list], list],
+    rung: int | None = None,
 ) -> list[tuple[int, list[Config]]]:
     """After a round: the jobs of the unfinished trainings once some are free (others' claims expired), or [] once
-    every training is in the store; waits while other live processes hold all that is left."""
+    every training is in the store (up to ``rung``, successive halving); waits while other live processes hold all
+    that is left."""
     while True:
-        done = store.finished()
+        done = store.finished(rung)
         left = [(c, f) for c, f in everything if (c, f) not in done]
         if not left:
             return []
@@ -621,6 +698,9 @@ def run_tune(
     blas_threads: int | None = None,
     progress: bool = True,
     checkpoint_every: int = 10,
+    search: str = "grid",
+    min_epochs: int | None = None,
+    factor: int = HALVING_FACTOR,
     echo: Callable[[str], object] = print,
 ) -> dict[str, Any]:
     """Train every (config, fold) that ``store`` does not hold yet; commit each training as it finishes.
@@ -632,33 +712,51 @@ def run_tune(
     ``KeyboardInterrupt`` is raised again after the finished trainings are safe; ``tuning.safe_count`` tells
     what survived.
 
+    ``search="halving"``: successive halving over epochs instead of the whole grid. Rung i trains its
+    configurations on every fold up to ``halving_rungs(epochs, min_epochs, factor)[i]`` epochs (rung 0: all of
+    them from their initial weights); the next rung keeps the best ``rung_sizes`` of them by mean validation
+    accuracy over the folds (``report.promoted``: never a diverged one) and goes on from each training's state
+    saved in the rung (never from zero, to the numbers of an uninterrupted training). Each rung's trainings are
+    committed to the store's ``rungs`` as they finish; a rerun redoes nothing committed and decides the same
+    promotions. The last rung (``epochs``) fills ``runs``, which ``report`` and ``refit`` read.
+
     ``executor``: ``"local"`` (joblib processes, ``workers`` of them, BLAS
     threads per worker so that workers × threads ≤ cores) or ``"dask"`` (the
     cluster of ``client`` or ``scheduler``, else a LocalCluster of ``workers``
     processes; one BLAS thread per task unless ``blas_threads``).
     ``configs`` carry their recipes (``make_grid``); they should be the store's.
     Returns ``{"trained": …, "total": …, "seconds": …, "seconds_all": …}``: ``seconds`` this call's wall time,
-    ``seconds_all`` the grid's over every call (kept in the store's meta ``tune_seconds``).
+    ``seconds_all`` the grid's over every call (kept in the store's meta ``tune_seconds``); with halving also
+    ``"epochs"``: the training epochs this call ran.
     """
     if executor not in ("local", "dask"):
         raise InvalidValueError(f"executor must be 'local' or 'dask', got {executor!r}")
+    if search not in ("grid", "halving"):
+        raise InvalidValueError(f"search must be 'grid' or 'halving', got {search!r}")
     split = make_folds(y_train, folds, seed)
+    n_folds = len(split)
+    if search == "halving":
+        rungs = halving_rungs(epochs, min_epochs or default_min_epochs(epochs, factor), factor)
+        planned = rung_sizes(len(configs), factor, len(rungs))
+    else:
+        rungs, planned = [int(epochs)], [len(configs)]
     done = store.finished()
-    everything = [(c, f) for f in range(len(split)) for c in configs]
-    pending = [(c, f) for c, f in everything if (c, f) not in done]
-    summary = {"trained": 0, "total": len(everything), "seconds": 0.0}
-    if not pending:
-        echo(f"all {len(everything)} trainings are already in {store.path}")
+    everything = [(c, f) for f in range(n_folds) for c in configs]
+    summary = {"trained": 0, "total": len(everything), "seconds": 0.0, "epochs": 0}
+    if search == "halving":
+        summary["total"] = planned[-1] * n_folds
+    if len(done) >= summary["total"]:
+        echo(f"all {summary['total']} trainings are already in {store.path}")
         summary["seconds_all"] = float(store.get_meta("tune_seconds", "0"))
         return summary
     n_classes = int(np.max(y_train)) + 1
     own_client = start = None
     if executor == "dask" and client is None:
         client = own_client = dask_client(scheduler, workers)
+    folder = checkpoint_folder(store)
     try:
         workers, threads = _workers_and_threads(executor, workers, blas_threads, client)
         sizes = (X_train.shape[1], n_classes)
-        groups = make_groups(pending, workers, group_size, *sizes)
         settings = {
             "epochs": int(epochs),
             "batch_size": int(batch_size),
@@ -666,63 +764,61 @@ def run_tune(
             "n_classes": n_classes,
             "blas_threads": int(threads),
         }
-        folder = checkpoint_folder(store)
         if checkpoint_every and (executor == "local" or own_client is not None):  # a file system we share
             folder.mkdir(parents=True, exist_ok=True)
             settings.update(checkpoints=str(folder), checkpoint_every=int(checkpoint_every))
-        plan = {**settings, "executor": executor, "workers": workers, "threads": threads, "groups": len(groups)}
-        _announce(echo, store, configs, len(pending), len(everything), len(split), plan)
-        if "checkpoints" in settings:
-            resumable = sum((folder / checkpoint_name(c, f)).is_file() for c, f in pending)
-            if resumable:
-                echo(f"tune: {_n(resumable, 'training')} go on from their checkpoints in {folder}")
         payload = {"X": X_train, "y": y_train, "folds": split}
+        if search == "halving":
+            total = sum(n * n_folds * (e - b) for e, b, n in zip(rungs, [0, *rungs], planned, strict=False))
+            echo(
+                f"tune: successive halving (factor {factor}): rungs of {', '.join(map(str, rungs))} epochs keep "
+                f"{', '.join(map(str, planned))} configurations, {total:,} training epochs "
+                f"({total / (len(configs) * n_folds * epochs):.1%} of the full grid's "
+                f"{len(configs) * n_folds * epochs:,})"
+            )
         start = time.perf_counter()
-        with (
-            _progress_bar(len(everything), len(everything) - len(pending), epochs, progress) as bar,
-            Claims(store) as claims,
-        ):
-            shown = _Progress(bar, epochs)
+        with Claims(store) as claims:
             shared = {"threads": settings["blas_threads"]}
-
-            def settings_now():
-                """The job settings, with the BLAS threads that fit now that ``n`` tune processes use this machine."""
-                if executor == "dask" or blas_threads:
-                    return settings
-                n = claims.on_this_host()
-                threads = _workers_and_threads(executor, workers, None, None, n)[1]
-                if threads != shared["threads"]:
-                    shared["threads"] = threads
-                    who = f"{n} tune processes share" if n > 1 else "this tune process has"
-                    echo(
-                        f"tune: {who} this machine's {_n(default_workers(), 'core')}: {_n(threads, 'BLAS thread')} per worker"
-                    )
-                return {**settings, "blas_threads": threads}
-
-            while groups:  # each job is claimed in the store as it is drawn: several tune processes share the grid
-                mine = claims.claimed_groups(groups)
-                jobs = (
-                    _run_dask(payload, mine, settings, client, shown.tick)
-                    if executor == "dask"
-                    else _run_local(payload, mine, settings_now, workers, shown.tick, store)
+            run = {
+                "store": store,
+                "claims": claims,
+                "payload": payload,
+                "executor": executor,
+                "client": client,
+                "workers": workers,
+                "threads": threads,
+                "group_size": group_size,
+                "sizes": sizes,
+                "folder": folder,
+                "progress": progress,
+                "blas_threads": blas_threads,
+                "shared": shared,
+                "echo": echo,
+                "summary": summary,
+                "n_folds": n_folds,
+            }
+            if search == "grid":
+                pending = [(c, f) for c, f in everything if (c, f) not in done]
+                _run_round(run, configs, everything, pending, settings, None, "tune", int(epochs))
+            survivors = sorted(configs)
+            for i, target in enumerate(rungs if search == "halving" else []):
+                if i:
+                    survivors = promoted(store.rung_runs(), i - 1, planned[i], n_folds)
+                claims.rung = i
+                everything = [(c, f) for f in range(n_folds) for c in survivors]
+                done = store.finished(i)
+                pending = [(c, f) for c, f in everything if (c, f) not in done]
+                if not pending:
+                    continue
+                starts = store.rung_states(i - 1, pending) if i else None
+                echo(
+                    f"rung {i + 1} of {len(rungs)}: {len(survivors)} configurations to {target} epochs"
+                    + (f", going on from their {rungs[i - 1]}" if i else "")
                 )
-                ran = 0
-                for results in jobs:
-                    ran += 1
-                    store.add_runs(results)  # those the job committed as they finished are kept as they are
-                    summary["trained"] += len(results)
-                    claims.release((Config.from_row(r), r["fold"]) for r in results)
-                    for r in results:  # committed: its checkpoint has done its work
-                        (folder / checkpoint_name(Config.from_row(r), r["fold"])).unlink(missing_ok=True)
-                    shown.finished(len(results))
-                    finals = [r["history"]["accuracy_validation"].iloc[-1] for r in results if len(r["history"])]
-                    if finals:
-                        bar.set_postfix(fold=results[0]["fold"], best_val=f"{max(finals):.3f}")
-                if not ran:  # another process took what was free just before us: look again in a moment
-                    time.sleep(CLAIM_POLL_SECONDS)
-                groups = _groups_left(
-                    store, claims, everything, lambda left: make_groups(left, workers, group_size, *sizes)
-                )
+                rung_settings = {**settings, "epochs": int(target), "schedule_epochs": int(epochs), "rung": i}
+                before = rungs[i - 1] if i else 0
+                _run_round(run, survivors, everything, pending, rung_settings, starts, f"rung {i + 1}", target - before)
+                summary["epochs"] += len(pending) * (target - before)
         summary["seconds"] = time.perf_counter() - start
     finally:
         if start is not None:  # the grid's wall time over every session, for a report after a rerun
@@ -733,6 +829,74 @@ def run_tune(
     summary["seconds_all"] = float(store.get_meta("tune_seconds", "0"))
     _remove_empty(folder)
     return summary
+
+
+def _run_round(
+    run: dict[str, Any],
+    configs: Sequence[Config],
+    everything: list[tuple[Config, int]],
+    pending: list[tuple[Config, int]],
+    settings: dict[str, Any],
+    starts: dict[tuple[Config, int], bytes] | None,
+    label: str,
+    epochs: int,
+) -> None:
+    """Train the ``pending`` of ``everything`` (a grid, or a rung of successive halving) with the claims, executor
+    and progress bar of ``run`` (``run_tune``'s), each job claimed as it is drawn; returns once every training of
+    ``everything`` is in the store (others' included). ``epochs``: how many each training runs."""
+    store, claims, executor, workers = run["store"], run["claims"], run["executor"], run["workers"]
+    group_size, sizes, folder, echo = run["group_size"], run["sizes"], run["folder"], run["echo"]
+    groups = make_groups(pending, workers, group_size, *sizes)
+    plan = {**settings, "executor": executor, "workers": workers, "threads": run["threads"], "groups": len(groups)}
+    _announce(echo, store, configs, len(pending), len(everything), run["n_folds"], plan)
+    if "checkpoints" in settings:
+        resumable = sum((folder / checkpoint_name(c, f)).is_file() for c, f in pending)
+        if resumable:
+            echo(f"tune: {_n(resumable, 'training')} go on from their checkpoints in {folder}")
+    shared = run["shared"]
+
+    def settings_now():
+        """The job settings, with the BLAS threads that fit now that ``n`` tune processes use this machine."""
+        if executor == "dask" or run["blas_threads"]:
+            return settings
+        n = claims.on_this_host()
+        threads = _workers_and_threads(executor, workers, None, None, n)[1]
+        if threads != shared["threads"]:
+            shared["threads"] = threads
+            who = f"{n} tune processes share" if n > 1 else "this tune process has"
+            echo(f"tune: {who} this machine's {_n(default_workers(), 'core')}: {_n(threads, 'BLAS thread')} per worker")
+        return {**settings, "blas_threads": threads}
+
+    with _progress_bar(len(everything), len(everything) - len(pending), epochs, run["progress"], label) as bar:
+        shown = _Progress(bar, epochs)
+        while groups:  # each job is claimed in the store as it is drawn: several tune processes share the grid
+            mine = claims.claimed_groups(groups)
+            jobs = (
+                _run_dask(run["payload"], mine, settings, run["client"], shown.tick, starts)
+                if executor == "dask"
+                else _run_local(run["payload"], mine, settings_now, workers, shown.tick, store, starts)
+            )
+            ran = 0
+            for results in jobs:
+                ran += 1
+                store.add_runs(results)  # those the job committed as they finished are kept as they are
+                run["summary"]["trained"] += len(results)
+                claims.release((Config.from_row(r), r["fold"]) for r in results)
+                for r in results:  # committed: its checkpoint has done its work
+                    (folder / checkpoint_name(Config.from_row(r), r["fold"])).unlink(missing_ok=True)
+                shown.finished(len(results))
+                finals = [r["history"]["accuracy_validation"].iloc[-1] for r in results if len(r["history"])]
+                if finals:
+                    bar.set_postfix(fold=results[0]["fold"], best_val=f"{max(finals):.3f}")
+            if not ran:  # another process took what was free just before us: look again in a moment
+                time.sleep(CLAIM_POLL_SECONDS)
+            groups = _groups_left(
+                store,
+                claims,
+                everything,
+                lambda left: make_groups(left, workers, group_size, *sizes),
+                settings.get("rung"),
+            )
 
 
 def _remove_empty(folder: Path) -> None:
