@@ -52,6 +52,18 @@ def test_train_arch_on_digits_writes_a_layered_run(tmp_path, capsys):
     assert accuracy == pytest.approx(model.history.accuracy_test.iloc[-1], abs=1e-4) and accuracy > 0.5
 
 
+def test_progress_counts_batches_in_epochs(tmp_path, capsys, monkeypatch):
+    import scratchnet.progress
+
+    monkeypatch.setattr(scratchnet.progress, "LINE_INTERVAL", 0.0)  # off a terminal: a line at every update
+    code, _, err = run(capsys, "train", "--arch", TINY, "--epochs", 2, "--batch-size", 100, "--out", tmp_path / "r",
+                       "--quiet", "--progress")  # fmt: skip
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("training: ")]
+    assert len(lines) >= 2 * 14  # 1437 training rows: 14 batches of 100 per epoch, a line after each
+    assert lines[0].startswith("training: 0.1/2 epoch (4 %)") and lines[-1].startswith("training: 2/2 epoch (100 %)")
+
+
 def test_named_and_json_architectures_are_the_same_network(tmp_path, capsys):
     spec = tmp_path / "arch.json"
     spec.write_text(json.dumps({"arch": TINY.split(" ")}))

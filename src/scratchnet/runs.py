@@ -341,12 +341,12 @@ def fit_layered(
             X_train, y_train, EARLY_STOPPING["validation_fraction"], settings.seed
         )
         watch = _LayeredEarlyStopping(net, X_val, y_val, settings.patience)
-    start = epochs_trained(net)
-    bar = progress_bar(range(start, start + epochs), desc="training", unit="epoch", leave=False, disable=not progress)
+    per_epoch = max(X_train.shape[0] // settings.batch_size, 1)  # a bar over the batches, counted in epochs
+    bar = progress_bar(total=epochs * per_epoch, unit_scale=1 / per_epoch, desc="training", unit="epoch",
+                       leave=False, disable=not progress)  # fmt: skip
     say = bar.write if hasattr(bar, "write") else print  # a tqdm bar on a terminal keeps its line
 
     def each_epoch(record: dict) -> bool:
-        bar.update(1)
         if X_test is not None:
             bar.set_postfix(acc_test=f"{record['accuracy_test']:.3f}")
         if verbose:
@@ -362,7 +362,7 @@ def fit_layered(
             net, X_train, y_train, X_test, y_test, epochs=epochs, batch_size=settings.batch_size,
             learning_rate=settings.learning_rate, seed=settings.seed, optimizer=options["optimizer"],
             momentum=options["momentum"], weight_decay=options["weight_decay"], schedule=options["schedule"],
-            augment=settings.augment, on_epoch=each_epoch, schedule_span=schedule_span,
+            augment=settings.augment, on_epoch=each_epoch, schedule_span=schedule_span, on_batch=bar.update,
         )  # fmt: skip
     finally:
         bar.close()
