@@ -332,7 +332,7 @@ def fit_layered(
     schedule_span: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """``fit`` for a network of layers (``model.train_layered``): the recipe's optimiser, schedule and rates,
-    augmentation, early stopping on a stratified 10 % of the training data, a bar over the epochs."""
+    augmentation, early stopping on a stratified 10 % of the training data, a bar over the minibatches."""
     X_train, X_test, y_train, y_test = data
     epochs = settings.epochs if epochs is None else epochs
     watch = None
