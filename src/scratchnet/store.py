@@ -697,7 +697,7 @@ class Store:
 
     @staticmethod
     def _add_columns(conn):
-        """Give an older store the nullable columns of ``_ADDED`` (and the current format version)."""
+        """Give an older store the nullable columns of ``_ADDED`` (and format version 3, that of those columns)."""
         columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
         missing = [c for c in _ADDED if c not in columns]
         if not missing:
@@ -706,7 +706,8 @@ class Store:
             with conn:
                 for c in missing:
                     conn.execute(f"ALTER TABLE runs ADD COLUMN {c} {_ADDED[c]}")
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION),))
+                # format 3 is what the added columns make of it (the rungs of format 4 it gains are empty)
+                conn.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
         except sqlite3.OperationalError:  # a read-only file: read it as it is
             pass
 
