@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .data import preprocessing, sample_shape
+from .data import sample_shape
 from .engine import choose_first_layer, train_many
 from .errors import InvalidValueError, ScratchnetError, TrainingDivergedError
 from .grid import (  # noqa: F401  (the grid's names, re-exported where the search always had them)
@@ -59,12 +59,12 @@ from .grid import (  # noqa: F401  (the grid's names, re-exported where the sear
     rung_sizes,
     varied_fields,
 )
-from .model import LayeredNetwork, save_layered, train_layered
+from .model import LayeredNetwork, train_layered
 from .network import MultilayerNeuralNetClassifier
 from .progress import progress_bar
 from .recipe import DEFAULTS, describe_values
 from .report import best_config, complete, config_means, promoted
-from .runs import RunSettings, fit, load_run_data, read_training, write_run, write_training
+from .runs import RunSettings, fit, fit_layered, load_run_data, read_training, write_run, write_training
 from .store import Claims, Store
 from .validation import check_int
 
@@ -1007,26 +1007,21 @@ def safe_count(store: Store) -> tuple[int, int]:
 
 # -------------------------------------------------------------------- refit
 def _refit_layered(store, config, best, settings, data, out, verbose, echo) -> dict[str, Any]:
-    """``refit_best`` for a network of layers: ``train_layered`` on all training samples, scored on the hold-out;
-    the run's folder holds model.npz (``model.save_layered``) and history.csv."""
+    """``refit_best`` for a network of layers: ``runs.fit_layered`` on all training samples, scored on the hold-out;
+    the run's folder as ``train --arch`` writes it (``runs.write_run``)."""
     fp = store.fingerprint
-    X_train, X_test, y_train, y_test = data
+    X_train, X_test = data[0], data[1]
     echo(
         f"refit: arch={config.arch}, learning rate={config.learning_rate:g} (mean cross validation accuracy "
         f"{best.accuracy_validation:.4f}) on all {X_train.shape[0]} training samples; {_n(fp['epochs'], 'epoch')}, "
         f"batch {fp['batch_size']}; hold-out {X_test.shape[0]} samples"
     )
     shape = sample_shape(fp["dataset"], X_train.shape[1], settings.header.get("preprocessing"))
-    net = _layered_network(config, shape, settings.seed, X_train.dtype)
-    history = train_layered(
-        net, X_train, y_train, X_test, y_test, epochs=settings.epochs, batch_size=settings.batch_size,
-        learning_rate=config.learning_rate, seed=settings.seed, verbose=verbose, **_layered_options(config),
-    )  # fmt: skip
+    net = _layered_network(config, shape, settings.seed, X_train.dtype, int(fp["n_classes"]))
+    history = fit_layered(net, settings, data, verbose=verbose)
     out = Path(out) if out else store.path.with_name(store.path.stem + "-refit")
-    out.mkdir(parents=True, exist_ok=True)
-    header = settings.header or {"preprocessing": preprocessing(fp["dataset"])}
-    model_path = save_layered(net, out / "model.npz", extra_header=header)
-    history.to_csv(out / "history.csv", index=False)
+    title = "refit: training and hold-out accuracy"
+    model_path = write_run(out, net, history, dataset=fp["dataset"], accuracy_title=title, header=settings.header)
     last = history.iloc[-1]
     record = {
         **config.row(),
@@ -1038,7 +1033,7 @@ def _refit_layered(store, config, best, settings, data, out, verbose, echo) -> d
     store.add_refit(record)
     echo(
         f"hold-out accuracy {last.accuracy_test:.4f} (loss {last.loss_test:.4f}) after {_n(len(history), 'epoch')}, "
-        f"{record['seconds']:.1f} s; wrote model.npz, history.csv to {out}"
+        f"{record['seconds']:.1f} s; wrote model.npz, history.csv, loss.png, accuracy.png to {out}"
     )
     return {**record, "history": history, "out": out}
 
@@ -1070,6 +1065,7 @@ def refit_settings(store: Store, config: Config) -> RunSettings:
         dtype=fp["dtype"],
         scale=fp.get("scale"),
         target=fp.get("target"),
+        arch=config.arch or None,
     )
 
 
