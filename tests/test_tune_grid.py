@@ -113,6 +113,7 @@ def test_the_article_grid_is_the_default_and_its_configs_are_unchanged():
         "hidden_nodes": 10,
         "learning_rate": 0.1,
         **ARTICLE_RECIPE,
+        "arch": "",
     }
     assert make_grid(
         [1], [10], [0.1], activations=["sigmoid"], heads=["sigmoid/mse"], optimizers=["SGD"], dropouts=[0]
