@@ -721,9 +721,7 @@ class Store:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN arch {_ADDED['arch']}")
                 # format 3 is what the added columns make of an older store (the rungs of format 4 it gains are
                 # empty); a newer one keeps its number
-                conn.execute(
-                    "UPDATE meta SET value = '3' WHERE key = 'format_version' AND CAST(value AS INTEGER) < 3"
-                )
+                conn.execute("UPDATE meta SET value = '3' WHERE key = 'format_version' AND CAST(value AS INTEGER) < 3")
         except sqlite3.OperationalError:  # a read-only file: read it as it is
             pass
 
