@@ -31,7 +31,11 @@ UPPER = {"cli", "tuning", "grid", "store", "report", "reproduce", "runs", "prese
 def test_a_config_is_architecture_rate_and_recipe():
     config = Config.of(2, 30, 0.1, activation="leaky-relu", init="xavier")
     assert config == Config(2, 30, 0.1, Recipe(activation="leaky_relu", init="glorot"))
-    assert list(config.row()) == list(COLUMNS) == ["hidden_layers", "hidden_nodes", "learning_rate", *Recipe.FIELDS]
+    assert (
+        list(config.row())
+        == list(COLUMNS)
+        == ["hidden_layers", "hidden_nodes", "learning_rate", *Recipe.FIELDS, "arch"]
+    )
     assert Config.from_row(config.row()) == config
     assert config.widths(64, 10) == [64, 30, 30, 10]
     assert Config(1, 10, 0.1).recipe is recipe.ARTICLE

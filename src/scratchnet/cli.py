@@ -43,7 +43,7 @@ from .runs import RunSettings, train_run
 from .serve.command import serve_command
 from .store import Store, export_runs
 from .training import EARLY_STOPPING
-from .tuning import CONNECT_TIMEOUT, dask_client, refit_best, run_tune, safe_count
+from .tuning import CONNECT_TIMEOUT, check_layered, dask_client, refit_best, run_tune, safe_count
 from .version import __version__
 
 MAX_SEED = 2**32 - 1
@@ -667,6 +667,14 @@ def grid_options(f: Callable) -> Callable:
     show_default=True,
     help="Halving: each rung keeps the best 1/K of the configurations and trains K times as many epochs.",
 )
+@click.option(
+    "--arch",
+    "archs",
+    multiple=True,
+    help="A network of layers to cross-validate (a spec, a named architecture or a .json path; repeat for "
+    "several): each × the learning rates and heads/optimisers, trained one at a time. Without --hidden-layers/"
+    "--hidden-nodes only these are searched.",
+)
 @click.option("--refit", "do_refit", is_flag=True, help="Then retrain the best configuration and score the hold-out.")
 @click.option(
     "--out", type=click.Path(file_okay=False), default=None, help="Folder of the refit [default: next to the store]."
@@ -714,6 +722,14 @@ def tune_command(
     """
     if scheduler and executor != "dask":
         raise click.BadParameter("a scheduler address needs --executor dask", param_hint="'--scheduler'")
+    if grid["archs"] and search == "halving":
+        raise click.BadParameter("successive halving is for the MLP grid; search --arch with --search grid",
+                                 param_hint="'--arch'")  # fmt: skip
+    if grid["archs"]:  # networks of layers alone, unless the MLP grid is asked for too
+        source = click.get_current_context().get_parameter_source
+        for name in ("hidden_layers", "hidden_nodes"):
+            if source(name) is click.core.ParameterSource.DEFAULT:
+                grid[name] = []
     dataset = dataset_of(dataset, data_path)
     epochs, batch_size, grid["learning_rates"] = _tune_sizes(dataset, epochs, batch_size, grid["learning_rates"])
     if dataset == "own":
@@ -722,6 +738,7 @@ def tune_command(
         X_train, _, y_train, _ = load_split(dataset, data_path, test_size, seed, dtype)
     _check_batch_fits_a_fold(batch_size, X_train.shape[0], folds)
     configs = grid_of(grid)
+    check_layered(configs, dataset, X_train, int(np.max(y_train)) + 1)  # before a store is made for them
     fingerprint = experiment_fingerprint(
         X_train,
         y_train,
@@ -814,6 +831,7 @@ def grid_of(flags: dict[str, Any]) -> list[Config]:
         weight_decays=list(flags["weight_decays"]),
         schedules=list(flags["schedules"]),
         dropouts=list(flags["dropouts"]),
+        archs=list(flags.get("archs") or []),
     )
 
 

@@ -1,7 +1,8 @@
 """The grid of a grid search: its points (``Config``), how a grid is made, and its fingerprint.
 
 A ``Config`` is one point: an architecture (``hidden_layers`` hidden layers of
-``hidden_nodes`` nodes), a learning rate and a ``Recipe``. ``make_grid`` makes
+``hidden_nodes`` nodes, or ``arch``, a network of layers in the language of
+``scratchnet.archspec``), a learning rate and a ``Recipe``. ``make_grid`` makes
 every combination of lists of values; ``experiment_fingerprint`` says what
 makes two grid searches the same experiment (the store keeps it);
 ``configs_of`` gives a fingerprint's grid back. The store, the search and the
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from .archspec import format_arch, parse_arch
 from .data import default_test_size
 from .errors import InvalidTypeError, InvalidValueError
 from .recipe import ARTICLE, DEFAULTS, FIELD_TYPES, Recipe, uses_momentum
@@ -25,17 +28,26 @@ from .validation import check_int
 ARCHITECTURE_FIELDS = ("hidden_layers", "hidden_nodes", "learning_rate")
 """The article's three dimensions of the grid."""
 
-COLUMNS = (*ARCHITECTURE_FIELDS, *Recipe.FIELDS)
-"""Every dimension of a configuration, as the store's columns and the report's labels: the article's three, then
-the recipe's fields."""
+COLUMNS = (*ARCHITECTURE_FIELDS, *Recipe.FIELDS, "arch")
+"""Every dimension of a configuration, as the store's columns and the report's labels: the article's three, the
+recipe's fields, then ``arch`` (``""`` for the article's MLP of ``hidden_layers`` × ``hidden_nodes``)."""
 
-COLUMN_TYPES: dict[str, type] = {"hidden_layers": int, "hidden_nodes": int, "learning_rate": float, **FIELD_TYPES}
+COLUMN_TYPES: dict[str, type] = {
+    "hidden_layers": int,
+    "hidden_nodes": int,
+    "learning_rate": float,
+    **FIELD_TYPES,
+    "arch": str,
+}
 """The Python type of every column of ``COLUMNS``."""
 
 
 class Config(NamedTuple):
     """One point of the grid: ``hidden_layers`` hidden layers of ``hidden_nodes`` nodes, a learning rate, a recipe.
 
+    With ``arch`` (a spec line of ``scratchnet.archspec``) the network is that one, trained by
+    ``model.train_layered`` one at a time; ``hidden_layers`` and ``hidden_nodes`` are then 0 and the
+    recipe's ``activation``, ``init`` and ``dropout`` its defaults (the architecture writes them).
     Configurations sort by ``COLUMNS`` (the architecture, the learning rate, then the recipe field by field).
     """
 
@@ -43,6 +55,7 @@ class Config(NamedTuple):
     hidden_nodes: int
     learning_rate: float
     recipe: Recipe = ARTICLE
+    arch: str = ""
 
     @classmethod
     def of(
@@ -60,12 +73,14 @@ class Config(NamedTuple):
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Config:
         """The configuration of a row with every column of ``COLUMNS`` (a store row, a pandas Series, a dict)."""
-        values = {k: COLUMN_TYPES[k](row[k]) for k in COLUMNS}
+        values = {k: COLUMN_TYPES[k](row[k]) for k in COLUMNS if k != "arch"}
+        arch = row.get("arch") if hasattr(row, "get") else row["arch"]
         return cls(
             values["hidden_layers"],
             values["hidden_nodes"],
             values["learning_rate"],
             Recipe(**{k: values[k] for k in Recipe.FIELDS}),
+            arch if isinstance(arch, str) else "",  # a store from before architectures: NULL/NaN → the MLP
         )
 
     def row(self) -> dict[str, Any]:
@@ -75,7 +90,13 @@ class Config(NamedTuple):
             "hidden_nodes": self.hidden_nodes,
             "learning_rate": self.learning_rate,
             **self.recipe.as_dict(),
+            "arch": self.arch,
         }
+
+    def key(self) -> str:
+        """The configuration as text (JSON of its row; an MLP's without its empty ``arch``, as before architectures):
+        the claim key and the checkpoint name's digest."""
+        return json.dumps({k: v for k, v in self.row().items() if k != "arch" or v}, sort_keys=True)
 
     def widths(self, n_features: int, n_classes: int) -> list[int]:
         """``[n⁰, n¹, …, nᴸ]``: equal-width hidden layers between the inputs and the classes."""
@@ -140,6 +161,20 @@ def _recipes(dimensions: dict[str, list], heads: list[tuple[str, str]]) -> set[R
     return recipes
 
 
+def check_archs(archs: Iterable[str]) -> list[str]:
+    """Architectures for a grid, each parsed (a mistake is a one-line error) and written canonically
+    (``archspec.format_arch``: a named one becomes its spec line); duplicates removed, sorted."""
+    return sorted({format_arch(parse_arch(a)) for a in archs})
+
+
+def _arch_configs(archs: list[str], rates: list[float], recipes: set[Recipe]) -> set[Config]:
+    """The grid points of networks of layers: each architecture × rate × recipe, the recipe's activation, init and
+    dropout at their defaults (the architecture writes them), so recipes differing only there fall together."""
+    kept = {r.replace(activation=DEFAULTS["activation"], init=DEFAULTS["init"], dropout=DEFAULTS["dropout"])
+            for r in recipes}  # fmt: skip
+    return {Config(0, 0, rate, recipe, arch) for arch in archs for rate in rates for recipe in kept}
+
+
 def make_grid(
     hidden_layers: Iterable[int],
     hidden_nodes: Iterable[int],
@@ -153,8 +188,12 @@ def make_grid(
     weight_decays: list[float] | None = None,
     schedules: list[str] | None = None,
     dropouts: list[float] | None = None,
+    archs: list[str] | None = None,
 ) -> list[Config]:
     """Every combination, sorted as configurations sort (duplicates removed).
+
+    ``archs``: networks of layers (specs of ``scratchnet.archspec``), each × learning rates × recipes, beside
+    the MLPs of ``hidden_layers`` × ``hidden_nodes`` (which may then be empty).
 
     The first three are the article's grid. Each keyword is a list of values
     of one more dimension (None: the article's one value): ``activations``
@@ -166,7 +205,10 @@ def make_grid(
     layers = sorted({check_int(n, "hidden_layers") for n in hidden_layers})
     nodes = sorted({check_int(n, "hidden_nodes") for n in hidden_nodes})
     rates = sorted({float(r) for r in learning_rates})
-    if not (layers and nodes and rates):
+    archs = check_archs(archs or [])
+    if archs and not (layers and nodes):
+        layers = nodes = []
+    elif not (layers and nodes and rates):
         raise InvalidValueError("the grid is empty: give at least one number of layers, of nodes and one learning rate")
     if any(not np.isfinite(r) or r <= 0 for r in rates):
         raise InvalidValueError(f"learning rates must be finite numbers > 0, got {rates}")
@@ -189,6 +231,8 @@ def make_grid(
         check_head(h) for h in _listed([(ARTICLE.output, ARTICLE.loss)] if heads is None else heads, "output/loss head")
     ]
     recipes = _recipes(dimensions, sorted(set(head_list)))
+    if not rates:
+        raise InvalidValueError("the grid is empty: give at least one learning rate")
     grid = {
         Config(n_layers, n_nodes, rate, recipe)
         for n_layers in layers
@@ -196,7 +240,7 @@ def make_grid(
         for rate in rates
         for recipe in recipes
     }
-    return sorted(grid)
+    return sorted(grid | _arch_configs(archs, rates, recipes))
 
 
 # ----------------------------------------------------------------- fingerprint
@@ -251,8 +295,12 @@ def experiment_fingerprint(
     ``configs``: the grid (``make_grid``). A store made before a recipe key was
     recorded holds the article's value (``store.FINGERPRINT_DEFAULTS``).
     """
+    archs = sorted({c.arch for c in configs if c.arch})
+    mlps = [c for c in configs if not c.arch]
     return {
-        **recipe_fingerprint(configs),
+        # the recipes as given: the MLPs' (an architecture's recipe has activation, init and dropout reset)
+        **recipe_fingerprint(mlps or configs),
+        **({"archs": archs} if archs else {}),  # only then: the fingerprints of MLP grids stay as they were
         "dataset": dataset,
         "data_sha256": data_digest(X_train, y_train),
         "n_train": int(X_train.shape[0]),
@@ -261,8 +309,8 @@ def experiment_fingerprint(
         "test_size": default_test_size(dataset) if test_size is None else test_size,
         "dtype": np.dtype(dtype).name,
         "seed": int(seed),
-        "hidden_layers": sorted({c.hidden_layers for c in configs}),
-        "hidden_nodes": sorted({c.hidden_nodes for c in configs}),
+        "hidden_layers": sorted({c.hidden_layers for c in mlps}),
+        "hidden_nodes": sorted({c.hidden_nodes for c in mlps}),
         "learning_rates": sorted({c.learning_rate for c in configs}),
         "folds": int(folds),
         "epochs": int(epochs),
@@ -289,6 +337,7 @@ def configs_of(fingerprint: Mapping[str, Any]) -> list[Config]:
         weight_decays=_as_list(fp["weight_decay"]),
         schedules=_as_list(fp["schedule"]),
         dropouts=_as_list(fp["dropout"]),
+        archs=fp.get("archs"),
     )
 
 

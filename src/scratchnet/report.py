@@ -169,13 +169,40 @@ def markdown_table(
     return "\n".join(lines)
 
 
+def _network(row: pd.Series) -> str:
+    """``n_hidden_layers=…, n_hidden_nodes=…`` of an MLP, ``arch=…`` of a network of layers."""
+    if isinstance(row.get("arch"), str) and row["arch"]:
+        return f"arch={row['arch']}"
+    return f"n_hidden_layers={int(row.hidden_layers)}, n_hidden_nodes={int(row.hidden_nodes)}"
+
+
 def optimal_lines(best: pd.Series, fields: Sequence[str] = ()) -> list[str]:
     """The article's two closing lines; the recipe ``fields`` a grid varies are named after the learning rate."""
     return [
-        f"optimal parameters: n_hidden_layers={int(best.hidden_layers)}, n_hidden_nodes={int(best.hidden_nodes)}, "
+        f"optimal parameters: {_network(best)}, "
         f"learning rate={best.learning_rate:g}" + "".join(f", {k}={_cell(best[k], 'g')}" for k in fields),
         f"best mean cross validation accuracy: {best.accuracy_validation:.6f}",
     ]
+
+
+def arch_table(means: pd.DataFrame) -> pd.DataFrame:
+    """One row per architecture of ``tune --arch``: its best configuration's mean validation accuracy (± std over
+    the folds), learning rate, recipe changes and seconds per training, best first."""
+    rows = []
+    for arch, part in finite(means).groupby("arch", sort=False):
+        best = best_config(part)
+        rows.append(
+            {
+                "architecture": f"`{arch}`",
+                "accuracy": best.accuracy_validation,
+                "std": best.accuracy_validation_std,
+                "learning rate": f"{best.learning_rate:g}",
+                "recipe": Recipe(**{k: best[k] for k in Recipe.FIELDS}).describe() or "the article's",
+                "seconds": best.seconds,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["architecture", "accuracy", "std", "learning rate", "recipe", "seconds"])
+    return frame.sort_values("accuracy", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def summarize(store: Store) -> dict[str, Any]:
@@ -186,13 +213,15 @@ def summarize(store: Store) -> dict[str, Any]:
     full = complete(means, fp["folds"])
     plan = halving_plan(fp)
     n_total = (plan[-1][1] if plan else len(configs_of(fp))) * fp["folds"]
+    layered = full["arch"] != ""
     return {
         "plan": plan,
         "rungs": store.rung_runs() if plan else None,
         "fingerprint": fp,
         "runs": runs,
         "means": means,
-        "complete": full,
+        "complete": full[~layered],  # the article's MLPs: its tables and figures
+        "layered": full[layered],  # the networks of layers of ``tune --arch``: a table by architecture
         "n_total": n_total,
         "varied": varied_fields(fp),
         "best": best_config(full) if not finite(full).empty else None,
@@ -314,7 +343,18 @@ def format_markdown(summary: dict[str, Any], store_path: str | os.PathLike) -> s
         )
         return "\n".join(out) + "\n"
     varied = summary.get("varied", [])
-    if varied:
+    layered = summary.get("layered")
+    if layered is not None and not layered.empty:
+        out += [
+            "## Networks of layers: the best configuration of each architecture",
+            "",
+            "Mean cross-validation accuracy (and its standard deviation over the folds) at the best learning rate "
+            "and recipe of each architecture; seconds per training.",
+            "",
+            markdown_table(arch_table(layered).set_index("architecture"), "architecture"),
+            "",
+        ]
+    if varied and not means.empty:
         top = ranking(means)
         out += [
             f"## The best {len(top)} configurations",
@@ -329,7 +369,7 @@ def format_markdown(summary: dict[str, Any], store_path: str | os.PathLike) -> s
             ),
             "",
         ]
-    for heading, part in combinations(means, varied):
+    for heading, part in combinations(means, varied) if not means.empty else []:
         level = "###" if varied else "##"
         if varied:
             out += [f"## {heading}", ""]
@@ -368,7 +408,7 @@ def format_markdown(summary: dict[str, Any], store_path: str | os.PathLike) -> s
             "",
             "## Refit on all training samples",
             "",
-            f"n_hidden_layers={int(r.hidden_layers)}, n_hidden_nodes={int(r.hidden_nodes)}, learning rate="
+            f"{_network(r)}, learning rate="
             f"{r.learning_rate:g}"
             + "".join(f", {k}={_cell(r[k], 'g')}" for k in varied)
             + f", {int(r.epochs)} epoch{'' if int(r.epochs) == 1 else 's'}: loss_training={r.loss_training:.4f} | "
@@ -452,6 +492,8 @@ def plot_curves(epochs: pd.DataFrame, path: str | os.PathLike, fields: Sequence[
     varying the recipe ``fields`` gets a row of panels per combination and number of layers.
     """
     fields = list(fields)
+    if "arch" in epochs:  # the MLPs' curves (networks of layers have no layers × nodes panel)
+        epochs = epochs[epochs["arch"] == ""]
     curves = mean_curves(epochs)
     layers = sorted(curves["hidden_layers"].unique())
     rates = sorted(curves["learning_rate"].unique())

@@ -109,8 +109,9 @@ RUN_COLUMNS = [
     "diverged_epoch",
     "first_layer",
 ]
-_ADDED = {"diverged_epoch": "INTEGER", "first_layer": "TEXT"}
-"""Nullable columns of ``runs`` added after format 2 (an older store gains them when opened for writing)."""
+_ADDED = {"diverged_epoch": "INTEGER", "first_layer": "TEXT", "arch": "TEXT NOT NULL DEFAULT ''"}
+"""Columns of ``runs`` added after format 2 (an older store gains them when opened for writing): ``arch`` is
+``''`` for the article's MLPs (every run of a store from before architectures)."""
 _REQUIRED = [c for c in RUN_COLUMNS if c not in RECIPE_FIELDS and c not in _ADDED]  # in every format version
 _SQL_TYPES = {str: "TEXT", float: "REAL", int: "INTEGER"}
 _RECIPE_SQL = "".join(f"\n    {k} {_SQL_TYPES[FIELD_TYPES[k]]} NOT NULL," for k in RECIPE_FIELDS)
@@ -126,6 +127,7 @@ CREATE TABLE IF NOT EXISTS runs (
     learning_rate REAL NOT NULL,"""
     + _RECIPE_SQL
     + """
+    arch TEXT NOT NULL DEFAULT '',
     fold INTEGER NOT NULL,
     init_seed INTEGER NOT NULL,
     batch_seed INTEGER NOT NULL,
@@ -155,6 +157,7 @@ CREATE TABLE IF NOT EXISTS refits (
     learning_rate REAL NOT NULL,"""
     + _RECIPE_SQL
     + """
+    arch TEXT NOT NULL DEFAULT '',
     epochs INTEGER NOT NULL,
     loss_training REAL, accuracy_training REAL, loss_test REAL, accuracy_test REAL,
     seconds REAL NOT NULL,
@@ -182,6 +185,7 @@ CREATE TABLE IF NOT EXISTS rungs (
     learning_rate REAL NOT NULL,"""
     + _RECIPE_SQL
     + """
+    arch TEXT NOT NULL DEFAULT '',
     fold INTEGER NOT NULL,
     rung INTEGER NOT NULL,
     epochs INTEGER NOT NULL,
@@ -331,7 +335,7 @@ def _live_owners_of(path):
 
 def config_key(config: Config) -> str:
     """A configuration as the text key of ``claims``."""
-    return json.dumps(config.row(), sort_keys=True)
+    return config.key()
 
 
 class Claims:
@@ -587,10 +591,13 @@ class Store:
                 frame.insert(at + i, k, self._recipe[k])
         return frame
 
+    def _config_columns(self):
+        """The configuration columns of ``runs`` that this store has (a read-only older one may lack ``arch``)."""
+        return [c for c in CONFIG_COLUMNS if not (self.legacy and c in RECIPE_FIELDS) and c not in self.missing]
+
     def _config_sql(self, prefix=""):
         """The configuration columns of ``runs`` that this store has, for SELECT and ORDER BY."""
-        columns = [c for c in CONFIG_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
-        return ", ".join(prefix + c for c in columns)
+        return ", ".join(prefix + c for c in self._config_columns())
 
     # ------------------------------------------------------------ opening
     @staticmethod
@@ -700,14 +707,21 @@ class Store:
         """Give an older store the nullable columns of ``_ADDED`` (and format version 3, that of those columns)."""
         columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
         missing = [c for c in _ADDED if c not in columns]
-        if not missing:
+        refits_arch = "arch" in {row[1] for row in conn.execute("PRAGMA table_info(refits)")}
+        rungs = {row[1] for row in conn.execute("PRAGMA table_info(rungs)")}  # empty: no rungs table
+        rungs_arch = not rungs or "arch" in rungs
+        if not missing and refits_arch and rungs_arch:
             return
         try:
             with conn:
                 for c in missing:
                     conn.execute(f"ALTER TABLE runs ADD COLUMN {c} {_ADDED[c]}")
-                # format 3 is what the added columns make of it (the rungs of format 4 it gains are empty)
-                conn.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
+                for table, has in (("refits", refits_arch), ("rungs", rungs_arch)):
+                    if not has:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN arch {_ADDED['arch']}")
+                # format 3 is what the added columns make of an older store (the rungs of format 4 it gains are
+                # empty); a newer one keeps its number
+                conn.execute("UPDATE meta SET value = '3' WHERE key = 'format_version' AND CAST(value AS INTEGER) < 3")
         except sqlite3.OperationalError:  # a read-only file: read it as it is
             pass
 
@@ -827,13 +841,16 @@ class Store:
                 history = r["history"]
                 last = history.iloc[-1] if len(history) else {m: float("nan") for m in METRICS}
                 diverged = r.get("diverged_epoch")
-                if diverged is not None and self.missing:
+                if diverged is not None and "diverged_epoch" in self.missing:
                     raise StoreError(f"store {str(self.path)!r} is read-only and predates diverged trainings")
+                if r.get("arch") and "arch" in self.missing:
+                    raise StoreError(f"store {str(self.path)!r} is read-only and predates architectures")
                 values = {
                     "hidden_layers": int(r["hidden_layers"]),
                     "hidden_nodes": int(r["hidden_nodes"]),
                     "learning_rate": float(r["learning_rate"]),
                     **self._recipe_of(r),
+                    "arch": str(r.get("arch") or ""),
                     "fold": int(r["fold"]),
                     "init_seed": int(r["init_seed"]),
                     "batch_seed": int(r["batch_seed"]),
@@ -880,11 +897,13 @@ class Store:
         """Record a refit of the best configuration (a dict with the columns of ``refits``)."""
         recipe = self._recipe_of(record)
         recipe_columns = [] if self.legacy else RECIPE_FIELDS
+        arch = [] if "arch" in self.missing else ["arch"]
         columns = [
             "hidden_layers",
             "hidden_nodes",
             "learning_rate",
             *recipe_columns,
+            *arch,
             "epochs",
             "loss_training",
             "accuracy_training",
@@ -902,6 +921,7 @@ class Store:
                     int(record["hidden_nodes"]),
                     float(record["learning_rate"]),
                     *(recipe[k] for k in recipe_columns),
+                    *(str(record.get("arch") or "") for _ in arch),
                     int(record["epochs"]),
                     float(record["loss_training"]),
                     float(record["accuracy_training"]),
@@ -930,8 +950,8 @@ class Store:
             rows = self.conn.execute(f"SELECT {self._config_sql()}, fold FROM runs").fetchall()
         else:
             rows = self.conn.execute(f"SELECT {self._config_sql()}, fold FROM rungs WHERE rung = ?", (rung,)).fetchall()
-        columns = [c for c in CONFIG_COLUMNS if not (self.legacy and c in RECIPE_FIELDS)]
-        return {(Config.from_row({**self._recipe, **dict(zip(columns, r[:-1]))}), int(r[-1])) for r in rows}
+        columns = self._config_columns()
+        return {(Config.from_row({**self._recipe, "arch": "", **dict(zip(columns, r[:-1]))}), int(r[-1])) for r in rows}
 
     def _query(self, sql: str) -> pd.DataFrame:
         """``pd.read_sql_query`` that turns a damaged database into a ``StoreError`` saying how to recover."""
@@ -947,13 +967,13 @@ class Store:
             self._query(f"SELECT {', '.join(columns)} FROM runs ORDER BY {self._config_sql()}, fold")
         )
         for c in self.missing:
-            frame[c] = None
+            frame[c] = "" if c == "arch" else None
         frame["diverged_epoch"] = frame["diverged_epoch"].astype("Int64")
         return frame
 
     def epochs(self) -> pd.DataFrame:
         """Every stored epoch: configuration, fold, epoch and its metrics."""
-        return self._with_recipe(
+        frame = self._with_recipe(
             self._query(
                 f"SELECT {self._config_sql('r.')}, r.fold, e.epoch, "
                 + ", ".join(f"e.{m}" for m in METRICS)
@@ -961,6 +981,9 @@ class Store:
                 f"ORDER BY {self._config_sql('r.')}, r.fold, e.epoch"
             )
         )
+        if "arch" in self.missing:
+            frame.insert(frame.columns.get_loc("fold"), "arch", "")
+        return frame
 
     def _has_rungs(self) -> bool:
         return bool(self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rungs'").fetchone())
@@ -986,4 +1009,7 @@ class Store:
         return out
 
     def refits(self) -> pd.DataFrame:
-        return self._with_recipe(self._query("SELECT * FROM refits ORDER BY id"))
+        frame = self._with_recipe(self._query("SELECT * FROM refits ORDER BY id"))
+        if "arch" not in frame.columns:  # a read-only store from before architectures
+            frame.insert(frame.columns.get_loc("epochs"), "arch", "")
+        return frame

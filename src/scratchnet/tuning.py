@@ -12,6 +12,11 @@ process commits each finished group to the ``Store`` at once.
 Results never depend on grouping or on the executor: the initial weights of a
 network are seeded by ``init_seed(seed, config, fold)`` and the batches of a
 fold by ``batch_seed(seed, fold)``.
+
+A configuration with an ``arch`` (a network of layers, ``tune --arch``) is a group
+of its own, trained by ``model.train_layered`` (same folds, same batch seed), its
+input shaped as the data set's images (``data.sample_shape``); it is not
+checkpointed: an interrupted one starts again.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,8 +42,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from .data import sample_shape
 from .engine import choose_first_layer, train_many
-from .errors import InvalidValueError, ScratchnetError
+from .errors import InvalidValueError, ScratchnetError, TrainingDivergedError
 from .grid import (  # noqa: F401  (the grid's names, re-exported where the search always had them)
     HALVING_FACTOR,
     Config,
@@ -52,11 +59,12 @@ from .grid import (  # noqa: F401  (the grid's names, re-exported where the sear
     rung_sizes,
     varied_fields,
 )
+from .model import LayeredNetwork, train_layered
 from .network import MultilayerNeuralNetClassifier
 from .progress import progress_bar
 from .recipe import DEFAULTS, describe_values
 from .report import best_config, complete, config_means, promoted
-from .runs import RunSettings, fit, load_run_data, read_training, write_run, write_training
+from .runs import RunSettings, fit, fit_layered, load_run_data, read_training, write_run, write_training
 from .store import Claims, Store
 from .validation import check_int
 
@@ -83,8 +91,10 @@ def init_seed(seed: int, config: Config, fold: int) -> int:
     rates, optimizers, activations … of a cell start from the same random draws
     (scaled by their ``init``), so they are compared on equal terms.
     """
-    sequence = np.random.SeedSequence([int(seed), 1, config.hidden_layers, config.hidden_nodes, int(fold)])
-    return int(sequence.generate_state(1)[0])
+    words = [int(seed), 1, config.hidden_layers, config.hidden_nodes, int(fold)]
+    if config.arch:  # a network of layers: seeded by its spec too (an MLP's seed is as before architectures)
+        words.append(zlib.crc32(config.arch.encode()))
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
 def batch_seed(seed: int, fold: int) -> int:
@@ -94,6 +104,8 @@ def batch_seed(seed: int, fold: int) -> int:
 
 # ------------------------------------------------------------------- groups
 def _cost(config, n_features, n_classes):
+    if config.arch:
+        return 0
     return sum(
         a * b
         for a, b in zip(
@@ -116,9 +128,12 @@ def make_groups(
     then each fold is cut into ``workers / gcd(folds, workers)`` groups. Cut
     groups get configurations of similar total cost (dealt by size, snake order).
     """
-    by_fold = {}
+    by_fold, alone = {}, []
     for config, fold in pending:
-        by_fold.setdefault(int(fold), []).append(config)
+        if config.arch:  # a network of layers trains alone (model.train_layered), not in the engine
+            alone.append((int(fold), [config]))
+        else:
+            by_fold.setdefault(int(fold), []).append(config)
     if group_size is not None:
         group_size = check_int(group_size, "group_size")
     workers = check_int(workers, "workers")
@@ -135,7 +150,7 @@ def make_groups(
             lap, pos = divmod(i, chunks)
             dealt[pos if lap % 2 == 0 else chunks - 1 - pos].append(config)
         groups.extend((fold, sorted(chunk)) for chunk in dealt)
-    return groups
+    return groups + sorted(alone)
 
 
 # ----------------------------------------------------------------- one job
@@ -220,7 +235,7 @@ def _shares(histories: list, wall: float) -> np.ndarray:
 
 def checkpoint_name(config: Config, fold: int) -> str:
     """The file name of a training's checkpoint in the grid's checkpoint folder: fold and a digest of the config."""
-    digest = hashlib.sha256(json.dumps(config.row(), sort_keys=True).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(config.key().encode()).hexdigest()[:16]
     return f"fold{int(fold)}-{digest}.npz"
 
 
@@ -321,6 +336,8 @@ def run_group(
     X, y = payload["X"], payload["y"]
     train_idx, val_idx = payload["folds"][fold]
     seed, epochs = settings["seed"], settings["epochs"]
+    if len(configs) == 1 and configs[0].arch:
+        return _run_layered(X, y, train_idx, val_idx, fold, configs[0], settings, progress, commit)
     folder, every = settings.get("checkpoints"), int(settings.get("checkpoint_every") or 0)
     start = time.perf_counter()
     nets = _networks(configs, fold, seed, X.shape[1], settings["n_classes"], X.dtype)
@@ -402,6 +419,75 @@ def run_group(
             diverged = {i: h.attrs["diverged_epoch"] for i, h in zip(idx, histories) if "diverged_epoch" in h.attrs}
             finish([i for i in idx if i not in finished], diverged)
     return [finished[i] for i in range(len(configs))]
+
+
+def _layered_network(
+    config: Config, input_shape: Sequence[int], seed: int, dtype: Any, n_classes: int | None = None
+) -> LayeredNetwork:
+    """The network of layers of ``config`` with its recipe's head, on samples of ``input_shape`` (the data set's
+    images) or, if its first layers take flat rows (``dense(…)``), of the flat rows; one-line errors otherwise."""
+    recipe = config.recipe
+
+    def build(shape):
+        return LayeredNetwork(config.arch, shape, output=recipe.output, loss=recipe.loss, dtype=dtype, seed=seed)
+
+    try:
+        net = build(tuple(input_shape))
+    except InvalidValueError as exc:
+        try:
+            if len(input_shape) == 1:
+                raise
+            net = build((math.prod(input_shape),))
+        except InvalidValueError:
+            raise InvalidValueError(f"arch {config.arch!r}: {exc}") from None
+    if n_classes is not None and net.n_classes != n_classes:
+        raise InvalidValueError(
+            f"arch {config.arch!r} ends with {net.n_classes} class scores but the data has {n_classes} classes; "
+            f"end it with dense({n_classes})"
+        )
+    return net
+
+
+def check_layered(configs: Sequence[Config], dataset: str, X_train: np.ndarray, n_classes: int) -> list[int] | None:
+    """The sample shape the networks of layers among ``configs`` see (the data set's images, ``data.sample_shape``),
+    each architecture built once on it so that a mistake is a one-line error before anything trains; None if none."""
+    archs = {c.arch: c for c in configs if c.arch}
+    if not archs:
+        return None
+    shape = list(sample_shape(dataset, X_train.shape[1]))
+    for config in archs.values():
+        _layered_network(config, shape, 0, X_train.dtype, n_classes)
+    return shape
+
+
+def _layered_options(config: Config) -> dict[str, Any]:
+    """``train_layered``'s optimiser options of ``config``'s recipe (dropout is the architecture's)."""
+    options = config.recipe.training_options()
+    del options["dropout"]
+    return options
+
+
+def _run_layered(X, y, train_idx, val_idx, fold, config, settings, progress, commit) -> list[dict[str, Any]]:
+    """``run_group`` for one network of layers: ``train_layered`` on the fold, the same result dict."""
+    start = time.perf_counter()
+    seed = settings["seed"]
+    shape = settings.get("input_shape") or (X.shape[1],)
+    net = _layered_network(config, shape, init_seed(seed, config, fold), X.dtype, settings["n_classes"])
+    diverged = None
+    with threadpool_limits(limits=settings["blas_threads"]):
+        try:
+            train_layered(
+                net, np.asarray(X[train_idx]), np.asarray(y[train_idx]), np.asarray(X[val_idx]),
+                np.asarray(y[val_idx]), epochs=settings["epochs"], batch_size=settings["batch_size"],
+                learning_rate=config.learning_rate, seed=batch_seed(seed, fold), **_layered_options(config),
+                on_epoch=lambda record: _epoch_done(progress, 1),
+            )  # fmt: skip
+        except TrainingDivergedError as exc:
+            diverged = exc.epoch
+    wall = time.perf_counter() - start
+    result = _result(config, fold, seed, net.history, diverged, wall, 1, wall)
+    _commit(commit, [result])
+    return [result]
 
 
 _RENAMED = {"loss_test": "loss_validation", "accuracy_test": "accuracy_validation"}
@@ -660,6 +746,22 @@ CLAIM_POLL_SECONDS = 1.0
 """How often a process whose work is done looks whether the trainings other processes hold are finished."""
 
 
+def _jobs(
+    everything: list[tuple[Config, int]],
+    pending: Iterable[tuple[Config, int]],
+    workers: int,
+    group_size: int | None,
+    sizes: tuple[int, int],
+) -> list[tuple[int, list[Config]]]:
+    """The jobs of the ``pending`` trainings: the groups of the whole grid (``everything``) less what is in the
+    store, so that a resumed grid trains each one in the company it had. The stacked products' widths, and with
+    them the last bits, stay those of an uninterrupted run: BLAS kernels may sum in another order for other
+    widths (OpenBLAS's small-matrix kernels on AVX-512 do)."""
+    todo = set(pending)
+    groups = make_groups(everything, workers, group_size, *sizes)
+    return [(fold, kept) for fold, configs in groups if (kept := [c for c in configs if (c, fold) in todo])]
+
+
 def _groups_left(
     store: Store,
     claims: Claims,
@@ -734,6 +836,8 @@ def run_tune(
         raise InvalidValueError(f"executor must be 'local' or 'dask', got {executor!r}")
     if search not in ("grid", "halving"):
         raise InvalidValueError(f"search must be 'grid' or 'halving', got {search!r}")
+    if search == "halving" and any(c.arch for c in configs):
+        raise InvalidValueError("successive halving is for the MLP grid; search architectures with search='grid'")
     split = make_folds(y_train, folds, seed)
     n_folds = len(split)
     if search == "halving":
@@ -765,6 +869,9 @@ def run_tune(
             "n_classes": n_classes,
             "blas_threads": int(threads),
         }
+        shape = check_layered(configs, store.fingerprint.get("dataset", ""), X_train, n_classes)
+        if shape is not None:
+            settings["input_shape"] = shape
         if checkpoint_every and (executor == "local" or own_client is not None):  # a file system we share
             folder.mkdir(parents=True, exist_ok=True)
             settings.update(checkpoints=str(folder), checkpoint_every=int(checkpoint_every))
@@ -847,7 +954,7 @@ def _run_round(
     ``everything`` is in the store (others' included). ``epochs``: how many each training runs."""
     store, claims, executor, workers = run["store"], run["claims"], run["executor"], run["workers"]
     group_size, sizes, folder, echo = run["group_size"], run["sizes"], run["folder"], run["echo"]
-    groups = make_groups(pending, workers, group_size, *sizes)
+    groups = _jobs(everything, pending, workers, group_size, sizes)
     plan = {**settings, "executor": executor, "workers": workers, "threads": run["threads"], "groups": len(groups)}
     _announce(echo, store, configs, len(pending), len(everything), run["n_folds"], plan)
     if "checkpoints" in settings:
@@ -895,7 +1002,7 @@ def _run_round(
                 store,
                 claims,
                 everything,
-                lambda left: make_groups(left, workers, group_size, *sizes),
+                lambda left: _jobs(everything, left, workers, group_size, sizes),
                 settings.get("rung"),
             )
 
@@ -916,6 +1023,38 @@ def safe_count(store: Store) -> tuple[int, int]:
 
 
 # -------------------------------------------------------------------- refit
+def _refit_layered(store, config, best, settings, data, out, verbose, echo) -> dict[str, Any]:
+    """``refit_best`` for a network of layers: ``runs.fit_layered`` on all training samples, scored on the hold-out;
+    the run's folder as ``train --arch`` writes it (``runs.write_run``)."""
+    fp = store.fingerprint
+    X_train, X_test = data[0], data[1]
+    echo(
+        f"refit: arch={config.arch}, learning rate={config.learning_rate:g} (mean cross validation accuracy "
+        f"{best.accuracy_validation:.4f}) on all {X_train.shape[0]} training samples; {_n(fp['epochs'], 'epoch')}, "
+        f"batch {fp['batch_size']}; hold-out {X_test.shape[0]} samples"
+    )
+    shape = sample_shape(fp["dataset"], X_train.shape[1], settings.header.get("preprocessing"))
+    net = _layered_network(config, shape, settings.seed, X_train.dtype, int(fp["n_classes"]))
+    history = fit_layered(net, settings, data, verbose=verbose)
+    out = Path(out) if out else store.path.with_name(store.path.stem + "-refit")
+    title = "refit: training and hold-out accuracy"
+    model_path = write_run(out, net, history, dataset=fp["dataset"], accuracy_title=title, header=settings.header)
+    last = history.iloc[-1]
+    record = {
+        **config.row(),
+        "epochs": len(history),
+        **{k: last[k] for k in ("loss_training", "accuracy_training", "loss_test", "accuracy_test")},
+        "seconds": float(history.seconds.sum()),
+        "model_path": str(model_path),
+    }
+    store.add_refit(record)
+    echo(
+        f"hold-out accuracy {last.accuracy_test:.4f} (loss {last.loss_test:.4f}) after {_n(len(history), 'epoch')}, "
+        f"{record['seconds']:.1f} s; wrote model.npz, history.csv, loss.png, accuracy.png to {out}"
+    )
+    return {**record, "history": history, "out": out}
+
+
 def _refit_data(store: Store, settings: RunSettings) -> list[np.ndarray]:
     """The split of the grid search's data, checked to be the data the store was made with."""
     fp = store.fingerprint
@@ -943,6 +1082,7 @@ def refit_settings(store: Store, config: Config) -> RunSettings:
         dtype=fp["dtype"],
         scale=fp.get("scale"),
         target=fp.get("target"),
+        arch=config.arch or None,
     )
 
 
@@ -972,6 +1112,8 @@ def refit_best(
     data = _refit_data(store, settings)
     X_train, X_test = data[0], data[1]
     recipe = config.recipe.describe()
+    if config.arch:
+        return _refit_layered(store, config, best, settings, data, out, verbose, echo)
     echo(
         f"refit: n_hidden_layers={config.hidden_layers}, n_hidden_nodes={config.hidden_nodes}, learning rate="
         f"{config.learning_rate:g} (mean cross validation accuracy {best.accuracy_validation:.4f}) on all "
