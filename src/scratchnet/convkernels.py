@@ -10,27 +10,43 @@ pooling), so no two threads ever write the same element.
 
 from __future__ import annotations
 
-import numba
-from numba import njit, prange
-
 PARALLEL_MIN_WORK = 1 << 22
 """Kernels touching fewer elements run on one thread: a ``prange`` region ends by waiting for every
 worker, which costs more than it saves on small arrays (and far more on a machine shared with other jobs)."""
 
+prange = range
+"""``numba.prange`` once the first kernel is compiled (the kernels below are plain Python until then)."""
+_COMPILED: dict = {}
+
+
+def compiled(kernel):
+    """The Numba-compiled form of one of the kernels below, made on first use: importing scratchnet, and
+    training an MLP, never loads Numba (about 60 MB of memory and a second of start-up)."""
+    fast = _COMPILED.get(kernel.__name__)
+    if fast is None:
+        import numba
+
+        globals()["prange"] = numba.prange  # read by Numba when it compiles the loops below
+        fast = _COMPILED[kernel.__name__] = numba.njit(cache=True, parallel=True)(kernel)
+    return fast
+
 
 def run(kernel, work, *args):
-    """``kernel(*args)``, on one Numba thread when ``work`` (elements touched) is below ``PARALLEL_MIN_WORK``."""
+    """``kernel(*args)`` compiled, on one Numba thread when ``work`` (elements touched) is below
+    ``PARALLEL_MIN_WORK``."""
+    import numba
+
+    fast = compiled(kernel)
     threads = numba.get_num_threads()
     if threads == 1 or work >= PARALLEL_MIN_WORK:
-        return kernel(*args)
+        return fast(*args)
     numba.set_num_threads(1)
     try:
-        return kernel(*args)
+        return fast(*args)
     finally:
         numba.set_num_threads(threads)
 
 
-@njit(cache=True, parallel=True)
 def im2col_t(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols):
     """``cols[k, (n·Hₒ + oy)·Wₒ + ox] = x[n, c, oy·sh + i − ph, ox·sw + j − pw]`` (0 in the padding)."""
     N, C, H, W = x.shape
@@ -55,7 +71,6 @@ def im2col_t(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols):
                         cols[k, r + ox] = 0
 
 
-@njit(cache=True, parallel=True)
 def col2im_t(cols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx):
     """The adjoint of ``im2col_t``: ``dx[n, c, y, x] += cols[k, pixel]`` over every (offset, pixel) that read it.
 
@@ -80,7 +95,6 @@ def col2im_t(cols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx):
                             dx[n, c, y, xx] += cols[k, r + ox]
 
 
-@njit(cache=True, parallel=True)
 def maxpool_forward(x, kh, kw, sh, sw, Ho, Wo, out, idx):
     """``out`` = maximum of each window; ``idx`` = its offset ``i·kw + j`` in the window, the first
     maximum in row-major order (as PyTorch)."""
@@ -104,7 +118,6 @@ def maxpool_forward(x, kh, kw, sh, sw, Ho, Wo, out, idx):
                 idx[n, c, oy, ox] = arg
 
 
-@njit(cache=True, parallel=True)
 def maxpool_backward(grad_out, idx, kh, kw, sh, sw, dx):
     """``dx[window's argmax] += grad_out`` for every window; ``dx`` zeroed by the caller."""
     N, C, Ho, Wo = grad_out.shape
@@ -117,7 +130,6 @@ def maxpool_backward(grad_out, idx, kh, kw, sh, sw, dx):
                 dx[n, c, oy * sh + a // kw, ox * sw + a % kw] += grad_out[n, c, oy, ox]
 
 
-@njit(cache=True, parallel=True)
 def avgpool_forward(x, kh, kw, sh, sw, Ho, Wo, out):
     """``out`` = mean of each kh×kw window (stride sh, sw; no padding)."""
     N, C = x.shape[0], x.shape[1]
@@ -134,7 +146,6 @@ def avgpool_forward(x, kh, kw, sh, sw, Ho, Wo, out):
                 out[n, c, oy, ox] = s * scale
 
 
-@njit(cache=True, parallel=True)
 def avgpool_backward(grad_out, kh, kw, sh, sw, dx):
     """``dx[window] += grad_out / (kh·kw)`` for every window; ``dx`` zeroed by the caller."""
     N, C, Ho, Wo = grad_out.shape
