@@ -52,6 +52,18 @@ def test_train_arch_on_digits_writes_a_layered_run(tmp_path, capsys):
     assert accuracy == pytest.approx(model.history.accuracy_test.iloc[-1], abs=1e-4) and accuracy > 0.5
 
 
+def test_progress_counts_batches_in_epochs(tmp_path, capsys, monkeypatch):
+    import scratchnet.progress
+
+    monkeypatch.setattr(scratchnet.progress, "LINE_INTERVAL", 0.0)  # off a terminal: a line at every update
+    code, _, err = run(capsys, "train", "--arch", TINY, "--epochs", 2, "--batch-size", 100, "--out", tmp_path / "r",
+                       "--quiet", "--progress")  # fmt: skip
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("training: ")]
+    assert len(lines) >= 2 * 14  # 1437 training rows: 14 batches of 100 per epoch, a line after each
+    assert lines[0].startswith("training: 0.1/2 epoch (4 %)") and lines[-1].startswith("training: 2/2 epoch (100 %)")
+
+
 def test_named_and_json_architectures_are_the_same_network(tmp_path, capsys):
     spec = tmp_path / "arch.json"
     spec.write_text(json.dumps({"arch": TINY.split(" ")}))
@@ -269,6 +281,11 @@ def test_preset_cnn_is_the_issue_recipe():
     assert "hidden" not in cnn.options()
 
 
+def test_preset_cnn_refuses_the_mlp_flags(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--preset", "cnn", "--hidden", "30", "--out", tmp_path / "r")
+    assert code == 2 and err.count("\n") == 1 and "--hidden" in err
+
+
 def test_preset_cnn_trains_on_digits_and_flags_override_it(tmp_path, capsys):
     code, out, err = run(capsys, "train", "--preset", "cnn", "--epochs", 1, "--batch-size", 64, "--out",
                          tmp_path / "r", "--no-progress")  # fmt: skip
@@ -377,3 +394,61 @@ def test_predict_own_images_with_a_layered_model_gives_class_names(tmp_path, cap
     items = [json.loads(line) for line in out.splitlines()]
     assert len(items) == 20 and {item["predicted"] for item in items} <= {"dark", "light"}
     assert sum(item["predicted"] == item["label"] for item in items) >= 18
+
+
+def test_predict_reads_an_estimators_layered_file_with_its_class_names(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    from scratchnet.estimator import NeuralNetClassifier
+
+    digits = load_digits()
+    X, y = digits.images[:300, None] / 8 - 1, np.array(list("abcdefghij"))[digits.target[:300]]
+    est = NeuralNetClassifier(arch=TINY, output="softmax", loss="cross_entropy", optimizer="adam",
+                              learning_rate=0.01, epochs=2, batch_size=20, random_state=0).fit(X, y)  # fmt: skip
+    est.save(tmp_path / "est.npz")
+    np.save(tmp_path / "x.npy", X[:30])
+    code, out, err = run(capsys, "predict", tmp_path / "est.npz", tmp_path / "x.npy", "--scaled", "--jsonl")
+    assert code == 0, err
+    predicted = [json.loads(line)["predicted"] for line in out.splitlines()]
+    assert predicted == est.predict(X[:30]).tolist()
+
+
+# ------------------------------------------------------------- serve
+def test_serve_lists_predicts_and_shows_a_layered_model(tmp_path, capsys):
+    pytest.importorskip("starlette")
+    import warnings
+
+    from scratchnet.serve.app import create_app
+    from scratchnet.serve.preprocess import check_pixels, model_image
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from starlette.testclient import TestClient
+
+    code, _, err = train(
+        capsys, tmp_path / "r", "--quiet", "--seed", 7, arch="conv(3, 3, padding=1) relu flatten dense(10)"
+    )
+    assert code == 0, err
+    path = tmp_path / "r" / "model.npz"
+    pixels = np.zeros((28, 28))
+    pixels[4:24, 12:16] = 255
+    with TestClient(create_app([str(path)])) as client:
+        (m,) = client.get("/api/models").json()["models"]
+        assert m["arch"] == "conv(3, 3, padding=1) relu flatten dense(10)" and m["input_shape"] == [1, 8, 8]
+        assert m["n_parameters"] == 3 * 9 + 3 + 192 * 10 + 10 and m["dataset"] == "digits" and m["epochs_trained"] == 2
+        result = client.post("/api/predict", json={"pixels": pixels.ravel().tolist()}).json()
+        learn = client.get(f"/api/learn/{m['name']}").json()
+    net = load_layered(path)
+    _, _, x = model_image(check_pixels(pixels.ravel().tolist()), read_header(path)["preprocessing"], 64)
+    want = net.predict_proba(x)[0]
+    assert result["prediction"] == int(want.argmax())
+    np.testing.assert_allclose(result["probabilities"], want, atol=1e-4)
+    assert [layer["shape"] for layer in result["layers"]] == [[3, 8, 8], [3, 8, 8], [192], [10], [10]]
+    assert learn["weights"]["shape"] == [3, 3] and len(learn["weights"]["units"]) == 3
+    assert len(learn["history"]["epoch"]) == 2
+    ev = learn["evaluation"]
+    assert ev["available"] and "seed 7" in ev["split"]
+    from scratchnet.data import load_split
+
+    _, X_test, _, y_test = load_split("digits", None, None, 7, "float64")
+    assert ev["accuracy"] == pytest.approx(net.accuracy(X_test, y_test))

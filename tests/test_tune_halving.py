@@ -333,6 +333,7 @@ def test_report_shows_the_rungs_and_refit_takes_the_last_rungs_winner(halved, tm
     assert code == 0, err
     assert "## Successive halving" in out and "60 training epochs of the full grid's 216 (27.8%)" in out
     assert "| 1 | 1 | 8 of 8 | 24 | 0 |" in out and "| 3 | 9 | 1 of 1 | 3 | 0 |" in out
+    assert "| 3 | 24 |" in out and "|  | 18 |" in out  # 3 went on after rung 1; rung 3 is the last
     assert "Incomplete" not in out
     with Store.open(path) as store:
         winner = store.runs().iloc[0]

@@ -389,6 +389,7 @@ def train_layered(
     verbose=False,
     on_epoch=None,
     schedule_span=None,
+    on_batch=None,
 ):
     """Train ``model`` in place by minibatch gradient descent; this call's epochs as a DataFrame.
 
@@ -402,6 +403,7 @@ def train_layered(
     ``augment``: ``True`` (shifts ≤ 2 px, rotations ≤ 10°) or ``{"shift": s, "rotate": deg}``;
     off by default. ``on_epoch(record)`` may return True to stop. ``schedule_span``: ``(first epoch, epochs)``
     the schedule runs over (default: this call's), so that a resumed run keeps the uninterrupted run's rates.
+    ``on_batch()`` is called after each minibatch step (a progress bar).
     """
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
@@ -447,6 +449,8 @@ def train_layered(
                 loss_sum += model.loss_function.value(a, Yb)
                 correct += int(np.count_nonzero(a.argmax(axis=1) == y_train[idx]))
                 opt.update(params, model.backward(Yb))
+                if on_batch is not None:
+                    on_batch()
         if not (math.isfinite(loss_sum) and all(np.all(np.isfinite(p)) for p in params)):
             for p, kept in zip(params, before):
                 p[...] = kept

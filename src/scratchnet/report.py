@@ -239,7 +239,8 @@ def rung_epochs(rung_runs: pd.DataFrame, plan: Sequence[tuple[int, int]]) -> pd.
 
 def rung_summary(rung_runs: pd.DataFrame, plan: Sequence[tuple[int, int]], n_folds: int) -> pd.DataFrame:
     """One row per rung of successive halving: its epochs, configurations planned and trained, trainings finished and
-    diverged, the best mean validation accuracy, the configurations kept for the next rung and the epochs trained."""
+    diverged, the best mean validation accuracy, the configurations that went on to the next rung (blank while the
+    rung is incomplete) and the epochs trained."""
     rows = []
     trained = rung_epochs(rung_runs, plan) if len(rung_runs) else pd.Series(dtype=int)
     for i, (epochs, planned) in enumerate(plan):
@@ -255,7 +256,7 @@ def rung_summary(rung_runs: pd.DataFrame, plan: Sequence[tuple[int, int]], n_fol
                 "trainings": len(part),
                 "diverged": int(part["diverged_epoch"].notna().sum()),
                 "best mean CV accuracy": best,
-                "kept": min(kept, len(finite(means))) if kept and len(means) == planned else np.nan,
+                "went on": str(min(kept, len(finite(means)))) if kept and len(means) == planned else "",
                 "training epochs": int(trained[rung_runs["rung"] == i].sum()) if len(part) else 0,
             }
         )
@@ -290,7 +291,7 @@ def halving_lines(summary: dict[str, Any]) -> list[str]:
     return [
         "## Successive halving",
         "",
-        f"Factor {fp['factor']}, first rung {fp['min_epochs']} epochs: rung i trains its configurations on every fold "
+        f"Factor {fp['factor']}, first rung of {fp['min_epochs']} epochs: rung i trains its configurations on every fold "
         "up to its epochs, going on from the rung before's saved state; the best 1/"
         f"{fp['factor']} by mean cross-validation accuracy (never a diverged one) go on. {used:,} training epochs of "
         f"the full grid's {full:,} ({used / full:.1%}). The tables after this section hold the last rung "

@@ -23,7 +23,7 @@ from .data import load_own_split, load_split, preprocessing, sample_shape
 from .diagnostics import plot_gradients
 from .errors import InvalidValueError, ModelFileError
 from .model import FORMAT_NAME as LAYERED_FORMAT
-from .model import LayeredNetwork, load_layered, save_layered, train_layered
+from .model import LayeredNetwork, load_layered, read_layered, save_layered, train_layered
 from .modelio import (
     network_arrays,
     network_from_file,
@@ -186,8 +186,7 @@ def read_training(path: str | os.PathLike) -> tuple[MultilayerNeuralNetClassifie
 
 def read_layered_training(path: str | os.PathLike) -> tuple[LayeredNetwork, dict]:
     """``(network of layers with its optimiser state, header)`` of a checkpoint of ``save_checkpoint``."""
-    net = load_layered(path)
-    header = read_header(path)
+    net, header = read_layered(path)
     with np.load(path, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files if name.startswith("optimizer_")}
     net.optimizer_state = unpack_optimizer(header.get("optimizer_state"), arrays, len(net.param_list()), path)
@@ -333,7 +332,7 @@ def fit_layered(
     schedule_span: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """``fit`` for a network of layers (``model.train_layered``): the recipe's optimiser, schedule and rates,
-    augmentation, early stopping on a stratified 10 % of the training data, a bar over the epochs."""
+    augmentation, early stopping on a stratified 10 % of the training data, a bar over the minibatches."""
     X_train, X_test, y_train, y_test = data
     epochs = settings.epochs if epochs is None else epochs
     watch = None
@@ -342,12 +341,12 @@ def fit_layered(
             X_train, y_train, EARLY_STOPPING["validation_fraction"], settings.seed
         )
         watch = _LayeredEarlyStopping(net, X_val, y_val, settings.patience)
-    start = epochs_trained(net)
-    bar = progress_bar(range(start, start + epochs), desc="training", unit="epoch", leave=False, disable=not progress)
+    per_epoch = max(X_train.shape[0] // settings.batch_size, 1)  # a bar over the batches, counted in epochs
+    bar = progress_bar(total=epochs * per_epoch, unit_scale=1 / per_epoch, desc="training", unit="epoch",
+                       leave=False, disable=not progress)  # fmt: skip
     say = bar.write if hasattr(bar, "write") else print  # a tqdm bar on a terminal keeps its line
 
     def each_epoch(record: dict) -> bool:
-        bar.update(1)
         if X_test is not None:
             bar.set_postfix(acc_test=f"{record['accuracy_test']:.3f}")
         if verbose:
@@ -363,7 +362,7 @@ def fit_layered(
             net, X_train, y_train, X_test, y_test, epochs=epochs, batch_size=settings.batch_size,
             learning_rate=settings.learning_rate, seed=settings.seed, optimizer=options["optimizer"],
             momentum=options["momentum"], weight_decay=options["weight_decay"], schedule=options["schedule"],
-            augment=settings.augment, on_epoch=each_epoch, schedule_span=schedule_span,
+            augment=settings.augment, on_epoch=each_epoch, schedule_span=schedule_span, on_batch=bar.update,
         )  # fmt: skip
     finally:
         bar.close()
@@ -534,7 +533,10 @@ def train_run(
     digits = ((X_train, X_test), np.concatenate([y_train, y_test]), settings.seed)  # no copy of the images
     if settings.dataset == "own":
         digits = None
-    write_run(out, net, net.history, dataset=settings.dataset, digits=digits, header=settings.header)
+    header = settings.header or {"preprocessing": preprocessing(settings.dataset)}
+    if layered:  # the seed of the run's split, as an MLP's file has it (``random_seed``)
+        header = {**header, "random_seed": settings.seed}
+    write_run(out, net, net.history, dataset=settings.dataset, digits=digits, header=header)
     if diagnostics:  # gradients.png: the per-layer gradient norms and saturated shares per epoch
         plot_gradients(net.diagnostics, Path(out) / "gradients.png")
     accuracy = hold_out_accuracy(net, history, X_test, y_test)

@@ -704,7 +704,7 @@ class Store:
 
     @staticmethod
     def _add_columns(conn):
-        """Give an older store the nullable columns of ``_ADDED`` (and the current format version)."""
+        """Give an older store the nullable columns of ``_ADDED`` (and format version 3, that of those columns)."""
         columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
         missing = [c for c in _ADDED if c not in columns]
         refits_arch = "arch" in {row[1] for row in conn.execute("PRAGMA table_info(refits)")}
@@ -719,7 +719,10 @@ class Store:
                 for table, has in (("refits", refits_arch), ("rungs", rungs_arch)):
                     if not has:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN arch {_ADDED['arch']}")
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION),))
+                if any(c != "arch" for c in missing):
+                    # format 3 is what the added columns make of it (the rungs of format 4 it gains are empty);
+                    # the arch columns alone change no format (an older scratchnet reads past them)
+                    conn.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
         except sqlite3.OperationalError:  # a read-only file: read it as it is
             pass
 

@@ -813,7 +813,8 @@ def run_tune(
     ``configs`` carry their recipes (``make_grid``); they should be the store's.
     Returns ``{"trained": …, "total": …, "seconds": …, "seconds_all": …}``: ``seconds`` this call's wall time,
     ``seconds_all`` the grid's over every call (kept in the store's meta ``tune_seconds``); with halving also
-    ``"epochs"``: the training epochs this call ran.
+    ``"epochs"``: the training epochs of the trainings this call found to do (a part resumed from a checkpoint
+    counted whole).
     """
     if executor not in ("local", "dask"):
         raise InvalidValueError(f"executor must be 'local' or 'dask', got {executor!r}")

@@ -5,6 +5,11 @@
 The record pins what the same seeds give: ``tests/test_golden_histories.py``
 recomputes every run and compares, so a refactoring that changes the numbers
 is caught. Every run is on scikit-learn's bundled digits (no download).
+
+The last bits depend on the CPU: NumPy's SIMD ``exp``/``log`` and OpenBLAS's kernels differ
+between an AVX2 and an AVX-512 machine. So the record holds one set of numbers per
+``machine()`` (OpenBLAS's core and whether NumPy dispatches AVX-512); running this script
+adds or rewrites the current machine's set and keeps the others.
 """
 
 from __future__ import annotations
@@ -153,6 +158,20 @@ def tune_history(args):
     return dict(sorted(out.items()))
 
 
+def machine() -> str:
+    """The CPU traits the last bits depend on: OpenBLAS's kernel and NumPy's AVX-512 dispatch."""
+    from threadpoolctl import threadpool_info
+
+    blas = "+".join(
+        sorted({f"{i['internal_api']}-{i.get('architecture')}" for i in threadpool_info() if i["user_api"] == "blas"})
+    )
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # NumPy < 2
+        from numpy.core._multiarray_umath import __cpu_features__ as features
+    return f"{blas}, {'avx512' if features.get('AVX512F') else 'no avx512'}"
+
+
 def record():
     return {
         "train": {name: train_history(spec) for name, spec in TRAIN_RUNS.items()},
@@ -162,5 +181,7 @@ def record():
 
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parents[1] / "src"))
-    RECORD.write_text(json.dumps(record(), indent=1, sort_keys=True) + "\n")
-    print(f"wrote {RECORD}")
+    records = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    records[machine()] = record()
+    RECORD.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {RECORD} for {machine()}")

@@ -31,9 +31,12 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..activations import OUTPUTS
 from ..data import cache_dir, default_test_size, load_dataset, split
 from ..errors import InvalidValueError, ModelFileError
-from ..modelio import network_from_file, read_model_file
+from ..model import FORMAT_NAME as LAYERED_FORMAT
+from ..model import load_layered
+from ..modelio import network_from_file, read_header, read_model_file
 from ..network import MultilayerNeuralNetClassifier
 from ..report import KEYS, best_rate_table, config_means, mean_curves
 from ..store import Store
@@ -71,6 +74,22 @@ class ServedModel:
         self.dataset = (self.preprocessing or {}).get("dataset") or {64: "digits", 784: "mnist"}[n_inputs]
         self._evaluation = None
         self._lock = threading.Lock()
+
+    @property
+    def n_inputs(self):
+        return self.net.layers[0]
+
+    @property
+    def seed(self):
+        """The seed of the run's split (the network's), to find its hold-out again."""
+        return self.net.random_seed
+
+    def what(self):
+        return f"layers {self.net.layers}"
+
+    def scores(self, X):
+        """The output layer's values of the rows of ``X``."""
+        return self.net.forward(X)[-1]
 
     def describe(self):
         net = self.net
@@ -143,6 +162,109 @@ class ServedModel:
             return self._evaluation
 
 
+class ServedLayeredModel(ServedModel):
+    """A network of layers' model file (``scratchnet train --arch``): every layer's output is shown, (C, H, W)
+    ones as feature maps; the Learn view shows the first conv layer's kernels (or a first dense layer's weights)."""
+
+    def __init__(self, name, path):
+        self.name = name
+        self.path = Path(path)
+        self.net = load_layered(path)
+        self.header = read_header(path)
+        self.preprocessing = self.header.get("preprocessing") or None
+        if self.n_inputs not in (64, 784):
+            raise ModelFileError(
+                f"{str(path)!r} takes samples of shape {self.net.input_shape}; serve shows digit models "
+                "(1 × 28 × 28 or 1 × 8 × 8)"
+            )
+        self.dataset = (self.preprocessing or {}).get("dataset") or {64: "digits", 784: "mnist"}[self.n_inputs]
+        self._evaluation = None
+        self._lock = threading.Lock()
+
+    @property
+    def n_inputs(self):
+        return math.prod(self.net.input_shape)
+
+    @property
+    def seed(self):
+        """The seed of the ``scratchnet train --arch`` run (its split) that wrote the file, else None."""
+        return self.header.get("random_seed")
+
+    def what(self):
+        return f"the architecture {self.net.arch}"
+
+    def scores(self, X):
+        return self.net.predict_proba(X)
+
+    def describe(self):
+        net = self.net
+        return {
+            "name": self.name,
+            "file": self.path.name,
+            "arch": net.arch,
+            "layers": [layer.spec() for layer in net.layers],
+            "input_shape": list(net.input_shape),
+            "n_parameters": net.n_params(),
+            "dtype": net.dtype.name,
+            "output": net.output,
+            "loss": net.loss_function.name,
+            "dataset": self.dataset,
+            "preprocessing": self.preprocessing,
+            "epochs_trained": len(net.history_records),
+            "diagnostics": False,
+        }
+
+    def predict(self, pixels, center=True):
+        image, max_value, x = model_image(pixels, self.preprocessing, self.n_inputs, center)
+        a = self.net._input(x)
+        layers = []
+        for i, layer in enumerate(self.net.layers):
+            a = layer.forward(a, False)
+            layers.append({"name": f"{i} {layer.spec()}", "shape": list(a.shape[1:]), "values": _rounded(a[0])})
+        outputs = OUTPUTS[self.net.output](a)[0].astype(np.float64)
+        total = outputs.sum()
+        probabilities = outputs / total if self.net.output != "softmax" and total > 0 else outputs
+        layers.append({"name": f"output ({self.net.output})", "shape": [len(outputs)], "values": _rounded(outputs)})
+        return {
+            "model": self.name,
+            "prediction": int(np.argmax(outputs)),
+            "probabilities": _rounded(probabilities),
+            "outputs": _rounded(outputs),
+            "input": {"shape": list(image.shape), "max_value": max_value, "values": _rounded(image, 2)},
+            "layers": layers,
+        }
+
+    def learn(self):
+        net = self.net
+        first = next(((n, a) for n, a in net.named_params() if n.endswith(".W") and a.ndim in (2, 4)), (None, None))
+        W = first[1]
+        if W is not None and W.ndim == 4:  # conv kernels (O, C, kh, kw): each output channel's, on channel 0
+            shape, images = list(W.shape[2:]), [W[j, 0] for j in range(W.shape[0])]
+        elif W is not None and W.shape[0] == self.n_inputs:  # a dense layer on the pixels: one image per unit
+            side = math.isqrt(self.n_inputs)
+            shape, images = [side, side], [W[:, j] for j in range(W.shape[1])]
+        else:
+            shape, images = [1, 1], []
+        units = []
+        for w in images[:MAX_WEIGHT_IMAGES]:
+            w = w.astype(np.float64)
+            units.append(_rounded(w / (float(np.max(np.abs(w))) or 1.0), 3))
+        return {
+            "model": self.name,
+            "history": {c: [_finite(r[c]) for r in net.history_records] for c in net.history.columns},
+            "diagnostics": [],
+            "weights": {"shape": shape, "total": len(images), "units": units},
+            "evaluation": self.evaluation(),
+        }
+
+
+def served_model(name, path):
+    """The served model of the file at ``path``: its header (``read_header``) says which kind."""
+    if read_header(path).get("format") == LAYERED_FORMAT:
+        return ServedLayeredModel(name, path)
+    return ServedModel(name, path)
+
+
 def _data_at_hand(dataset):
     """Whether ``dataset`` can be loaded without a download (digits: bundled; MNIST: $SCRATCHNET_MNIST or cache)."""
     if dataset == "digits":
@@ -158,12 +280,12 @@ def _evaluate(model):
     if not _data_at_hand(dataset):
         return {"available": False, "message": f"the {dataset} data set is not at hand (set SCRATCHNET_MNIST)"}
     X, y = load_dataset(dataset, dtype=net.dtype.type)
-    if X.shape[1] != net.layers[0] or int(y.max()) >= net.n_classes:
-        return {"available": False, "message": f"the {dataset} data set does not fit layers {net.layers}"}
-    seed = net.random_seed if isinstance(net.random_seed, int) else 123
+    if X.shape[1] != model.n_inputs or int(y.max()) >= net.n_classes:
+        return {"available": False, "message": f"the {dataset} data set does not fit {model.what()}"}
+    seed = model.seed if isinstance(model.seed, int) else 123
     test_size = default_test_size(dataset)
     _, X_test, _, y_test = split(X, y, test_size, seed)
-    scores = np.concatenate([net.forward(X_test[i : i + 2000])[-1] for i in range(0, len(X_test), 2000)])
+    scores = np.concatenate([model.scores(X_test[i : i + 2000]) for i in range(0, len(X_test), 2000)])
     predicted = scores.argmax(axis=1)
     n = net.n_classes
     confusion = np.zeros((n, n), dtype=np.int64)
@@ -171,7 +293,7 @@ def _evaluate(model):
     wrong = np.flatnonzero(predicted != y_test)
     confidence = scores[wrong, predicted[wrong]]
     worst = wrong[np.argsort(-confidence, kind="stable")[:MAX_WRONG]]
-    side = 28 if net.layers[0] == 784 else 8
+    side = 28 if model.n_inputs == 784 else 8
     return {
         "available": True,
         "dataset": dataset,
@@ -318,7 +440,7 @@ async def _read_json(request, limit):
 # ------------------------------------------------------------------ the app
 def create_app(model_paths=(), store=None, max_body=MAX_BODY):
     """The Starlette application serving ``model_paths`` (and the grid of ``store``, if given)."""
-    models = {name: ServedModel(name, path) for name, path in zip(model_names(model_paths), model_paths)}
+    models = {name: served_model(name, path) for name, path in zip(model_names(model_paths), model_paths)}
     tune = TuneView(store) if store else None
 
     async def index(request):

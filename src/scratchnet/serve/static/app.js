@@ -451,9 +451,11 @@ function showView(view) {
 
 function describeModel() {
   const m = state.models.find((x) => x.name === state.model);
+  const net = m && m.arch
+    ? `${m.arch} on (${m.input_shape.join(", ")}), ${m.output} output, ${m.loss} loss; `
+    : m && `layers [${m.layers.join(", ")}], ${m.activation} hidden, ${m.output} output, ${m.loss} loss, ${m.init} init; `;
   $("model-info").textContent = m
-    ? `${m.name}: layers [${m.layers.join(", ")}], ${m.activation} hidden, ${m.output} output, ${m.loss} loss, ${m.init} init; ` +
-      `${m.n_parameters.toLocaleString()} parameters; ${m.epochs_trained} epochs on ${m.dataset}`
+    ? `${m.name}: ${net}${m.n_parameters.toLocaleString()} parameters; ${m.epochs_trained} epochs on ${m.dataset}`
     : "No model served: name model files on the command line.";
 }
 
