@@ -719,10 +719,9 @@ class Store:
                 for table, has in (("refits", refits_arch), ("rungs", rungs_arch)):
                     if not has:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN arch {_ADDED['arch']}")
-                if any(c != "arch" for c in missing):
-                    # format 3 is what the added columns make of it (the rungs of format 4 it gains are empty);
-                    # the arch columns alone change no format (an older scratchnet reads past them)
-                    conn.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
+                # format 3 is what the added columns make of an older store (the rungs of format 4 it gains are
+                # empty); a newer one keeps its number
+                conn.execute("UPDATE meta SET value = '3' WHERE key = 'format_version' AND CAST(value AS INTEGER) < 3")
         except sqlite3.OperationalError:  # a read-only file: read it as it is
             pass
 
