@@ -24,6 +24,9 @@ and accuracy — the per-epoch metrics that ``train()`` reports):
   torch     PyTorch on the CPU: the same layers, loss, optimiser and batch size, training figures
             summed from the minibatches, then one ``no_grad`` pass over the test rows
 
+Rows of the table: ``train`` is the wall time of ``train(..., epochs=E)`` divided by E (its set-up, the
+first-layer measurement included); ``train (epochs only)`` the epochs alone (its history's ``seconds``).
+
 Each repeat runs every method for ``--epochs`` epochs in turn (interleaved, so a load change hits
 all of them), on the same batch order; the table gives the median over repeats of seconds per
 epoch and each method's ratio to ``train`` in the same run. Threads: ``--threads N`` caps

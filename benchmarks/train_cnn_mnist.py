@@ -90,10 +90,11 @@ def train_torch(model, X_train, y_train, X_test, y_test, args):
     import torch
 
     from scratchnet.batching import epoch_rng
+    from scratchnet.optimizers import SCHEDULES
     from scratchnet.torch_export import to_torch
 
-    if args.optimizer != "adam" or args.schedule != "constant" or args.augment:
-        raise SystemExit("--framework torch runs Adam with a constant rate and no augmentation")
+    if args.optimizer != "adam" or args.augment:
+        raise SystemExit("--framework torch runs Adam (with any schedule of ours) and no augmentation")
     if args.threads:
         torch.set_num_threads(args.threads)
     net = to_torch(model)
@@ -107,6 +108,8 @@ def train_torch(model, X_train, y_train, X_test, y_test, args):
     start, reached = time.perf_counter(), None
     for epoch in range(args.epochs):
         t0 = time.perf_counter()
+        for group in opt.param_groups:  # the rate of this epoch, by our schedule's formula
+            group["lr"] = SCHEDULES[args.schedule](args.learning_rate, epoch, args.epochs)
         net.train()
         order = torch.from_numpy(epoch_rng(args.seed, epoch).permutation(len(Xt)))
         for i in range(0, len(Xt), args.batch_size):

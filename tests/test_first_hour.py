@@ -268,12 +268,14 @@ def test_tune_interrupted_says_what_is_safe_and_exits_cleanly(tmp_path):
 
     store = tmp_path / "i.sqlite"
     args = [*TUNE[:-3], "--workers", "2", "--no-progress", "--checkpoint-every", "2", "--store", str(store)]
+    args[args.index("--epochs") + 1] = "400"  # long enough to be caught mid-training on a fast CPU
     proc = _cli(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
         if list(tmp_path.glob("i.sqlite.checkpoints/*/*.npz")):
             break
         time.sleep(0.05)
+    assert proc.poll() is None, "the grid ended before any checkpoint was seen"
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

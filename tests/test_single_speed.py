@@ -102,7 +102,11 @@ def test_auto_measures_real_steps_and_dense_data_skips_the_measurement():
     X, y = sparse_data()
     history = train(_net(), X, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1)
     choice = history.attrs["first_layer_choice"]
-    assert choice["dense_step"] > 0 and choice["sparse_step"] > 0
+    assert choice["dense_step"] > 0 and choice["sparse_setup"] > 0
+    if choice["sparse_step"] is None:  # its set-up alone outweighed the dense epochs: not timed, not loaded
+        assert choice["first_layer"] == "dense" and "set-up alone" in choice["reason"]
+    else:
+        assert choice["sparse_step"] > 0
     X_dense = np.random.default_rng(1).uniform(-1, 1, X.shape)
     choice = train(_net(), X_dense, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1).attrs["first_layer_choice"]
     assert choice["first_layer"] == "dense" and choice["dense_step"] is None and choice["reason"].startswith("density")
@@ -141,3 +145,20 @@ def test_tune_records_the_first_layer_and_its_timings_in_the_store(tmp_path):
         stored = [json.loads(v) for (v,) in conn.execute("SELECT first_layer FROM runs")]
     assert len(stored) == 2 and stored[0] == stored[1]  # one decision for the job
     assert stored[0]["first_layer"] in ("dense", "sparse") and stored[0]["dense_step"] > 0
+
+
+def test_auto_skips_the_sparse_steps_when_their_set_up_alone_cannot_pay(monkeypatch):
+    from scratchnet import engine
+    from scratchnet.training import train
+
+    timed = []
+
+    def fake(self, steps, seed):
+        timed.append("dense" if self.batch is None else "sparse")
+        return [1e-9] * steps  # dense epochs that take no time: nothing can pay back a set-up
+
+    monkeypatch.setattr(engine._FusedRun, "time_steps", fake)
+    X, y = sparse_data()
+    choice = train(_net(), X, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1).attrs["first_layer_choice"]
+    assert choice["first_layer"] == "dense" and choice["sparse_step"] is None and "set-up alone" in choice["reason"]
+    assert timed == ["dense"]

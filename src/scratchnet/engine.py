@@ -863,8 +863,9 @@ def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epo
               "sparse_setup": None, "reason": "given"}  # fmt: skip
     if first_layer != "auto":
         return choice
-    c = _background(X_train)
-    choice["density"] = share = density(X_train[:: max(1, X_train.shape[0] // 8192)], c)  # a sample is enough
+    spread = X_train[:: max(1, X_train.shape[0] // 8192)]  # a sample of rows is enough to decide
+    c = _background(spread)  # (training with the sparse layer takes the background of all rows)
+    choice["density"] = share = density(spread, c)
     if share > MAX_DENSITY:
         return {**choice, "first_layer": "dense", "reason": f"density {share:.3f} > {MAX_DENSITY}"}
     n_steps = X_train.shape[0] // batch_size
@@ -875,9 +876,10 @@ def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epo
     sample = X_train[:rows], y_train[:rows]
     # the sparse set-up first (SciPy, no compiled kernels yet), timed on the sample and scaled to all rows
     SparseRows(sample[0][:2], c)  # SciPy's first-call costs are not the set-up's
+    chunk = X_train[: min(X_train.shape[0], 1024)]
     t = time.perf_counter()
-    SparseRows(sample[0], c)
-    setup = (time.perf_counter() - t) * (X_train.shape[0] + (0 if X_val is None else X_val.shape[0])) / rows
+    SparseRows(chunk, c)
+    setup = (time.perf_counter() - t) * (X_train.shape[0] + (0 if X_val is None else X_val.shape[0])) / len(chunk)
     runs = {
         "dense": _FusedRun([copy.deepcopy(net) for net in nets], lrs, opts, *sample, None, None, batch_size, 0, "dense")
     }  # fmt: skip  (copies: the networks themselves are not touched)

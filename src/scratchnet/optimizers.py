@@ -18,6 +18,10 @@ State (velocities, moments, Adam's step count t) outlives one training call:
 15 with every optimiser. State whose ``state_key()`` (optimiser and its
 constants) differs is ignored: the optimiser starts afresh.
 
+Adam, the usual optimiser of big networks, runs its rule as one compiled sweep over the
+arrays (``_adam_kernel``, Numba) instead of ten whole-array NumPy passes; ``Adam.apply_numpy``
+keeps the rule as written, and the sweep rounds exactly as it does (bit-identical, tested).
+
 A new optimiser is one subclass of ``Optimizer`` (its ``apply``, its state
 names and constants) added to ``OPTIMIZERS``: the command line, the estimator,
 the grid search and the engine take it from there.

@@ -733,6 +733,22 @@ CLAIM_POLL_SECONDS = 1.0
 """How often a process whose work is done looks whether the trainings other processes hold are finished."""
 
 
+def _jobs(
+    everything: list[tuple[Config, int]],
+    pending: Iterable[tuple[Config, int]],
+    workers: int,
+    group_size: int | None,
+    sizes: tuple[int, int],
+) -> list[tuple[int, list[Config]]]:
+    """The jobs of the ``pending`` trainings: the groups of the whole grid (``everything``) less what is in the
+    store, so that a resumed grid trains each one in the company it had. The stacked products' widths, and with
+    them the last bits, stay those of an uninterrupted run: BLAS kernels may sum in another order for other
+    widths (OpenBLAS's small-matrix kernels on AVX-512 do)."""
+    todo = set(pending)
+    groups = make_groups(everything, workers, group_size, *sizes)
+    return [(fold, kept) for fold, configs in groups if (kept := [c for c in configs if (c, fold) in todo])]
+
+
 def _groups_left(
     store: Store,
     claims: Claims,
@@ -925,7 +941,7 @@ def _run_round(
     ``everything`` is in the store (others' included). ``epochs``: how many each training runs."""
     store, claims, executor, workers = run["store"], run["claims"], run["executor"], run["workers"]
     group_size, sizes, folder, echo = run["group_size"], run["sizes"], run["folder"], run["echo"]
-    groups = make_groups(pending, workers, group_size, *sizes)
+    groups = _jobs(everything, pending, workers, group_size, sizes)
     plan = {**settings, "executor": executor, "workers": workers, "threads": run["threads"], "groups": len(groups)}
     _announce(echo, store, configs, len(pending), len(everything), run["n_folds"], plan)
     if "checkpoints" in settings:
@@ -973,7 +989,7 @@ def _run_round(
                 store,
                 claims,
                 everything,
-                lambda left: make_groups(left, workers, group_size, *sizes),
+                lambda left: _jobs(everything, left, workers, group_size, sizes),
                 settings.get("rung"),
             )
 

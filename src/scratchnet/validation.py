@@ -106,7 +106,13 @@ def check_features(x, n_features, dtype=np.float64, *, name="X"):
             f"{name} has {arr.shape[1]} features but the network's input layer expects {n_features}"
         )
     arr = arr.astype(dtype, copy=False)
-    if not all(np.isfinite(arr[lo : lo + 4096]).all() for lo in range(0, arr.shape[0], 4096)):  # no bool copy
+    # a NaN or ±inf makes the sum non-finite (one pass, no temporary); only a sum that is not finite (perhaps
+    # an overflow of finite values) is looked at element by element, a chunk at a time (no bool copy of X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum() if arr.dtype.kind == "f" else 0.0
+    if not np.isfinite(total) and not all(
+        np.isfinite(arr[lo : lo + 4096]).all() for lo in range(0, arr.shape[0], 4096)
+    ):
         raise InvalidValueError(f"{name} contains NaN or infinite values; clean or impute them first")
     return arr
 
