@@ -344,25 +344,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _new_layered(self, X, seed):
         recipe = self.get_recipe()
-        first_error = None
-        for shape in self._input_shapes(X):
-            try:
-                net = LayeredNetwork(
-                    self.arch, shape, output=recipe.output, loss=recipe.loss, dtype=check_dtype(self.dtype), seed=seed
-                )
-            except InvalidValueError as exc:
-                first_error = first_error or exc
-                continue
-            if net.n_classes != len(self.classes_):
-                raise InvalidValueError(
-                    f"arch ends with {net.n_classes} class scores but y has {len(self.classes_)} classes; "
-                    f"end it with dense({len(self.classes_)})"
-                )
-            self.network_ = net
-            return
-        if X.ndim == 2 and self.input_shape is None and X.shape[1] not in _IMAGES_BY_SIZE:
-            raise InvalidValueError(f"{first_error}; for image rows give input_shape=(C, H, W)")
-        raise first_error
+        guessed_flat = X.ndim == 2 and self.input_shape is None and X.shape[1] not in _IMAGES_BY_SIZE
+        self.network_ = LayeredNetwork.for_data(
+            self.arch, self._input_shapes(X), len(self.classes_), data="y",
+            hint="; for image rows give input_shape=(C, H, W)" if guessed_flat else "",
+            output=recipe.output, loss=recipe.loss, dtype=check_dtype(self.dtype), seed=seed,
+        )  # fmt: skip
 
     def _encode(self, y):
         """Labels → output indices ``0…n_classes-1``; labels outside ``classes_`` are refused."""

@@ -138,6 +138,27 @@ class LayeredNetwork:
         return cls(arch, (layers[0],), output=recipe.output, loss=recipe.loss, dtype=dtype, seed=random_seed)
 
     @classmethod
+    def for_data(cls, arch, shapes, n_classes, *, data="the data", hint="", **kwargs):
+        """The network of ``arch`` on the first of the sample ``shapes`` it fits — the images (C, H, W), then their
+        flat rows (C·H·W,) for an architecture that starts with ``dense`` — ending in ``n_classes`` scores.
+        ``kwargs``: the constructor's. A one-line ``InvalidValueError`` otherwise: the first shape's (with
+        ``hint`` appended), or the class count's (naming ``data``). The estimator's and ``tune --arch``'s rule."""
+        first = None
+        for shape in shapes:
+            try:
+                net = cls(arch, shape, **kwargs)
+            except InvalidValueError as exc:
+                first = first or exc
+                continue
+            if net.n_classes != n_classes:
+                raise InvalidValueError(
+                    f"the architecture ends with {net.n_classes} class scores but {data} has {n_classes} classes; "
+                    f"end it with dense({n_classes})"
+                )
+            return net
+        raise InvalidValueError(f"{first}{hint}") if hint else first
+
+    @classmethod
     def from_network(cls, net, dropout=DEFAULTS["dropout"]):
         """A layered copy of a ``MultilayerNeuralNetClassifier`` (its weights copied, its history kept)."""
         if not isinstance(net, MultilayerNeuralNetClassifier):

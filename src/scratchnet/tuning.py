@@ -422,30 +422,17 @@ def run_group(
 
 
 def _layered_network(
-    config: Config, input_shape: Sequence[int], seed: int, dtype: Any, n_classes: int | None = None
+    config: Config, input_shape: Sequence[int], seed: int, dtype: Any, n_classes: int
 ) -> LayeredNetwork:
     """The network of layers of ``config`` with its recipe's head, on samples of ``input_shape`` (the data set's
     images) or, if its first layers take flat rows (``dense(…)``), of the flat rows; one-line errors otherwise."""
     recipe = config.recipe
-
-    def build(shape):
-        return LayeredNetwork(config.arch, shape, output=recipe.output, loss=recipe.loss, dtype=dtype, seed=seed)
-
+    shapes = [tuple(input_shape)] + ([(math.prod(input_shape),)] if len(input_shape) > 1 else [])
     try:
-        net = build(tuple(input_shape))
+        return LayeredNetwork.for_data(config.arch, shapes, n_classes, output=recipe.output, loss=recipe.loss,
+                                       dtype=dtype, seed=seed)  # fmt: skip
     except InvalidValueError as exc:
-        try:
-            if len(input_shape) == 1:
-                raise
-            net = build((math.prod(input_shape),))
-        except InvalidValueError:
-            raise InvalidValueError(f"arch {config.arch!r}: {exc}") from None
-    if n_classes is not None and net.n_classes != n_classes:
-        raise InvalidValueError(
-            f"arch {config.arch!r} ends with {net.n_classes} class scores but the data has {n_classes} classes; "
-            f"end it with dense({n_classes})"
-        )
-    return net
+        raise InvalidValueError(f"arch {config.arch!r}: {exc}") from None
 
 
 def check_layered(configs: Sequence[Config], dataset: str, X_train: np.ndarray, n_classes: int) -> list[int] | None:
