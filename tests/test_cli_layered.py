@@ -277,7 +277,7 @@ def test_preset_cnn_is_the_issue_recipe():
     assert (cnn.epochs, cnn.batch_size, cnn.learning_rate, cnn.dtype) == (10, 128, 0.001, "float32")
     r = cnn.recipe
     assert (r.output, r.loss, r.optimizer, r.schedule, r.weight_decay) == ("softmax", "cross_entropy", "adam",
-                                                                            "constant", 0.0)  # fmt: skip
+                                                                            "cosine", 0.0)  # fmt: skip
     assert "hidden" not in cnn.options()
 
 

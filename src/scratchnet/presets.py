@@ -9,8 +9,9 @@ Adam with a cosine schedule, float32, 40 epochs. Measured on MNIST (seed
 252 s wall (20 epochs: 0.9838 in 123 s).
 ``cnn`` is the convolutional network of issue 12 (``archspec.ARCHITECTURES["cnn"]``: two
 3×3 convolutions of 32 and 64 channels with ReLU and 2×2 max pooling, dropout, a dense
-layer of 128): softmax with cross-entropy, Adam at η = 0.001 (constant), batches of 128,
-10 epochs, float32 (docs/cnn.md).
+layer of 128): softmax with cross-entropy, Adam at η = 0.001 with a cosine schedule over the
+10 epochs, batches of 128, float32 (docs/cnn.md). Measured on MNIST (seed 123): hold-out
+accuracy 0.9920 after 10 epochs, against 0.9915 with a constant rate (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ PRESETS: dict[str, Preset] = {
         batch_size=128,
         epochs=10,
         dtype="float32",
-        recipe=Recipe(output="softmax", loss="cross_entropy", optimizer="adam"),
+        recipe=Recipe(output="softmax", loss="cross_entropy", optimizer="adam", schedule="cosine"),
         arch="cnn",
     ),
 }
