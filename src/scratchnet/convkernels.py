@@ -4,18 +4,17 @@ The unrolled input is kept *transposed*, ``X̃ᵀ`` of shape (C·kh·kw, N·Hₒ
 ``k = (c·kh + i)·kw + j`` holds input channel c shifted by kernel offset (i, j) for
 every output pixel, so both kernels read and write long contiguous runs, and the
 GEMMs of the conv layer (``W̃ · X̃ᵀ``, ``∂Z̃ · X̃``, ``W̃ᵀ · ∂Z̃``) run in BLAS.
-Loops are parallel over rows (im2col) or over (sample, channel) pairs (col2im,
-pooling), so no two threads ever write the same element.
+Loops run over rows (im2col) or over (sample, channel) pairs (col2im, pooling), one thread: BLAS
+has the cores.
 """
 
 from __future__ import annotations
 
-PARALLEL_MIN_WORK = 1 << 22
-"""Kernels touching fewer elements run on one thread: a ``prange`` region ends by waiting for every
-worker, which costs more than it saves on small arrays (and far more on a machine shared with other jobs)."""
-
 prange = range
-"""``numba.prange`` once the first kernel is compiled (the kernels below are plain Python until then)."""
+"""The loops below are written for ``numba.prange`` (no two iterations write the same element) but compiled
+serial: on a 2-core Xeon a conv step with BLAS on 2 threads took 13.6 ms (im2col + GEMM) when Numba's pool ran
+im2col on 2 threads, 9.2 ms when it ran on one — the two pools' spinning threads fight for the cores, and
+im2col alone was no faster in parallel (benchmarks/RESULTS.md, "bench_cnn … 2026-12-03"). BLAS keeps the threads."""
 _COMPILED: dict = {}
 
 
@@ -26,25 +25,13 @@ def compiled(kernel):
     if fast is None:
         import numba
 
-        globals()["prange"] = numba.prange  # read by Numba when it compiles the loops below
-        fast = _COMPILED[kernel.__name__] = numba.njit(cache=True, parallel=True)(kernel)
+        fast = _COMPILED[kernel.__name__] = numba.njit(cache=True)(kernel)
     return fast
 
 
 def run(kernel, work, *args):
-    """``kernel(*args)`` compiled, on one Numba thread when ``work`` (elements touched) is below
-    ``PARALLEL_MIN_WORK``."""
-    import numba
-
-    fast = compiled(kernel)
-    threads = numba.get_num_threads()
-    if threads == 1 or work >= PARALLEL_MIN_WORK:
-        return fast(*args)
-    numba.set_num_threads(1)
-    try:
-        return fast(*args)
-    finally:
-        numba.set_num_threads(threads)
+    """``kernel(*args)``, compiled (``work``, the elements it touches, is kept for callers that size work)."""
+    return compiled(kernel)(*args)
 
 
 def im2col_t(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols):
