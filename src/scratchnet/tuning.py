@@ -591,7 +591,9 @@ def _run_dask(payload, groups, settings, client, tick, starts=None):
 
     topic = f"scratchnet-tune-{uuid.uuid4().hex}"
     client.subscribe_topic(topic, lambda event: tick(event[1] if isinstance(event, tuple) else event))
-    [data] = client.scatter([payload], broadcast=True)  # the data goes to every worker once
+    # the data goes to every worker once, under a new key each round: re-scattering the same data under its hashed
+    # key while the last round's copy is being released can hang (dask/distributed#8576; seen in halving's rungs)
+    [data] = client.scatter([payload], broadcast=True, hash=False)
     groups = iter(groups)  # drawn (and claimed) as workers free up, two jobs per worker thread in flight
 
     def submit(group):
