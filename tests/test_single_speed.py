@@ -88,7 +88,7 @@ def test_auto_takes_the_first_layer_that_measured_faster(monkeypatch, dense, spa
 
     monkeypatch.setattr(engine._FusedRun, "time_steps", fake)
     X, y = sparse_data()
-    history = train(_net(), X, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1)
+    history = train(_net(), X, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1, first_layer="measure")
     choice = history.attrs["first_layer_choice"]
     assert history.attrs["first_layer"] == want == choice["first_layer"]
     assert (choice["dense_step"], choice["sparse_step"]) == (dense, sparse)
@@ -100,7 +100,7 @@ def test_auto_measures_real_steps_and_dense_data_skips_the_measurement():
     from scratchnet.training import train
 
     X, y = sparse_data()
-    history = train(_net(), X, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1)
+    history = train(_net(), X, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1, first_layer="measure")
     choice = history.attrs["first_layer_choice"]
     assert choice["dense_step"] > 0 and choice["sparse_setup"] > 0
     if choice["sparse_step"] is None:  # its set-up alone outweighed the dense epochs: not timed, not loaded
@@ -108,7 +108,9 @@ def test_auto_measures_real_steps_and_dense_data_skips_the_measurement():
     else:
         assert choice["sparse_step"] > 0
     X_dense = np.random.default_rng(1).uniform(-1, 1, X.shape)
-    choice = train(_net(), X_dense, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1).attrs["first_layer_choice"]
+    choice = train(_net(), X_dense, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1, first_layer="measure").attrs[
+        "first_layer_choice"
+    ]
     assert choice["first_layer"] == "dense" and choice["dense_step"] is None and choice["reason"].startswith("density")
     given = train(_net(), X, y, epochs=1, batch_size=20, learning_rate=0.5, seed=1, first_layer="sparse")
     assert given.attrs["first_layer"] == "sparse" and given.attrs["first_layer_choice"]["reason"] == "given"
@@ -120,7 +122,9 @@ def test_the_measurement_leaves_the_numbers_of_the_chosen_layer():
 
     X, y = sparse_data()
     auto_net = _net()
-    chosen = train(auto_net, X, y, epochs=2, batch_size=20, learning_rate=0.5, seed=1).attrs["first_layer"]
+    chosen = train(auto_net, X, y, epochs=2, batch_size=20, learning_rate=0.5, seed=1, first_layer="measure").attrs[
+        "first_layer"
+    ]
     given_net = _net()
     train(given_net, X, y, epochs=2, batch_size=20, learning_rate=0.5, seed=1, first_layer=chosen)
     for a, b in zip(auto_net.weights + auto_net.biases, given_net.weights + given_net.biases):
@@ -144,7 +148,23 @@ def test_tune_records_the_first_layer_and_its_timings_in_the_store(tmp_path):
     with sqlite3.connect(tmp_path / "s.sqlite") as conn:
         stored = [json.loads(v) for (v,) in conn.execute("SELECT first_layer FROM runs")]
     assert len(stored) == 2 and stored[0] == stored[1]  # one decision for the job
-    assert stored[0]["first_layer"] in ("dense", "sparse") and stored[0]["dense_step"] > 0
+    assert stored[0]["first_layer"] == "dense" and stored[0]["reason"].startswith("2 network(s) <")
+
+
+def test_auto_is_a_rule_one_network_dense_a_grid_of_sparse_inputs_sparse():
+    """``auto`` decides the same way on every run (the two layers round differently): no timing."""
+    from scratchnet import engine
+
+    X, y = sparse_data()
+    for n, want in [(1, "dense"), (engine.SPARSE_MIN_NETWORKS - 1, "dense"), (engine.SPARSE_MIN_NETWORKS, "sparse")]:
+        nets = [_net(seed) for seed in range(n)]
+        histories = engine.train_many(nets, X, y, None, None, epochs=1, batch_size=20, learning_rates=0.5, seed=1)
+        assert all(h.attrs["first_layer"] == want for h in histories), n
+        assert histories[0].attrs["first_layer_choice"]["dense_step"] is None  # nothing timed
+    dense = np.random.default_rng(1).uniform(-1, 1, X.shape)
+    nets = [_net(seed) for seed in range(engine.SPARSE_MIN_NETWORKS)]
+    (h, *_) = engine.train_many(nets, dense, y, None, None, epochs=1, batch_size=20, learning_rates=0.5, seed=1)
+    assert h.attrs["first_layer"] == "dense" and h.attrs["first_layer_choice"]["reason"].startswith("density")
 
 
 def test_auto_skips_the_sparse_steps_when_their_set_up_alone_cannot_pay(monkeypatch):
@@ -159,6 +179,8 @@ def test_auto_skips_the_sparse_steps_when_their_set_up_alone_cannot_pay(monkeypa
 
     monkeypatch.setattr(engine._FusedRun, "time_steps", fake)
     X, y = sparse_data()
-    choice = train(_net(), X, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1).attrs["first_layer_choice"]
+    choice = train(_net(), X, y, epochs=3, batch_size=20, learning_rate=0.5, seed=1, first_layer="measure").attrs[
+        "first_layer_choice"
+    ]
     assert choice["first_layer"] == "dense" and choice["sparse_step"] is None and "set-up alone" in choice["reason"]
     assert timed == ["dense"]

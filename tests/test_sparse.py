@@ -173,8 +173,8 @@ def test_validation_rows_below_the_background_and_no_validation_set(inky):
         assert _rel(a, b) <= TOL
 
 
-def test_auto_picks_sparse_only_for_sparse_inputs_when_it_measures_faster(inky, monkeypatch):
-    """``auto`` measures a few steps of each first layer (engine.choose_first_layer); dense inputs never try
+def test_measure_picks_sparse_only_for_sparse_inputs_when_it_measures_faster(inky, monkeypatch):
+    """``measure`` times a few steps of each first layer (engine.choose_first_layer); dense inputs never try
     the sparse layer. Here the sparse steps are made to measure faster, so it trains with the sparse layer."""
     used = []
     real = sparse.SparseFirstLayer
@@ -198,6 +198,7 @@ def test_auto_picks_sparse_only_for_sparse_inputs_when_it_measures_faster(inky, 
         batch_size=50,
         learning_rates=0.5,
         seed=0,
+        first_layer="measure",
     )
     assert history.attrs["first_layer"] == "sparse" and used == [True, True]  # 15 % ink: measured, then trained
     used.clear()
@@ -217,7 +218,7 @@ def test_auto_picks_sparse_only_for_sparse_inputs_when_it_measures_faster(inky, 
 
 
 def test_first_layer_must_be_known(inky):
-    with pytest.raises(ValueError, match="first_layer must be 'auto', 'dense' or 'sparse'"):
+    with pytest.raises(ValueError, match="first_layer must be 'auto', 'measure', 'dense' or 'sparse'"):
         train_many([MultilayerNeuralNetClassifier([40, 5, 10])], *inky, epochs=1, first_layer="csr")
 
 

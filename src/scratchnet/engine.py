@@ -750,10 +750,11 @@ def train_many(
     wall time of the joint epoch.
     ``progress`` shows a bar over epochs; ``blas_threads`` caps the BLAS threads
     (None: leave as is). ``first_layer``: ``"dense"`` (one GEMM), ``"sparse"``
-    (only the non-background inputs, see ``scratchnet.sparse``) or ``"auto"``:
+    (only the non-background inputs, see ``scratchnet.sparse``), ``"auto"``:
     dense when more than ``sparse.MAX_DENSITY`` of the training inputs differ
-    from their feature's minimum (MNIST: 19 %), else the faster of the two as
-    measured on this job (``choose_first_layer``). Returns one history DataFrame
+    from their feature's minimum (MNIST: 19 %), else sparse for a grid of at least
+    ``SPARSE_MIN_NETWORKS`` networks (a rule: the same numbers every run), or
+    ``"measure"``: the faster of the two as timed on this job (``choose_first_layer``). Returns one history DataFrame
     per network, as ``train``; its ``attrs`` say which first layer ran
     (``first_layer``) and why (``first_layer_choice``: the timings).
 
@@ -780,8 +781,8 @@ def train_many(
         raise InvalidTypeError(f"on_epoch must be a function on_epoch(epoch, records) or None, got {on_epoch!r}")
     if blas_threads is not None:
         blas_threads = check_int(blas_threads, "blas_threads")
-    if first_layer not in ("auto", "dense", "sparse"):
-        raise InvalidValueError(f"first_layer must be 'auto', 'dense' or 'sparse', got {first_layer!r}")
+    if first_layer not in FIRST_LAYERS:
+        raise InvalidValueError(f"first_layer must be 'auto', 'measure', 'dense' or 'sparse', got {first_layer!r}")
     if diverged not in ("raise", "drop"):
         raise InvalidValueError(f"diverged must be 'raise' or 'drop', got {diverged!r}")
     if _checked:  # training.train checked them already: no second finiteness pass over all of X
@@ -838,6 +839,12 @@ def train_many(
     return histories
 
 
+FIRST_LAYERS = ("auto", "measure", "dense", "sparse")
+"""``first_layer``'s values: ``auto`` decides by a rule (the same numbers on every run), ``measure`` by timing."""
+SPARSE_MIN_NETWORKS = 8
+"""``first_layer="auto"`` takes the sparse layer for sparse inputs only when this many networks share it (a grid):
+one [784, 50, 10] network trained 1.9× slower with it on an AVX-512 Xeon, the article's grid of 45 networks 1.3×
+faster on an AMD Zen and as fast on the Xeon (issue 15; benchmarks/RESULTS.md)."""
 FIRST_LAYER_STEPS = 6
 """Training steps timed per first layer when ``first_layer="auto"`` measures (the first is a warm-up; the
 fastest of the others counts: on a shared machine, other work only ever adds time)."""
@@ -847,9 +854,11 @@ def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epo
     """The first layer to train with, and why: ``{"first_layer", "density", "dense_step", "sparse_step",
     "sparse_setup", "reason"}`` (seconds; None where not measured).
 
-    ``"dense"``/``"sparse"`` are taken as given. ``"auto"``: dense when more than
+    ``"dense"``/``"sparse"`` are taken as given. ``"auto"`` and ``"measure"``: dense when more than
     ``sparse.MAX_DENSITY`` of the inputs are off their background (the sparse layer cannot
-    pay), else measured on the job itself: a few steps (``FIRST_LAYER_STEPS``) of copies
+    pay). Else ``"auto"`` takes the sparse layer for ``SPARSE_MIN_NETWORKS`` networks or more —
+    a rule, so that the same command gives the same numbers to the last bit (the two layers round
+    differently) — and ``"measure"`` times it on the job itself: a few steps (``FIRST_LAYER_STEPS``) of copies
     of the networks with each first layer, interleaved, on the first rows of the training
     data; the sparse layer is taken when its set-up (the CSR form of the data, timed on
     those rows and scaled to all) plus the epochs' steps take less time than the dense
@@ -861,13 +870,17 @@ def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epo
     """
     choice = {"first_layer": first_layer, "density": None, "dense_step": None, "sparse_step": None,
               "sparse_setup": None, "reason": "given"}  # fmt: skip
-    if first_layer != "auto":
+    if first_layer not in ("auto", "measure"):
         return choice
     spread = X_train[:: max(1, X_train.shape[0] // 8192)]  # a sample of rows is enough to decide
     c = _background(spread)  # (training with the sparse layer takes the background of all rows)
     choice["density"] = share = density(spread, c)
     if share > MAX_DENSITY:
         return {**choice, "first_layer": "dense", "reason": f"density {share:.3f} > {MAX_DENSITY}"}
+    if first_layer == "auto":
+        many = len(nets) >= SPARSE_MIN_NETWORKS
+        return {**choice, "first_layer": "sparse" if many else "dense",
+                "reason": f"{len(nets)} network(s) {'≥' if many else '<'} {SPARSE_MIN_NETWORKS}"}  # fmt: skip
     n_steps = X_train.shape[0] // batch_size
     rows = min(X_train.shape[0], FIRST_LAYER_STEPS * batch_size)
     if epochs * n_steps <= 4 * FIRST_LAYER_STEPS:

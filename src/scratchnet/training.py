@@ -238,8 +238,8 @@ def train(
     shows a bar. ``on_epoch(epoch, record)`` is called after each epoch (the network already updated: a
     checkpoint can be written there); ``schedule_span`` as for ``engine.train_many`` (a resumed run).
 
-    ``first_layer``: the engine's (``engine.train_many``): ``"auto"`` takes the faster of the dense and the
-    sparse first layer as measured on this call; ``history.attrs["first_layer"]`` says which ran and
+    ``first_layer``: the engine's (``engine.train_many``): ``"auto"`` the dense first layer for one network
+    (the sparse one for a grid of sparse inputs), ``"measure"`` the faster of the two as timed on this call; ``history.attrs["first_layer"]`` says which ran and
     ``history.attrs["first_layer_choice"]`` why (timings in seconds).
 
     ``diagnostics=True`` appends per-layer gradient norms and saturated shares,

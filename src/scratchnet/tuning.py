@@ -246,53 +246,62 @@ def checkpoint_folder(store: Store) -> Path:
     return store.path.with_name(store.path.name + ".checkpoints") / digest
 
 
-def state_bytes(net: MultilayerNeuralNetClassifier) -> bytes:
-    """A training in progress (network, history, optimiser state) as the bytes of a ``runs.write_training`` file."""
+def state_bytes(net: MultilayerNeuralNetClassifier, first_layer: str | None = None) -> bytes:
+    """A training in progress (network, history, optimiser state, the first layer it trains with) as the bytes
+    of a ``runs.write_training`` file."""
     with tempfile.TemporaryDirectory(prefix="scratchnet-state-") as tmp:
-        path = write_training(Path(tmp) / "state.npz", net)
+        path = write_training(Path(tmp) / "state.npz", net, {"first_layer": first_layer})
         return path.read_bytes()
 
 
-def state_network(state: bytes) -> MultilayerNeuralNetClassifier:
-    """The training in progress of ``state_bytes``, ready to go on."""
+def state_network(state: bytes) -> tuple[MultilayerNeuralNetClassifier, str | None]:
+    """The training in progress of ``state_bytes``, ready to go on, and the first layer it trained with."""
     with tempfile.TemporaryDirectory(prefix="scratchnet-state-") as tmp:
         path = Path(tmp) / "state.npz"
         path.write_bytes(state)
-        return read_training(path)[0]
+        net, header = read_training(path)
+        return net, header.get("first_layer")
 
 
-def _started_networks(nets: list, starts: Sequence[bytes | None] | None) -> list:
-    """``nets`` with each that has a saved state in ``starts`` (the rung before, successive halving) replaced by it."""
+def _started_networks(nets: list, starts: Sequence[bytes | None] | None, layers: dict[int, str]) -> list:
+    """``nets`` with each that has a saved state in ``starts`` (the rung before, successive halving) replaced by it;
+    the first layer each trained with goes into ``layers`` (position → name)."""
     if not starts:
         return nets
     out = []
-    for net, state in zip(nets, starts, strict=True):
+    for i, (net, state) in enumerate(zip(nets, starts, strict=True)):
         if state is not None:
-            saved = state_network(state)
+            saved, layer = state_network(state)
             if saved.layers != net.layers or saved.options != net.options:
                 raise ScratchnetError("a saved rung state does not belong to its configuration")
             net = saved
+            if layer:
+                layers[i] = layer
         out.append(net)
     return out
 
 
-def _resumed_networks(nets: list, configs: Sequence[Config], fold: int, folder: str | None, epochs: int) -> list:
+def _resumed_networks(
+    nets: list, configs: Sequence[Config], fold: int, folder: str | None, epochs: int, layers: dict[int, str]
+) -> list:
     """``nets`` with each one that has a readable checkpoint in ``folder`` further on than itself but not beyond
-    ``epochs`` replaced by it (epochs, optimiser state)."""
+    ``epochs`` replaced by it (epochs, optimiser state); the first layer it trained with goes into ``layers``."""
     if not folder:
         return nets
     out = []
-    for net, config in zip(nets, configs, strict=True):
+    for i, (net, config) in enumerate(zip(nets, configs, strict=True)):
         path = Path(folder) / checkpoint_name(config, fold)
         if path.is_file():
             try:
-                saved, _ = read_training(path)
+                saved, header = read_training(path)
                 if (
                     saved.layers == net.layers
                     and saved.options == net.options
                     and net.epochs_trained < saved.epochs_trained <= epochs
                 ):
                     net = saved
+                    if header.get("first_layer"):
+                        layers[i] = header["first_layer"]
             except ScratchnetError:  # a damaged checkpoint: train this one from the start
                 pass
         out.append(net)
@@ -341,8 +350,9 @@ def run_group(
     folder, every = settings.get("checkpoints"), int(settings.get("checkpoint_every") or 0)
     start = time.perf_counter()
     nets = _networks(configs, fold, seed, X.shape[1], settings["n_classes"], X.dtype)
-    nets = _started_networks(nets, starts)
-    nets = _resumed_networks(nets, configs, fold, folder if every else None, epochs)
+    trained_with: dict[int, str] = {}  # position → the first layer a started or resumed training had
+    nets = _started_networks(nets, starts, trained_with)
+    nets = _resumed_networks(nets, configs, fold, folder if every else None, epochs, trained_with)
     span = int(settings.get("schedule_epochs") or epochs)
     rung = settings.get("rung")
     finished: dict[int, dict[str, Any]] = {}  # position in configs → its result, once committed
@@ -360,7 +370,7 @@ def run_group(
             for i, r in zip(idx, results, strict=True):
                 r.update(rung=int(rung), final=epochs >= span)
                 if not r["final"] and diverged.get(i) is None:
-                    r["state"] = state_bytes(nets[i])
+                    r["state"] = state_bytes(nets[i], layer_choice[i]["first_layer"])
         _commit(commit, results)
         finished.update(zip(idx, results, strict=True))
         if folder and commit is not None:  # committed: their checkpoints have done their work
@@ -378,8 +388,21 @@ def run_group(
                 finish(idx, {})
                 continue
             part = [nets[i] for i in idx]
+            # the first layer, decided once for this part of the job (measured when "auto") and recorded in the store;
+            # a training that goes on keeps the one it had, so that it ends with an uninterrupted run's last bits
+            before = {trained_with.get(i) for i in idx}
+            if len(before) == 1 and None not in before:
+                given = choose_first_layer(part, [], [], X_train, y_train, X_val, 1, 0, first_layer=before.pop())
+                choice = {**given, "reason": "kept from before the training was interrupted or promoted"}
+            else:
+                choice = choose_first_layer(
+                    part, [configs[i].learning_rate for i in idx], [configs[i].recipe.training_options() for i in idx],
+                    X_train, y_train, X_val, settings["batch_size"], epochs - done,
+                )  # fmt: skip
+            for i in idx:
+                layer_choice[i] = choice
 
-            def on_epoch(epoch, records, part=part, idx=idx):
+            def on_epoch(epoch, records, part=part, idx=idx, layer=choice["first_layer"]):
                 _epoch_done(progress, len(records))
                 dropped = {  # diverged in this epoch: their history ends before it
                     i: epoch
@@ -391,15 +414,10 @@ def run_group(
                 if every and (epoch + 1) % every == 0 and epoch + 1 < epochs:
                     for i, net in zip(idx, part):
                         if i not in finished:
-                            write_training(Path(folder) / checkpoint_name(configs[i], fold), net)
+                            write_training(
+                                Path(folder) / checkpoint_name(configs[i], fold), net, {"first_layer": layer}
+                            )
 
-            # the first layer, decided once for this part of the job (measured when "auto"): recorded in the store
-            choice = choose_first_layer(
-                part, [configs[i].learning_rate for i in idx], [configs[i].recipe.training_options() for i in idx],
-                X_train, y_train, X_val, settings["batch_size"], epochs - done,
-            )  # fmt: skip
-            for i in idx:
-                layer_choice[i] = choice
             histories = train_many(
                 part,
                 X_train,
