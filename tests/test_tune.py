@@ -791,3 +791,29 @@ def test_each_training_is_committed_the_moment_it_finishes(tmp_path):
         results = run_group(payload, 1, grid_configs()[:2], settings, None, str(store.path))
         assert store.finished() == {(Config.from_row(r), 1) for r in results}
         assert store.add_runs(results) == 0  # the caller's commit keeps the worker's rows as they are
+
+
+def test_a_job_killed_while_writing_its_checkpoints_goes_on_together_from_the_epoch_all_share(tmp_path):
+    """A kill between two trainings' checkpoint writes leaves one at epoch 4 (and its previous at 2), the others at
+    2: the job resumes all from 2, together (trained apart, the stacked products' widths and last bits change)."""
+    from scratchnet.engine import train_many
+    from scratchnet.tuning import _networks, _resumed_networks, checkpoint_name, forget_checkpoint, write_checkpoint
+
+    X, _, y, _ = digits_split()
+    configs = make_grid([1], [8, 16], [0.5, 1.0])
+    nets = _networks(configs, 0, 7, X.shape[1], 10, X.dtype)
+    paths = [tmp_path / checkpoint_name(c, 0) for c in configs]
+    train_many(nets, X[:200], y[:200], None, None, epochs=2, batch_size=20, learning_rates=0.5, seed=1)
+    for net, path in zip(nets, paths):
+        write_checkpoint(path, net, {"first_layer": "dense"})
+    train_many(nets[:1], X[:200], y[:200], None, None, epochs=2, batch_size=20, learning_rates=0.5, seed=1)
+    write_checkpoint(paths[0], nets[0], {"first_layer": "dense"})  # killed here: the others stay at epoch 2
+    fresh = _networks(configs, 0, 7, X.shape[1], 10, X.dtype)
+    layers = {}
+    resumed = _resumed_networks(fresh, configs, 0, str(tmp_path), 10, layers)
+    assert [net.epochs_trained for net in resumed] == [2, 2, 2, 2] and layers == dict.fromkeys(range(4), "dense")
+    forget_checkpoint(paths[1])  # one training has no checkpoint at all: every one starts again
+    assert [net.epochs_trained for net in _resumed_networks(fresh, configs, 0, str(tmp_path), 10, {})] == [0] * 4
+    for path in paths:
+        forget_checkpoint(path)
+    assert not list(tmp_path.iterdir())

@@ -281,29 +281,56 @@ def _started_networks(nets: list, starts: Sequence[bytes | None] | None, layers:
     return out
 
 
+def previous_checkpoint(path: Path) -> Path:
+    """Where the checkpoint before ``path``'s is kept (``write_checkpoint``)."""
+    return path.with_name(path.name.removesuffix(".npz") + ".prev.npz")
+
+
+def write_checkpoint(path: Path, net: MultilayerNeuralNetClassifier, extra: dict) -> None:
+    """A training's checkpoint, the one before it kept beside it: a kill while a job writes its trainings'
+    checkpoints one by one leaves every training one at the epoch they all share, so the job goes on together
+    (trained apart, the stacked products would have other widths, and other last bits on some CPUs)."""
+    if path.is_file():
+        os.replace(path, previous_checkpoint(path))
+    write_training(path, net, extra)
+
+
+def forget_checkpoint(path: Path) -> None:
+    """Remove a committed training's checkpoints."""
+    path.unlink(missing_ok=True)
+    previous_checkpoint(path).unlink(missing_ok=True)
+
+
 def _resumed_networks(
     nets: list, configs: Sequence[Config], fold: int, folder: str | None, epochs: int, layers: dict[int, str]
 ) -> list:
-    """``nets`` with each one that has a readable checkpoint in ``folder`` further on than itself but not beyond
-    ``epochs`` replaced by it (epochs, optimiser state); the first layer it trained with goes into ``layers``."""
+    """``nets`` with each one replaced by its checkpoint in ``folder`` (epochs, optimiser state) at the latest
+    epoch beyond its own but not beyond ``epochs`` that every training of the job can go on from (its last
+    checkpoint or the one before); the first layer it trained with goes into ``layers``."""
     if not folder:
         return nets
-    out = []
-    for i, (net, config) in enumerate(zip(nets, configs, strict=True)):
+    found: list[dict[int, tuple]] = []  # per training: epoch → (network, header) it can go on from
+    for net, config in zip(nets, configs, strict=True):
         path = Path(folder) / checkpoint_name(config, fold)
-        if path.is_file():
+        options: dict[int, tuple] = {net.epochs_trained: (net, {})}
+        for candidate in (path, previous_checkpoint(path)):
+            if not candidate.is_file():
+                continue
             try:
-                saved, header = read_training(path)
-                if (
-                    saved.layers == net.layers
-                    and saved.options == net.options
-                    and net.epochs_trained < saved.epochs_trained <= epochs
-                ):
-                    net = saved
-                    if header.get("first_layer"):
-                        layers[i] = header["first_layer"]
-            except ScratchnetError:  # a damaged checkpoint: train this one from the start
-                pass
+                saved, header = read_training(candidate)
+            except ScratchnetError:  # a damaged checkpoint: not one to go on from
+                continue
+            same = saved.layers == net.layers and saved.options == net.options
+            if same and net.epochs_trained < saved.epochs_trained <= epochs:
+                options.setdefault(saved.epochs_trained, (saved, header))
+        found.append(options)
+    shared = set.intersection(*(set(options) for options in found)) if found else set()
+    out = []
+    for i, options in enumerate(found):
+        epoch = max(shared) if shared else max(options)  # each its own latest if they share none
+        net, header = options[epoch]
+        if header.get("first_layer"):
+            layers[i] = header["first_layer"]
         out.append(net)
     return out
 
@@ -375,7 +402,7 @@ def run_group(
         finished.update(zip(idx, results, strict=True))
         if folder and commit is not None:  # committed: their checkpoints have done their work
             for i in idx:
-                (Path(folder) / checkpoint_name(configs[i], fold)).unlink(missing_ok=True)
+                forget_checkpoint(Path(folder) / checkpoint_name(configs[i], fold))
 
     with threadpool_limits(limits=settings["blas_threads"]):
         X_train, y_train = np.asarray(X[train_idx]), np.asarray(y[train_idx])
@@ -414,7 +441,7 @@ def run_group(
                 if every and (epoch + 1) % every == 0 and epoch + 1 < epochs:
                     for i, net in zip(idx, part):
                         if i not in finished:
-                            write_training(
+                            write_checkpoint(
                                 Path(folder) / checkpoint_name(configs[i], fold), net, {"first_layer": layer}
                             )
 
@@ -998,7 +1025,7 @@ def _run_round(
                 run["summary"]["trained"] += len(results)
                 claims.release((Config.from_row(r), r["fold"]) for r in results)
                 for r in results:  # committed: its checkpoint has done its work
-                    (folder / checkpoint_name(Config.from_row(r), r["fold"])).unlink(missing_ok=True)
+                    forget_checkpoint(folder / checkpoint_name(Config.from_row(r), r["fold"]))
                 shown.finished(len(results))
                 finals = [r["history"]["accuracy_validation"].iloc[-1] for r in results if len(r["history"])]
                 if finals:
