@@ -268,7 +268,7 @@ def test_tune_interrupted_says_what_is_safe_and_exits_cleanly(tmp_path):
 
     store = tmp_path / "i.sqlite"
     args = [*TUNE[:-3], "--workers", "2", "--no-progress", "--checkpoint-every", "2", "--store", str(store)]
-    args[args.index("--epochs") + 1] = "400"  # long enough to be caught mid-training on a fast CPU
+    args[args.index("--epochs") + 1] = "20000"  # far from its end when Ctrl-C comes, on the fastest CPU
     proc = _cli(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
