@@ -1057,6 +1057,24 @@ def safe_count(store: Store) -> tuple[int, int]:
 
 
 # -------------------------------------------------------------------- refit
+def _record_refit(store: Store, config: Config, history: pd.DataFrame, model_path: Path, out: Path, echo) -> dict:
+    """The refit's row in the store (its last epoch's numbers), its one line, and ``refit_best``'s result."""
+    last = history.iloc[-1]
+    record = {
+        **config.row(),
+        "epochs": len(history),
+        **{k: last[k] for k in ("loss_training", "accuracy_training", "loss_test", "accuracy_test")},
+        "seconds": float(history.seconds.sum()),
+        "model_path": str(model_path),
+    }
+    store.add_refit(record)
+    echo(
+        f"hold-out accuracy {last.accuracy_test:.4f} (loss {last.loss_test:.4f}) after {_n(len(history), 'epoch')}, "
+        f"{record['seconds']:.1f} s; wrote model.npz, history.csv, loss.png, accuracy.png to {out}"
+    )
+    return {**record, "history": history, "out": out}
+
+
 def _refit_layered(store, config, best, settings, data, out, verbose, echo) -> dict[str, Any]:
     """``refit_best`` for a network of layers: ``runs.fit_layered`` on all training samples, scored on the hold-out;
     the run's folder as ``train --arch`` writes it (``runs.write_run``)."""
@@ -1073,20 +1091,7 @@ def _refit_layered(store, config, best, settings, data, out, verbose, echo) -> d
     out = Path(out) if out else store.path.with_name(store.path.stem + "-refit")
     title = "refit: training and hold-out accuracy"
     model_path = write_run(out, net, history, dataset=fp["dataset"], accuracy_title=title, header=settings.header)
-    last = history.iloc[-1]
-    record = {
-        **config.row(),
-        "epochs": len(history),
-        **{k: last[k] for k in ("loss_training", "accuracy_training", "loss_test", "accuracy_test")},
-        "seconds": float(history.seconds.sum()),
-        "model_path": str(model_path),
-    }
-    store.add_refit(record)
-    echo(
-        f"hold-out accuracy {last.accuracy_test:.4f} (loss {last.loss_test:.4f}) after {_n(len(history), 'epoch')}, "
-        f"{record['seconds']:.1f} s; wrote model.npz, history.csv, loss.png, accuracy.png to {out}"
-    )
-    return {**record, "history": history, "out": out}
+    return _record_refit(store, config, history, model_path, out, echo)
 
 
 def _refit_data(store: Store, settings: RunSettings) -> list[np.ndarray]:
@@ -1164,20 +1169,4 @@ def refit_best(
     out = Path(out) if out else store.path.with_name(store.path.stem + "-refit")
     title = "refit: training and hold-out accuracy"
     model_path = write_run(out, net, history, dataset=fp["dataset"], accuracy_title=title, header=settings.header)
-    last = history.iloc[-1]
-    record = {
-        **config.row(),
-        "epochs": len(history),
-        "loss_training": last.loss_training,
-        "accuracy_training": last.accuracy_training,
-        "loss_test": last.loss_test,
-        "accuracy_test": last.accuracy_test,
-        "seconds": float(history.seconds.sum()),
-        "model_path": str(model_path),
-    }
-    store.add_refit(record)
-    echo(
-        f"hold-out accuracy {last.accuracy_test:.4f} (loss {last.loss_test:.4f}) after {_n(len(history), 'epoch')}, "
-        f"{record['seconds']:.1f} s; wrote model.npz, history.csv, loss.png, accuracy.png to {out}"
-    )
-    return {**record, "history": history, "out": out}
+    return _record_refit(store, config, history, model_path, out, echo)
