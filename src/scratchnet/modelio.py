@@ -323,6 +323,14 @@ def expected_arrays(header: dict[str, Any], where: str) -> dict[str, tuple[tuple
     return shapes
 
 
+def _unreadable(where: str, exc: BaseException) -> ModelFileError:
+    """The one-line error of a model file the zip or ``.npy`` readers fail on."""
+    return ModelFileError(
+        f"{where} is not a readable scratchnet model file (truncated or not an .npz): "
+        f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    )
+
+
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON header of any scratchnet model file (an MLP's, a network of layers', a checkpoint), read alone and
     bounded, without its arrays and without checking its format name: to choose the reader (its ``format``).
@@ -337,10 +345,7 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     except ModelFileError:
         raise
     except _READ_ERRORS as exc:
-        raise ModelFileError(
-            f"{where} is not a readable scratchnet model file (truncated or not an .npz): "
-            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-        ) from None
+        raise _unreadable(where, exc) from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{where} is not a scratchnet model file (foreign .npz)")
     return header
@@ -396,10 +401,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     except ModelFileError:
         raise
     except _READ_ERRORS as exc:
-        raise ModelFileError(
-            f"{where} is not a readable scratchnet model file (truncated or not an .npz): "
-            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-        ) from None
+        raise _unreadable(where, exc) from None
     return header, arrays
 
 
