@@ -868,9 +868,13 @@ def _tune_into(
     # process ends with no "leaked semaphore" warning
     gc.collect()
     finished, in_flight = safe_count(store)
-    partial = f" and {in_flight} unfinished ones have a checkpoint to go on from" if in_flight else ""
+    partial = ""
+    if in_flight:
+        partial = f" and {in_flight} unfinished " + ("one has" if in_flight == 1 else "ones have")
+        partial += " a checkpoint to go on from"
     click.echo(
-        f"interrupted: {finished} finished trainings are safe in {store.path}{partial}; "
+        f"interrupted: {finished} finished training{'' if finished == 1 else 's'} "
+        f"{'is' if finished == 1 else 'are'} safe in {store.path}{partial}; "
         "run the same command again to resume",
         err=True,
     )
