@@ -62,6 +62,55 @@ def test_forward_and_update_equal_the_dense_products(n, d, h, density, seed, dty
     assert _rel(layer.q, c @ V1[:d]) <= tol
 
 
+def _plain_products(rows, batch, M, u, w, D, G):
+    """The two products in Python with NumPy scalars: every multiply and add rounded on its own."""
+    axpy = sparse._axpy_rows.py_func  # the compiled kernels' own loop, run by the interpreter
+    out = np.empty((rows.n_rows, M.shape[1]), dtype=M.dtype)
+    for i in range(rows.n_rows):
+        out[i] = w + rows.r[i] * u
+        axpy(rows.indptr[i], rows.indptr[i + 1], rows.indices, rows.data, M, out[i])
+    for j in range(G.shape[0]):
+        axpy(batch.t_indptr[j], batch.t_indptr[j + 1], batch.t_indices, batch.t_data, D, G[j])
+    return out, G
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float32_products_fuse_multiply_adds_and_float64_round_each_step(dtype):
+    """float64: the compiled products round every multiply and add (the results of before, to the last bit);
+    float32: they fuse multiply-adds (issue 15) — other last bits, as close to the exact products."""
+    from llvmlite import binding
+
+    if dtype == np.float32 and "+fma" not in binding.get_host_cpu_features().flatten():
+        pytest.skip("this CPU has no fused multiply-add")
+    rng = np.random.default_rng(7)
+    n, d, h = 24, 40, 19
+    X = _sparse_data(rng, n, d, 0.5, dtype)
+    c = X.min(axis=0)
+    rows = sparse.SparseRows(X, c)
+    M = rng.standard_normal((d, h)).astype(dtype)
+    u, w = rng.standard_normal(h).astype(dtype), rng.standard_normal(h).astype(dtype)
+    D = rng.standard_normal((n, h)).astype(dtype)
+    G0 = rng.standard_normal((d, h)).astype(dtype)
+    k = sparse.kernels(dtype)
+    out = np.empty((n, h), dtype=dtype)
+    k["spmm_init"](rows.indptr, rows.indices, rows.data, M, rows.r, u, w, out)
+    batch = sparse.SparseBatch(rows, n)
+    batch.take(np.arange(n))
+    G = G0.copy()
+    k["spmm_t_add"](batch.t_indptr, batch.t_indices, batch.t_data, D, G)
+    plain_out, plain_G = _plain_products(rows, batch, M, u, w, D, G0.copy())
+    if dtype == np.float64:
+        np.testing.assert_array_equal(out, plain_out)
+        np.testing.assert_array_equal(G, plain_G)
+        return
+    assert not np.array_equal(out, plain_out) and not np.array_equal(G, plain_G)  # fused: other roundings
+    P = (X - c).astype(np.float64)
+    exact_out = P @ M + np.outer(rows.r, u) + w
+    exact_G = G0 + P.T @ D
+    for got, plain, exact in [(out, plain_out, exact_out), (G, plain_G, exact_G)]:
+        assert _rel(got, exact) <= 1e-6 and _rel(plain, exact) <= 1e-6  # both a float32 rounding's worth
+
+
 def test_rows_slices_and_gathers_like_the_dense_rows(rng):
     X = _sparse_data(rng, 30, 12, 0.3)
     c = sparse.background(X)
