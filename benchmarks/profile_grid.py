@@ -1,7 +1,7 @@
 """Where one fold-epoch of the article's grid goes in the engine, phase by phase (issue 15).
 
     SCRATCHNET_MNIST=/work/shared/data/mnist.npz OPENBLAS_NUM_THREADS=1 \\
-        python benchmarks/profile_grid.py [--first-layer dense|sparse|both] [--epochs 2]
+        python benchmarks/profile_grid.py [--first-layer dense|sparse|both] [--epochs 2] [--src OTHER/src]
 
 Trains the 45 configurations of ``bench_grid.py`` (sigmoid, MSE, plain SGD, batch 200,
 50,000 + 10,000 rows, float32) with one BLAS thread, as each process of ``tune`` (and
@@ -29,12 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# --src DIR: profile another checkout's scratchnet (A/B against main: --src /path/to/main/src)
+sys.path.insert(
+    0, sys.argv[sys.argv.index("--src") + 1] if "--src" in sys.argv else str(Path(__file__).parents[1] / "src")
+)
 
 from threadpoolctl import threadpool_limits
 
-import bench_grid
 from scratchnet import activations, engine, sparse
 
 _stack: list[list] = []  # [phase, start, time spent in children]
@@ -92,13 +94,17 @@ def main(argv=None):
     p.add_argument("--first-layer", choices=["dense", "sparse", "both"], default="both")
     p.add_argument("--epochs", type=int, default=2, help="fold-epochs timed per first layer (the fastest counts)")
     p.add_argument("--configs", type=int, default=45)
+    p.add_argument("--src", default=None, help="the src/ folder of the scratchnet to profile (default: this one's)")
     args = p.parse_args(argv)
+    import bench_grid  # after scratchnet: bench_grid puts its own src first on the path
+
     path = os.environ.get("SCRATCHNET_MNIST")
     ns = argparse.Namespace(data=path, rows=50000, val_rows=10000)
     data, source = bench_grid.load_data(ns, np.float32)
     configs = bench_grid.grid(args.configs)
     instrument()
     print(f"profile_grid: {len(configs)} configurations, one fold-epoch, 1 BLAS thread, float32; data: {source}")
+    print(f"scratchnet from {Path(engine.__file__).parents[1]}")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start")
     kinds = ["dense", "sparse"] if args.first_layer == "both" else [args.first_layer]
     results = {}

@@ -13,7 +13,8 @@ their work can be fused (see docs/engine.md):
 * **Sparse inputs** (``first_layer``). When most inputs sit at their feature's
   minimum (MNIST's −1 background), the two first-layer products multiply only
   the other entries (``scratchnet.sparse``: X = P + 1·c, P sparse); the
-  background's share is a rank-1 term.
+  background's share is a rank-1 term. In float32 the inky columns of P go to
+  BLAS (``sparse.dense_columns``).
 * **Deeper layers, batched by shape.** Networks are sorted by their widths
   ``(n¹, n², …)``, so networks sharing the first s widths are neighbours. Such a
   group ("bucket") keeps its layer-s weights stacked as (G, nˢ⁻¹, nˢ) and runs

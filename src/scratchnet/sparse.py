@@ -18,6 +18,10 @@ on MNIST — and the rank-1 terms cost O(N·H), still ~150× less than P·M. The
 kernels below (compiled by Numba; ``P`` in CSR form). ``fold`` moves u back into
 M (``M += cᵀ u``, ``u = 0``) and recomputes q exactly, so that V is plain again
 whenever the engine hands the weights back to the networks.
+
+In float32 (``FAST_DTYPES``) the kernels fuse multiply-adds, and the columns of P
+with ink in most rows (``dense_columns``) are kept dense and multiplied by BLAS:
+``P·M = P_dense·M_dense + P_rest·M_rest`` (docs/engine.md, section 9).
 """
 
 from __future__ import annotations
