@@ -314,21 +314,35 @@ def main(argv=None):
     ]
     engines = [("(d) engine, dense first layer", "dense"), ("(d′) engine, sparse first layer", "sparse")]
     print()
-    header = f"{'method':52s} {'s/fold-epoch':>12s} {'GFLOP/s':>9s} {'% peak':>7s} {'full grid':>12s} {'vs (a)':>7s}"
+    header = (
+        f"{'method':52s} {'s/fold-epoch':>12s} {'GFLOP/s':>9s} {'% peak':>7s} {'full grid':>12s} {'vs (a)':>7s}"
+        f" {'÷ limit':>8s} {'vs (b)':>7s}"
+    )
     print(header)
     print("-" * len(header))
-    ref = None
+    ref = sk = None
+    # The dense GEMM limit (issue 15): the fold-epoch's dense FLOPs at the best GEMM rate this machine offers,
+    # all threads in one product or one thread per core in as many processes.
+    limit = work / 1e9 / max(peak, (args.processes or 1) * (peak1 or 0))
+    targets = []  # (label, seconds) of the engine's rows
 
     def report(label, seconds, peak=peak, done=work, setup=0.0):
-        nonlocal ref
+        nonlocal ref, sk
         if label.startswith("(a)"):
             ref = seconds
+        if label.startswith("(b)"):
+            sk = seconds
         gflops = work / seconds / 1e9
         full = seconds * full_work / work + FULL["folds"] * setup
         speed = f"{ref / seconds:6.2f}×" if ref else "      -"
+        engine = label.startswith(("(d", "(e"))
+        if engine:
+            targets.append((label, seconds))
+        over = f"{seconds / limit:7.2f}×" if engine else "       -"
+        versus = f"{sk / seconds:6.2f}×" if engine and sk else "      -"
         print(
             f"{label:52s} {seconds:12.3f} {gflops:9.1f} {100 * done / seconds / 1e9 / peak:6.1f}% "
-            f"{full / 60:8.1f} min {speed}",
+            f"{full / 60:8.1f} min {speed} {over} {versus}",
             flush=True,
         )
 
@@ -376,6 +390,15 @@ def main(argv=None):
         f"% peak: of the {args.dtype} GEMM peak with {threads} thread(s). full grid: extrapolated in proportion "
         "to the FLOPs. vs (a): speed-up over the reference."
     )
+    rates = f"max({peak:.1f}, {args.processes} × {peak1:.1f})" if peak1 else f"{peak:.1f}"
+    print(
+        f"÷ limit: time / the dense GEMM-limit time {limit:.3f} s ({work / 1e9:.1f} GFLOP at {rates} GFLOP/s); "
+        "vs (b): speed-up over scikit-learn one at a time. Issue 15's target: ≤ 1.3× the limit and ≥ 10× (b)."
+    )
+    if targets:
+        label, best = min(targets, key=lambda t: t[1])
+        sk_part = f", {sk / best:.2f}× scikit-learn" if sk else ""
+        print(f"best engine row: {label.split(',')[0]} {best:.3f} s = {best / limit:.2f}× the limit{sk_part}")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

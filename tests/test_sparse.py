@@ -35,16 +35,20 @@ def _rel(a, b):
     density=st.floats(0.0, 1.0),
     seed=st.integers(0, 2**16),
     dtype=st.sampled_from([np.float32, np.float64]),
+    split=st.booleans(),
 )
-def test_forward_and_update_equal_the_dense_products(n, d, h, density, seed, dtype):
+def test_forward_and_update_equal_the_dense_products(n, d, h, density, seed, dtype, split):
+    """Also with some columns multiplied densely (``split``: a random set of them, any dtype)."""
     rng = np.random.default_rng(seed)
     X = _sparse_data(rng, n, d, density, dtype)
     c = rng.uniform(-1, 0, d).astype(dtype)  # any background, not only the data's minimum
     V1 = rng.standard_normal((d + 1, h)).astype(dtype)
     D = rng.standard_normal((n, h)).astype(dtype)
     dense_V1 = V1.copy()
-    layer = sparse.SparseFirstLayer(V1, c)
-    rows = sparse.SparseRows(X, c)
+    columns = np.flatnonzero(rng.random(d) < 0.5) if split else None
+    columns = columns if columns is None or columns.size else None
+    layer = sparse.SparseFirstLayer(V1, c, columns)
+    rows = sparse.SparseRows(X, c, columns)
     batch = sparse.SparseBatch(rows, n)
     order = rng.permutation(n)
     batch.take(order)
@@ -52,8 +56,10 @@ def test_forward_and_update_equal_the_dense_products(n, d, h, density, seed, dty
     tol = 1e-4 if dtype == np.float32 else 1e-12
     for _ in range(2):  # the second round runs with u ≠ 0 (V = M + cᵀu not yet folded)
         out = np.empty((n, h), dtype=dtype)
-        layer.forward(batch.indptr, batch.indices, batch.data, batch.r, out)
+        layer.forward(*batch.rows(), out)
         assert _rel(out, X1 @ dense_V1) <= tol
+        G = np.empty_like(V1)
+        assert _rel(layer.gradient(batch, D, G), X1.T @ D) <= tol
         layer.update(batch, D)
         dense_V1 += X1.T @ D
     layer.fold()
@@ -62,26 +68,97 @@ def test_forward_and_update_equal_the_dense_products(n, d, h, density, seed, dty
     assert _rel(layer.q, c @ V1[:d]) <= tol
 
 
-def test_rows_slices_and_gathers_like_the_dense_rows(rng):
+def _plain_products(rows, batch, M, u, w, D, G):
+    """The two products in Python with NumPy scalars: every multiply and add rounded on its own."""
+    axpy = sparse._axpy_rows.py_func  # the compiled kernels' own loop, run by the interpreter
+    out = np.empty((rows.n_rows, M.shape[1]), dtype=M.dtype)
+    for i in range(rows.n_rows):
+        out[i] = w + rows.r[i] * u
+        axpy(rows.indptr[i], rows.indptr[i + 1], rows.indices, rows.data, M, out[i])
+    for j in range(G.shape[0]):
+        axpy(batch.t_indptr[j], batch.t_indptr[j + 1], batch.t_indices, batch.t_data, D, G[j])
+    return out, G
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float32_products_fuse_multiply_adds_and_float64_round_each_step(dtype):
+    """float64: the compiled products round every multiply and add (the results of before, to the last bit);
+    float32: they fuse multiply-adds (issue 15) — other last bits, as close to the exact products."""
+    from llvmlite import binding
+
+    if dtype == np.float32 and "+fma" not in binding.get_host_cpu_features().flatten():
+        pytest.skip("this CPU has no fused multiply-add")
+    rng = np.random.default_rng(7)
+    n, d, h = 24, 40, 19
+    X = _sparse_data(rng, n, d, 0.5, dtype)
+    c = X.min(axis=0)
+    rows = sparse.SparseRows(X, c)
+    M = rng.standard_normal((d, h)).astype(dtype)
+    u, w = rng.standard_normal(h).astype(dtype), rng.standard_normal(h).astype(dtype)
+    D = rng.standard_normal((n, h)).astype(dtype)
+    G0 = rng.standard_normal((d, h)).astype(dtype)
+    k = sparse.kernels(dtype)
+    out = np.empty((n, h), dtype=dtype)
+    k["spmm_init"](rows.indptr, rows.indices, rows.data, M, rows.r, u, w, out)
+    batch = sparse.SparseBatch(rows, n)
+    batch.take(np.arange(n))
+    G = G0.copy()
+    k["spmm_t_add"](batch.t_indptr, batch.t_indices, batch.t_data, D, G)
+    plain_out, plain_G = _plain_products(rows, batch, M, u, w, D, G0.copy())
+    if dtype == np.float64:
+        np.testing.assert_array_equal(out, plain_out)
+        np.testing.assert_array_equal(G, plain_G)
+        return
+    assert not np.array_equal(out, plain_out) and not np.array_equal(G, plain_G)  # fused: other roundings
+    P = (X - c).astype(np.float64)
+    exact_out = P @ M + np.outer(rows.r, u) + w
+    exact_G = G0 + P.T @ D
+    for got, plain, exact in [(out, plain_out, exact_out), (G, plain_G, exact_G)]:
+        assert _rel(got, exact) <= 1e-6 and _rel(plain, exact) <= 1e-6  # both a float32 rounding's worth
+
+
+@pytest.mark.parametrize("columns", [None, np.array([0, 4, 5, 11])])
+def test_rows_slices_and_gathers_like_the_dense_rows(rng, columns):
+    """The CSR rows, their transpose and the dense columns together give X − c back."""
     X = _sparse_data(rng, 30, 12, 0.3)
     c = sparse.background(X)
-    rows = sparse.SparseRows(X, c)
-    indptr, indices, data, r = rows.rows(5, 17)
-    dense = np.zeros((12, 12))
-    for i in range(12):
-        dense[i, indices[indptr[i] : indptr[i + 1]]] = data[indptr[i] : indptr[i + 1]]
-    np.testing.assert_array_equal(dense, X[5:17] - c)
+    rows = sparse.SparseRows(X, c, columns)
+    cols = [] if columns is None else columns
+
+    def assembled(indptr, indices, data, dense, n):
+        out = np.zeros((n, 12))
+        for i in range(n):
+            out[i, indices[indptr[i] : indptr[i + 1]]] = data[indptr[i] : indptr[i + 1]]
+        assert not out[:, cols].any()  # the dense columns are not in the CSR form
+        out[:, cols] = dense if dense is not None else 0
+        return out
+
+    indptr, indices, data, r, dense = rows.rows(5, 17)
+    assert (dense is None) == (columns is None)
+    np.testing.assert_array_equal(assembled(indptr, indices, data, dense, 12), X[5:17] - c)
     np.testing.assert_allclose(r, (X[5:17] - c) @ c)
     batch = sparse.SparseBatch(rows, 7)
     idx = np.array([29, 0, 3, 3, 17, 8, 21])
     batch.take(idx)
+    np.testing.assert_array_equal(assembled(*batch.rows()[:3], batch.dense, 7), X[idx] - c)
     P = np.zeros((12, 7))  # the transpose, rebuilt from its CSR
     for j in range(12):
         P[j, batch.t_indices[batch.t_indptr[j] : batch.t_indptr[j + 1]]] = batch.t_data[
             batch.t_indptr[j] : batch.t_indptr[j + 1]
         ]
+    P[cols] = 0 if columns is None else batch.dense.T
     np.testing.assert_array_equal(P.T, X[idx] - c)
-    assert batch.nnz == np.count_nonzero(X[idx] - c)
+    assert batch.nnz == np.count_nonzero((X[idx] - c)[:, np.setdiff1d(np.arange(12), cols)])
+
+
+def test_dense_columns_are_the_inky_ones_and_only_for_float32():
+    X = np.zeros((10, 4), dtype=np.float32)
+    X[:5, 1] = 1  # ink in half of the rows: above DENSE_COLUMN_DENSITY
+    X[:3, 2] = 1  # in 30 %: below
+    c = np.zeros(4, dtype=np.float32)
+    np.testing.assert_array_equal(sparse.dense_columns(X, c), [1])
+    assert sparse.dense_columns(X.astype(np.float64), c.astype(np.float64)) is None  # float64: as before
+    assert sparse.dense_columns(X[:, 2:], c[2:]) is None
 
 
 def test_background_and_density():
@@ -238,6 +315,31 @@ def test_divergence_restores_the_parameters_with_the_sparse_layer(inky):
 
 
 @pytest.mark.mnist
+@pytest.mark.parametrize("options", [None, {"optimizer": "adam", "weight_decay": 1e-3}])
+def test_float32_sparse_engine_with_dense_columns_equals_the_dense_engine(options):
+    """float32 with inky columns (multiplied by BLAS, the rest sparse): the dense engine's numbers to rounding,
+    plain SGD (dense rows of M kept aside between folds) and an optimiser (the whole gradient) alike."""
+    rng = np.random.default_rng(5)
+    X = _sparse_data(rng, 500, 40, 0.15, np.float32)
+    X[:, 5:9] = rng.uniform(-1, 1, (500, 4))  # four inky columns
+    y = (np.argmax(X[:, :10], axis=1) + (X[:, 10:20] > -1).sum(axis=1)) % 10
+    columns = sparse.dense_columns(X[:400], sparse.background(X[:400]))
+    np.testing.assert_array_equal(columns, [5, 6, 7, 8])
+    out = {}
+    for first_layer in ("sparse", "dense"):
+        nets = [MultilayerNeuralNetClassifier([40, *h, 10], random_seed=3, dtype=np.float32) for h in ([12], [9, 7])]
+        histories = train_many(nets, X[:400], y[:400], X[400:], y[400:], epochs=3, batch_size=20,
+                               learning_rates=[0.5, 0.2] if options is None else 0.01, seed=2, options=options,
+                               first_layer=first_layer)  # fmt: skip
+        out[first_layer] = nets, histories
+    assert out["sparse"][1][0].attrs["first_layer"] == "sparse"
+    for a, b in zip(out["sparse"][0], out["dense"][0]):
+        for wa, wb in zip(a.weights + a.biases, b.weights + b.biases):
+            assert _rel(wa, wb) < 1e-4
+    for a, b in zip(out["sparse"][1], out["dense"][1]):
+        np.testing.assert_allclose(a.loss_test, b.loss_test, rtol=1e-4)
+
+
 def test_sparse_engine_on_real_mnist_float32(mnist_split):
     """On MNIST in float32 the sparse and dense first layers agree to rounding over one epoch."""
     X_train, X_test, y_train, y_test = mnist_split

@@ -13,7 +13,8 @@ their work can be fused (see docs/engine.md):
 * **Sparse inputs** (``first_layer``). When most inputs sit at their feature's
   minimum (MNIST's −1 background), the two first-layer products multiply only
   the other entries (``scratchnet.sparse``: X = P + 1·c, P sparse); the
-  background's share is a rank-1 term.
+  background's share is a rank-1 term. In float32 the inky columns of P go to
+  BLAS (``sparse.dense_columns``).
 * **Deeper layers, batched by shape.** Networks are sorted by their widths
   ``(n¹, n², …)``, so networks sharing the first s widths are neighbours. Such a
   group ("bucket") keeps its layer-s weights stacked as (G, nˢ⁻¹, nˢ) and runs
@@ -65,7 +66,7 @@ from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier, draw_dropou
 from .optimizers import SCHEDULES, add_weight_decay, make_optimizer, state_fits
 from .progress import progress_bar
 from .recipe import DEFAULTS, TRAINING_FIELDS, Recipe
-from .sparse import MAX_DENSITY, SparseBatch, SparseFirstLayer, SparseRows, density
+from .sparse import MAX_DENSITY, SparseBatch, SparseFirstLayer, SparseRows, dense_columns, density
 from .sparse import background as _background
 from .validation import check_features, check_int, check_labels, check_positive_float, check_seed
 
@@ -200,7 +201,7 @@ class _Buffers:
 class _Engine:
     """The packed parameters of ``nets`` and the fused passes over them."""
 
-    def __init__(self, nets, learning_rates, options=None, background=None):
+    def __init__(self, nets, learning_rates, options=None, background=None, dense_columns=None):
         self.nets = nets
         self.dtype = nets[0].dtype
         # One set of optimiser options per engine (train_many groups by them); η may differ per network.
@@ -236,8 +237,9 @@ class _Engine:
         self.slot = {}  # network index → its row in Aout
         self.buckets = []
         self._build(learning_rates)
-        # ``background`` c: train the first layer on the sparse P = X − c (see ``scratchnet.sparse``)
-        self.first = None if background is None else SparseFirstLayer(self.V1, background)
+        # ``background`` c: train the first layer on the sparse P = X − c (see ``scratchnet.sparse``),
+        # its ``dense_columns`` (float32) by BLAS
+        self.first = None if background is None else SparseFirstLayer(self.V1, background, dense_columns)
         self.load_parameters()
         self.load_state()
 
@@ -421,7 +423,7 @@ class _Engine:
         """The fused forward pass of ``buf.X``: every network's activations into ``buf``.
 
         With the sparse first layer, the rows come as ``sparse_rows`` =
-        ``(indptr, indices, data, r)`` (default: ``buf.batch``'s) instead of ``buf.X``.
+        ``(indptr, indices, data, r, dense)`` (default: ``buf.batch``'s) instead of ``buf.X``.
 
         Layers whose activation has an in-place f(−·) (the sigmoid) keep −Z (the
         first layer's product gives it) and take σ(−·) directly; other
@@ -469,8 +471,7 @@ class _Engine:
         if self.first is None:
             np.matmul(buf.X1, self.V1, out=buf.A1)
         else:
-            b = buf.batch
-            self.first.forward(*(sparse_rows or (b.indptr, b.indices, b.data, b.r)), buf.A1)
+            self.first.forward(*(sparse_rows or buf.batch.rows()), buf.A1)
 
     def _first_update(self, buf, dZ1):
         """Plain SGD: V ← V + [X | 1]ᵀ · η∂L/∂Z⁽¹⁾, i.e. [W⁽¹⁾; b⁽¹⁾] −= η·∂L/∂[W⁽¹⁾; b⁽¹⁾]: one product."""
@@ -947,16 +948,17 @@ class _FusedRun:
         self.nets, self.lrs, self.seed, self.batch_size = nets, lrs, seed, batch_size
         self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
         self.n_seen = 0  # training rows seen in the current epoch
-        background = self.val_rows = self.batch = None
+        background = self.val_rows = self.batch = dense = None
         if first_layer == "sparse":
             background = _background(X_train) if c is None else c
-            self.batch = SparseBatch(SparseRows(X_train, background), batch_size)
-            self.val_rows = SparseRows(X_val, background) if X_val is not None else None
+            dense = dense_columns(X_train, background)  # float32: the inky columns go to BLAS
+            self.batch = SparseBatch(SparseRows(X_train, background, dense), batch_size)
+            self.val_rows = SparseRows(X_val, background, dense) if X_val is not None else None
         groups: dict = {}  # (recipe, options) → indices into nets, in order of first appearance
         for i, net in enumerate(nets):
             groups.setdefault((_recipe(net), tuple(opts[i].items())), []).append(i)
         self.engines = [
-            (_Engine([nets[i] for i in idx], [lrs[i] for i in idx], opts[idx[0]], background), idx)
+            (_Engine([nets[i] for i in idx], [lrs[i] for i in idx], opts[idx[0]], background, dense), idx)
             for idx in groups.values()
         ]
         self.bufs: list[_Buffers] = []
