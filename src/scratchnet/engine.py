@@ -862,7 +862,9 @@ def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epo
     """The first layer to train with, and why: ``{"first_layer", "density", "dense_step", "sparse_step",
     "sparse_setup", "reason"}`` (seconds; None where not measured).
 
-    ``"dense"``/``"sparse"`` are taken as given. ``"auto"`` and ``"measure"``: dense when more than
+    ``"dense"``/``"sparse"`` are taken as given. ``"auto"`` with fewer than ``SPARSE_MIN_NETWORKS`` networks:
+    dense, without looking at the data (a pass over a sample of it, ~10 ms on MNIST, that one network's
+    ``train`` call need not pay). ``"auto"`` and ``"measure"``: dense when more than
     ``sparse.MAX_DENSITY`` of the inputs are off their background (the sparse layer cannot
     pay). Else ``"auto"`` takes the sparse layer for ``SPARSE_MIN_NETWORKS`` networks or more —
     a rule, so that the same command gives the same numbers to the last bit (the two layers round
@@ -880,15 +882,15 @@ def choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epo
               "sparse_setup": None, "reason": "given"}  # fmt: skip
     if first_layer not in ("auto", "measure"):
         return choice
+    if first_layer == "auto" and len(nets) < SPARSE_MIN_NETWORKS:  # dense whatever the density: not measured
+        return {**choice, "first_layer": "dense", "reason": f"{len(nets)} network(s) < {SPARSE_MIN_NETWORKS}"}
     spread = X_train[:: max(1, X_train.shape[0] // 8192)]  # a sample of rows is enough to decide
     c = _background(spread)  # (training with the sparse layer takes the background of all rows)
     choice["density"] = share = density(spread, c)
     if share > MAX_DENSITY:
         return {**choice, "first_layer": "dense", "reason": f"density {share:.3f} > {MAX_DENSITY}"}
     if first_layer == "auto":
-        many = len(nets) >= SPARSE_MIN_NETWORKS
-        return {**choice, "first_layer": "sparse" if many else "dense",
-                "reason": f"{len(nets)} network(s) {'≥' if many else '<'} {SPARSE_MIN_NETWORKS}"}  # fmt: skip
+        return {**choice, "first_layer": "sparse", "reason": f"{len(nets)} network(s) ≥ {SPARSE_MIN_NETWORKS}"}
     n_steps = X_train.shape[0] // batch_size
     rows = min(X_train.shape[0], FIRST_LAYER_STEPS * batch_size)
     if epochs * n_steps <= 4 * FIRST_LAYER_STEPS:
