@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
@@ -212,59 +210,3 @@ def test_auto_skips_the_sparse_steps_when_their_set_up_alone_cannot_pay(monkeypa
     ]
     assert choice["first_layer"] == "dense" and choice["sparse_step"] is None and "set-up alone" in choice["reason"]
     assert timed == ["dense"]
-
-
-# ---------------------------------------------------------------- element-wise passes on several threads
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("shape", "factor_shape"), SHAPES)
-def test_adam_split_over_threads_is_the_same_bits(monkeypatch, dtype, shape, factor_shape):
-    """Rows (V1) or columns (a bucket of one network) in parts on 2 and 3 threads: every element the same."""
-    from scratchnet import threads
-
-    monkeypatch.setattr(threads, "MIN_PART", 4)  # split even these small arrays
-    rng = np.random.default_rng(5)
-    opt = Adam()
-    p, g = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
-    m, v = (rng.standard_normal(shape) * 0.1).astype(dtype), (rng.random(shape) * 0.01).astype(dtype)
-    factors = opt.step_factors(0.001, 7)
-    if factor_shape is not None:
-        factors = tuple((rng.random(factor_shape) * f).astype(dtype) for f in factors)
-    results = {}
-    for n in (1, 2, 3):
-        got = [a.copy() for a in (p, m, v)]
-        with threads.element_threads(n):
-            assert threads.threads() == min(n, len(__import__("os").sched_getaffinity(0)))
-            for _ in range(5):
-                assert _adam_fused(got[0], g.copy(), got[1], got[2], factors, opt.beta1, opt.beta2)
-        results[n] = [a.tobytes() for a in got]
-    assert results[2] == results[1] and results[3] == results[1]
-
-
-def test_parts_cover_the_rows_once():
-    from scratchnet import threads
-
-    with threads.element_threads(2):
-        two = threads.threads()  # 2, or 1 on a one-CPU machine
-        for n, size, count in [(785, 512, two), (262_144, 1, two), (1, 262_144, 1), (3, 10, 1), (0, 5, 1)]:
-            parts = threads.parts(n, size)
-            assert parts[0][0] == 0 and parts[-1][1] == n
-            assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
-            assert len(parts) == count
-
-
-def test_train_with_element_threads_is_the_same_bits(monkeypatch):
-    """The whole engine (Adam, dropout, cosine) with its element-wise passes on 2 threads equals 1 thread."""
-    from scratchnet import MultilayerNeuralNetClassifier, engine, threads
-    from scratchnet.training import train
-
-    monkeypatch.setattr(threads, "MIN_PART", 64)
-    X, y = sparse_data(n=400)
-    runs = []
-    for n in (1, 2):
-        monkeypatch.setattr(engine, "_blas_threads", lambda n=n: n)
-        net = MultilayerNeuralNetClassifier([64, 48, 32, 2], random_seed=1, dtype="float32", activation="relu",
-                                            output="softmax", loss="cross_entropy", init="he")  # fmt: skip
-        h = train(net, X, y, X[:100], y[:100], epochs=3, batch_size=50, learning_rate=0.01, seed=2,
-                  optimizer="adam", schedule="cosine", dropout=0.2)  # fmt: skip
-        runs.append((h.drop(columns="seconds").to_numpy().tobytes(), [w.tobytes() for w in net.weights + net.biases]))
-    assert runs[0] == runs[1]

@@ -55,7 +55,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from .activations import ACTIVATIONS, OUTPUTS
 from .batching import batch_indices, epoch_rng
@@ -67,7 +67,6 @@ from .progress import progress_bar
 from .recipe import DEFAULTS, TRAINING_FIELDS, Recipe
 from .sparse import MAX_DENSITY, SparseBatch, SparseFirstLayer, SparseRows, density
 from .sparse import background as _background
-from .threads import element_threads
 from .validation import check_features, check_int, check_labels, check_positive_float, check_seed
 
 EVAL_CHUNK = 2000
@@ -794,7 +793,7 @@ def train_many(
     frames: list[list[dict]] = [[] for _ in nets]
     gone: dict[int, int] = {}  # position in nets → the epoch it diverged in
     quiet = {"over": "ignore", **({"invalid": "ignore"} if diverged == "drop" else {})}
-    with limits, np.errstate(**quiet), element_threads(_blas_threads() if blas_threads is None else blas_threads):
+    with limits, np.errstate(**quiet):
         live = list(range(len(nets)))
         choice = choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epochs, first_layer)
         first_layer = choice["first_layer"]
@@ -838,13 +837,6 @@ def train_many(
         history.attrs["first_layer"] = first_layer
         history.attrs["first_layer_choice"] = dict(choice)
     return histories
-
-
-def _blas_threads() -> int:
-    """The threads BLAS may use now (its own limit, e.g. ``threadpool_limits``'s): the element-wise passes take as
-    many (``threads.element_threads``)."""
-    counts = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
-    return min(counts) if counts else 1
 
 
 FIRST_LAYERS = ("auto", "measure", "dense", "sparse")

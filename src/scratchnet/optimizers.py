@@ -34,7 +34,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import threads
 from .validation import check_name, check_positive_float, check_rate
 
 Factors = Any
@@ -361,18 +360,9 @@ def _adam_fused(param, grad, m, v, factors, beta1, beta2) -> bool:
         kernel = _FUSED[wide] = njit(fastmath=False, cache=True, nogil=True, error_model="numpy")(function)
     # the constants rounded to the arrays' dtype, as NumPy rounds Python floats against a float32 array
     t = (lambda x: float(np.float32(x))) if wide else dt.type
-    consts = (t(beta1), t(beta2), t(1 - beta1), t(1 - beta2), *((1.0,) if wide else ()))  # 1.0: see the f32 kernel
-    arrays = [_as_rows(a) for a in (param, grad, m, v)]
-    rows, cols = arrays[0].shape
-    if rows >= threads.threads():  # parts of rows (V1: rows of pixels), else of columns (a bucket of one network)
-        cut = [(slice(lo, hi), slice(None)) for lo, hi in threads.parts(rows, cols)]
-    else:
-        cut = [(slice(None), slice(lo, hi)) for lo, hi in threads.parts(cols, rows)]
-    threads.run_parts(kernel, [
-        (*(a[r, c] for a in arrays), *(f[r if f.shape[0] > 1 else slice(None), c if f.shape[1] > 1 else slice(None)]
-                                       for f in (f0, f1)), *consts)
-        for r, c in cut
-    ])  # fmt: skip
+    extra = (1.0,) if wide else ()  # the float32 kernel's run-time 1.0 (see _adam_kernel_f32)
+    kernel(_as_rows(param), _as_rows(grad), _as_rows(m), _as_rows(v), f0, f1, t(beta1), t(beta2), t(1 - beta1),
+           t(1 - beta2), *extra)  # fmt: skip
     return True
 
 
