@@ -327,7 +327,7 @@ def _factor_rows(f, dtype, shape) -> np.ndarray | None:
     """A step factor as the kernel takes it: (1 or rows, 1 or cols), C-contiguous, in ``dtype`` (cast as the
     NumPy path casts it: a Python float is a weak scalar there); None if it varies in another pattern."""
     f = np.asarray(f, dtype=dtype)
-    rows, cols = (1, int(np.prod(shape))) if len(shape) < 2 else (shape[0], int(np.prod(shape[1:])))
+    rows, cols = (1, math.prod(shape)) if len(shape) < 2 else (shape[0], math.prod(shape[1:]))
     if f.size == 1:
         return f.reshape(1, 1)
     if f.ndim == len(shape) and all(n == 1 for n in f.shape[1:]) and f.shape[0] == rows:
