@@ -268,7 +268,7 @@ def _adam_kernel(p, g, m, v, f0, f1, b1, b2, c1, c2):  # pragma: no cover - comp
                 pi[j] -= (mj * s0) / (np.sqrt(vj) + s1)
 
 
-def _adam_kernel_f32(p, g, m, v, f0, f1, b1, b2, c1, c2):  # pragma: no cover - compiled
+def _adam_kernel_f32(p, g, m, v, f0, f1, b1, b2, c1, c2, one):  # pragma: no cover - compiled
     """``_adam_kernel`` for float32 arrays, each operation done in float64 and rounded to float32.
 
     The same bits as float32 arithmetic (a float64 product of two float32 numbers is
@@ -276,8 +276,15 @@ def _adam_kernel_f32(p, g, m, v, f0, f1, b1, b2, c1, c2):  # pragma: no cover - 
     53 ≥ 2·24 + 2 bits), but without the CPU's slow path for subnormal float32 operands:
     Adam's first moment m of a unit that stopped learning decays by β₁ every step through
     the subnormal range (a quarter of m after two epochs of the ``best`` recipe), where
-    float32 multiplies take ~100 times longer. The constants come as float64 holding
+    float32 multiplies take ~20 times longer. The constants come as float64 holding
     float32 values.
+
+    ``one`` is 1.0, passed at run time so that the compiler cannot see through it: LLVM
+    rewrites ``f32(f64(a) ⊙ f64(b))`` of two widened float32 numbers back into the float32
+    operation ``a ⊙ b`` (the same result, by the argument above) — and with it the slow
+    path. A factor ``one`` on one side of every operation that may meet a subnormal (the
+    m-chain, g², the sums, the step and θ − step) keeps it in float64; √v and its sum with
+    f₁ (v decays by β₂ = 0.999 per step: it stays normal) may stay float32.
     """
     f4, f8 = np.float32, np.float64
     rows, cols = p.shape
@@ -288,22 +295,24 @@ def _adam_kernel_f32(p, g, m, v, f0, f1, b1, b2, c1, c2):  # pragma: no cover - 
             r0, r1 = f0[k], f1[k]
             for j in range(cols):
                 gj = f8(gi[j])
-                vj = f8(f4(f8(f4(f8(vi[j]) * b2)) + f8(f4(f8(f4(gj * c2)) * gj))))  # v ← β₂·v + (1−β₂)·g·g
+                vj = f8(f4(f8(f4(f8(vi[j]) * b2)) * one + f8(f4(f8(f4(gj * c2)) * one * gj))))  # v ← β₂·v + (1−β₂)·g·g
                 vi[j] = vj
-                mj = f8(f4(f8(f4(f8(mi[j]) * b1)) + f8(f4(gj * c1))))  # m ← β₁·m + (1−β₁)·g
+                mj = f8(f4(f8(f4(f8(mi[j]) * b1)) * one + f8(f4(gj * c1))))  # m ← β₁·m + (1−β₁)·g
                 mi[j] = mj
-                step = f8(f4(f8(f4(mj * f8(r0[j]))) / f8(f4(f8(f4(np.sqrt(vj))) + f8(r1[j])))))  # f₀·m/(√v + f₁)
-                pi[j] = f4(f8(pi[j]) - step)  # θ ← θ − step
+                den = f8(f4(f8(f4(np.sqrt(vj))) + f8(r1[j])))  # √v + f₁
+                step = f8(f4(f8(f4(mj * one * f8(r0[j]))) * one / den))  # f₀·m/(√v + f₁)
+                pi[j] = f4(f8(pi[j]) * one - step)  # θ ← θ − step
         else:
             s0, s1 = f8(f0[k, 0]), f8(f1[k, 0])
             for j in range(cols):
                 gj = f8(gi[j])
-                vj = f8(f4(f8(f4(f8(vi[j]) * b2)) + f8(f4(f8(f4(gj * c2)) * gj))))
+                vj = f8(f4(f8(f4(f8(vi[j]) * b2)) * one + f8(f4(f8(f4(gj * c2)) * one * gj))))
                 vi[j] = vj
-                mj = f8(f4(f8(f4(f8(mi[j]) * b1)) + f8(f4(gj * c1))))
+                mj = f8(f4(f8(f4(f8(mi[j]) * b1)) * one + f8(f4(gj * c1))))
                 mi[j] = mj
-                step = f8(f4(f8(f4(mj * s0)) / f8(f4(f8(f4(np.sqrt(vj))) + s1))))
-                pi[j] = f4(f8(pi[j]) - step)
+                den = f8(f4(f8(f4(np.sqrt(vj))) + s1))
+                step = f8(f4(f8(f4(mj * one * s0)) * one / den))
+                pi[j] = f4(f8(pi[j]) * one - step)
 
 
 _FUSED: dict = {}
@@ -318,7 +327,7 @@ def _factor_rows(f, dtype, shape) -> np.ndarray | None:
     """A step factor as the kernel takes it: (1 or rows, 1 or cols), C-contiguous, in ``dtype`` (cast as the
     NumPy path casts it: a Python float is a weak scalar there); None if it varies in another pattern."""
     f = np.asarray(f, dtype=dtype)
-    rows, cols = (1, int(np.prod(shape))) if len(shape) < 2 else (shape[0], int(np.prod(shape[1:])))
+    rows, cols = (1, math.prod(shape)) if len(shape) < 2 else (shape[0], math.prod(shape[1:]))
     if f.size == 1:
         return f.reshape(1, 1)
     if f.ndim == len(shape) and all(n == 1 for n in f.shape[1:]) and f.shape[0] == rows:
@@ -351,8 +360,9 @@ def _adam_fused(param, grad, m, v, factors, beta1, beta2) -> bool:
         kernel = _FUSED[wide] = njit(fastmath=False, cache=True, nogil=True, error_model="numpy")(function)
     # the constants rounded to the arrays' dtype, as NumPy rounds Python floats against a float32 array
     t = (lambda x: float(np.float32(x))) if wide else dt.type
+    extra = (1.0,) if wide else ()  # the float32 kernel's run-time 1.0 (see _adam_kernel_f32)
     kernel(_as_rows(param), _as_rows(grad), _as_rows(m), _as_rows(v), f0, f1, t(beta1), t(beta2), t(1 - beta1),
-           t(1 - beta2))  # fmt: skip
+           t(1 - beta2), *extra)  # fmt: skip
     return True
 
 
