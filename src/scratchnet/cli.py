@@ -957,7 +957,7 @@ def store_export_command(store_path: str, out: str) -> None:
 
 @cli.command("reproduce")
 @click.option(
-    "--quick", is_flag=True, help="The bundled digits data and a small grid: every step, in 15–60 s on 2 cores."
+    "--quick", is_flag=True, help="The bundled digits data and a small grid: every step, in 5–60 s on 2 cores."
 )
 @click.option(
     "--out",
