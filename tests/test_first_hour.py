@@ -161,13 +161,23 @@ TRAIN = [
 ]  # fmt: skip
 
 
+# A terminal gives its foreground job Ctrl-C's default action; a test run started in the background of a
+# non-interactive shell (``cmd &``, nohup) has SIGINT ignored, a child inherits that, and Python then installs no
+# KeyboardInterrupt handler: every Ctrl-C would be lost. The command runs as a user's would, with the default restored.
+_AS_AT_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'scratchnet'; runpy.run_module('scratchnet', run_name='__main__', alter_sys=True)"
+)
+
+
 def _cli(args, **kw):
+    """``scratchnet ARGS`` in a child process, started as at a terminal (see ``_AS_AT_A_TERMINAL``)."""
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
-    return subprocess.Popen([sys.executable, "-m", "scratchnet", *args], env=env, **kw)
+    return subprocess.Popen([sys.executable, "-c", _AS_AT_A_TERMINAL, *args], env=env, **kw)
 
 
 def _model(path):
@@ -264,34 +274,16 @@ def test_tune_killed_mid_training_resumes_from_checkpoints_to_the_same_numbers(t
     pd.testing.assert_frame_equal(_epochs_of(store), _epochs_of(whole), check_exact=True)
 
 
-# A terminal gives its foreground job Ctrl-C's default action; a test run started in the background of a
-# non-interactive shell (``cmd &``, nohup) has SIGINT ignored, a child inherits that, and Python then installs no
-# KeyboardInterrupt handler: every Ctrl-C would be lost. The command runs as a user's would, with the default restored.
-_AS_AT_A_TERMINAL = (
-    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "sys.argv[0] = 'scratchnet'; runpy.run_module('scratchnet', run_name='__main__', alter_sys=True)"
-)
-
-
 def test_tune_interrupted_says_what_is_safe_and_exits_cleanly(tmp_path):
     import os
     import signal
     import subprocess
-    import sys
     import time
 
     store = tmp_path / "i.sqlite"
     args = [*TUNE[:-3], "--workers", "2", "--no-progress", "--checkpoint-every", "2", "--store", str(store)]
     args[args.index("--epochs") + 1] = "20000"  # far from its end when Ctrl-C comes, on the fastest CPU
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _AS_AT_A_TERMINAL, *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = _cli(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
         if list(tmp_path.glob("i.sqlite.checkpoints/*/*.npz")):
