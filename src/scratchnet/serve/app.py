@@ -118,13 +118,17 @@ class ServedModel:
     def predict(self, pixels, center=True):
         image, max_value, x = model_image(pixels, self.preprocessing, self.net.layers[0], center)
         activations = self.net.forward(x.astype(self.net.dtype))
-        outputs = activations[-1][0].astype(np.float64)
-        total = outputs.sum()
-        probabilities = outputs / total if self.net.output != "softmax" and total > 0 else outputs
         layers = [
             {"name": name, "shape": list(a.shape[1:]), "values": _rounded(a[0])}
             for name, a in zip(self.layer_names(), activations)
         ]
+        return self._prediction(activations[-1][0].astype(np.float64), image, max_value, layers)
+
+    def _prediction(self, outputs, image, max_value, layers):
+        """The /predict response: the class, the outputs (as probabilities, normalised unless softmax already
+        sums to 1), the input image and every layer's values."""
+        total = outputs.sum()
+        probabilities = outputs / total if self.net.output != "softmax" and total > 0 else outputs
         return {
             "model": self.name,
             "prediction": int(np.argmax(outputs)),
@@ -222,17 +226,8 @@ class ServedLayeredModel(ServedModel):
             a = layer.forward(a, False)
             layers.append({"name": f"{i} {layer.spec()}", "shape": list(a.shape[1:]), "values": _rounded(a[0])})
         outputs = OUTPUTS[self.net.output](a)[0].astype(np.float64)
-        total = outputs.sum()
-        probabilities = outputs / total if self.net.output != "softmax" and total > 0 else outputs
         layers.append({"name": f"output ({self.net.output})", "shape": [len(outputs)], "values": _rounded(outputs)})
-        return {
-            "model": self.name,
-            "prediction": int(np.argmax(outputs)),
-            "probabilities": _rounded(probabilities),
-            "outputs": _rounded(outputs),
-            "input": {"shape": list(image.shape), "max_value": max_value, "values": _rounded(image, 2)},
-            "layers": layers,
-        }
+        return self._prediction(outputs, image, max_value, layers)
 
     def learn(self):
         net = self.net
