@@ -87,6 +87,44 @@ def test_dropout_mask_into_a_scratch_buffer_is_the_same_draw(dtype):
     assert 0.7 < np.mean(a > 0) < 0.9
 
 
+# ---------------------------------------------------------------- the dense first layer's batch and tally
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_gather_rows_writes_the_rows_into_a_wider_buffer_and_nothing_else(dtype):
+    from scratchnet.batching import gather_rows
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(-1000, 1000, (500, 37)).astype(dtype)
+    out = np.full((64, 38), 7, dtype)  # [X | 1]'s layout: one column more
+    idx = rng.permutation(500)[:64]
+    gather_rows(X, idx, out)
+    assert out[:, :37].tobytes() == X[idx].tobytes()
+    assert (out[:, 37] == 7).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hidden", [[30], [20, 12]])
+def test_the_compiled_gather_trains_to_the_same_bits(monkeypatch, dtype, hidden):
+    """The compiled gather (a large training set) and NumPy's (a small one) give the same history and weights;
+    26 steps an epoch is not a multiple of the tally's ``HIT_BLOCK``, so the last partial block counts too."""
+    from scratchnet import MultilayerNeuralNetClassifier, engine
+    from scratchnet.data import load_digits, split
+    from scratchnet.training import train
+
+    X_train, X_test, y_train, y_test = split(*load_digits(), test_size=0.25, seed=7)
+    X_train, y_train = X_train[:1040].astype(dtype), y_train[:1040]
+    assert (X_train.shape[0] // 40) % engine.HIT_BLOCK != 0
+    runs = []
+    for limit in (engine.COMPILED_GATHER_BYTES, 0):
+        monkeypatch.setattr(engine, "COMPILED_GATHER_BYTES", limit)
+        net = MultilayerNeuralNetClassifier([64, *hidden, 10], random_seed=1, dtype=dtype)
+        h = train(net, X_train, y_train, X_test, y_test, epochs=3, batch_size=40, learning_rate=2.0, seed=2)
+        runs.append((h.drop(columns="seconds").to_numpy(), [w.tobytes() for w in net.weights + net.biases]))
+    assert runs[0][0].tobytes() == runs[1][0].tobytes()
+    assert runs[0][1] == runs[1][1]
+    losses = runs[0][0][:, 1]  # loss_training (after the epoch column)
+    assert losses[-1] < losses[0]  # it trained
+
+
 # ---------------------------------------------------------------- the first layer, chosen by measurement
 def sparse_data(n=600, features=64, seed=0):
     """Inputs mostly at their background −1 (about 15 % ink), labels from the ink: the sparse layer applies."""

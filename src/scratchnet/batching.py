@@ -42,3 +42,30 @@ def epoch_rng(seed: int | None, epoch: int) -> np.random.Generator:
     if seed is None:
         return np.random.default_rng()
     return np.random.default_rng([int(seed), int(epoch)])
+
+
+def _gather_rows(X, idx, out):  # pragma: no cover - compiled
+    """``out[i, :d] = X[idx[i]]`` for every i, where d is X's width (``out`` may be wider)."""
+    d = X.shape[1]
+    for i in range(idx.shape[0]):
+        r = idx[i]
+        for j in range(d):
+            out[i, j] = X[r, j]
+
+
+_COMPILED: dict = {}
+
+
+def gather_rows(X: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
+    """The rows ``idx`` of ``X`` (N, d) into the first d columns of ``out`` (n, ≥ d), in one pass.
+
+    NumPy gathers into a strided ``out`` (such as the X of the engine's ``[X | 1]``) through a
+    temporary and a second copy; this loop, compiled by Numba on first use (cached on disk),
+    writes each row once. All of ``X``, ``idx`` and ``out`` C-contiguous; ``idx`` in range (not checked).
+    """
+    kernel = _COMPILED.get("gather_rows")
+    if kernel is None:
+        from numba import njit
+
+        kernel = _COMPILED["gather_rows"] = njit(cache=True, boundscheck=False, nogil=True)(_gather_rows)
+    kernel(X, idx, out)

@@ -59,7 +59,7 @@ from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
 
 from .activations import ACTIVATIONS, OUTPUTS
-from .batching import batch_indices, epoch_rng
+from .batching import batch_indices, epoch_rng, gather_rows
 from .errors import InvalidTypeError, InvalidValueError, TrainingDivergedError
 from .losses import PAIRS
 from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier, draw_dropout_mask_
@@ -72,6 +72,12 @@ from .validation import check_features, check_int, check_labels, check_positive_
 
 EVAL_CHUNK = 2000
 """Rows per chunk of the fused validation pass."""
+COMPILED_GATHER_BYTES = 64 * 2**20
+"""Training sets of at least this many bytes are gathered into the dense first layer's ``[X | 1]`` by a compiled
+loop (``batching.gather_rows``): it saves a copy of every batch (5 % of an article epoch on MNIST, issue 15) but
+loads Numba (about 0.2 s and 50 MB once per process), which a small data set's whole training would not win back."""
+HIT_BLOCK = 16
+"""Training steps whose predicted classes are kept before they are compared with the labels (``_Tally``)."""
 
 ENGINE_DEFAULTS = {name: DEFAULTS[name] for name in TRAINING_FIELDS}
 """The per-network training options of ``train_many``: the recipe's training fields (early stopping is ``train``'s)."""
@@ -100,10 +106,40 @@ class _Bucket:
         self.factors = None
 
 
+class _Tally:
+    """An epoch's training loss sums and correct counts per network (rows of Aout), from the minibatch pass.
+
+    The predicted classes of ``HIT_BLOCK`` steps are kept and compared with their labels in one go
+    (``count``): one NumPy call per step instead of four. Call ``count`` before reading ``correct``."""
+
+    def __init__(self, n_nets, n):
+        self.pred = np.empty((HIT_BLOCK, n_nets, n), dtype=np.intp)
+        self.labels = np.empty((HIT_BLOCK, 1, n), dtype=np.intp)
+        self.reset()
+
+    def reset(self):
+        self.loss_sum = np.zeros(self.pred.shape[1])
+        self.correct = np.zeros(self.pred.shape[1], dtype=np.int64)
+        self.k = 0
+
+    def add(self, A, y):
+        """This step's predictions: A⁽ᴸ⁾ of every network (n_nets, N, nᴸ) and the labels ``y`` (N,)."""
+        np.argmax(A, axis=2, out=self.pred[self.k])
+        self.labels[self.k, 0] = y
+        self.k += 1
+        if self.k == HIT_BLOCK:
+            self.count()
+
+    def count(self):
+        if self.k:
+            self.correct += np.count_nonzero(self.pred[: self.k] == self.labels[: self.k], axis=(0, 2))
+            self.k = 0
+
+
 class _Buffers:
     """Preallocated activations and gradients for passes over ``n`` rows."""
 
-    def __init__(self, engine, n, training, X1=None, batch=None):
+    def __init__(self, engine, n, training, X1=None, batch=None, Y=None):
         dt = engine.dtype
         self.n = n
         self.batch = batch  # the sparse first layer's minibatch (``sparse.SparseBatch``), shared like X1
@@ -129,7 +165,8 @@ class _Buffers:
         self.M1 = self.M = self.Ain = None  # dropout masks: training only
         if not training:
             return
-        self.Y = np.zeros((n, engine.n_out), dtype=dt)
+        self.Y = Y  # the batch's one-hot labels, gathered with X (shared like X1)
+        self.tally = _Tally(engine.n_nets, n)
         self.D = np.empty_like(self.Aout)
         self.scale = (engine.lr_out * (engine.delta_factor / n)).astype(dt)  # per network: η·2/(N·nᴸ) for MSE
         self.dZout = np.empty_like(self.Aout)
@@ -533,8 +570,9 @@ class _Engine:
         self.t += 1
         self._lay_out_factors(self.optimizer.step_factors(self.eta, self.t))
 
-    def step(self, y, buf, loss_sum, correct):
-        """One training step of every network on the batch ``buf.X``, ``y``; adds to the loss sums and counts.
+    def step(self, y, buf):
+        """One training step of every network on the batch ``buf.X`` (one-hot ``buf.Y``, labels ``y``); the batch's
+        loss sums and predictions go to ``buf.tally``.
 
         Plain SGD: the learning rate η of each network multiplies its ∂L/∂Z⁽ᴸ⁾ once,
         so every gradient below is already ``η·∂L/∂…`` and updates are plain
@@ -545,20 +583,18 @@ class _Engine:
         if self.optimizer.counts_steps:
             self._count_step()
         self.forward(buf)
-        self._output_delta(y, buf, loss_sum, correct)
+        self._output_delta(y, buf)
         for bucket in reversed(self.deep):  # children before parents
             self._backward_bucket(bucket, buf)
         self._backward_first(buf)
 
-    def _output_delta(self, y, buf, loss_sum, correct):
-        """The batch's loss sums and correct counts, and (η·)∂L/∂Z⁽ᴸ⁾ of every network into ``buf.dZout``."""
-        Aout, D, dZout, Y = buf.Aout, buf.D, buf.dZout, buf.Y
-        rows = np.arange(y.shape[0])
-        Y[rows, y] = 1
-        np.subtract(Aout, Y, out=D)  # A⁽ᴸ⁾ − Y
-        Y[rows, y] = 0
-        loss_sum += self.loss.sums(Aout, D, y, dZout)
-        correct += np.count_nonzero(Aout.argmax(axis=2) == y, axis=1)
+    def _output_delta(self, y, buf):
+        """The batch's loss sums and predictions into ``buf.tally``, and (η·)∂L/∂Z⁽ᴸ⁾ of every network into
+        ``buf.dZout``."""
+        Aout, D, dZout, tally = buf.Aout, buf.D, buf.dZout, buf.tally
+        np.subtract(Aout, buf.Y, out=D)  # A⁽ᴸ⁾ − Y
+        tally.loss_sum += self.loss.sums(Aout, D, y, dZout)
+        tally.add(Aout, y)
         if self.fused:  # η·∂L/∂Z⁽ᴸ⁾ = η·factor/N·(A⁽ᴸ⁾ − Y): (A − Y)/N for CE, (A − Y)/(N·nᴸ) for BCE
             np.multiply(D, buf.scale, out=dZout)
         else:  # η·∂L/∂Z⁽ᴸ⁾ = (∂L/∂A⁽ᴸ⁾ through the output's derivative) · η·2/(N·nᴸ), ∂L/∂A ∝ A⁽ᴸ⁾ − Y (MSE)
@@ -964,11 +1000,17 @@ class _FusedRun:
             for idx in groups.values()
         ]
         self.bufs: list[_Buffers] = []
-        for engine, _ in self.engines:  # one [X | 1] for all: every engine trains on the same batch
+        # every engine trains on the same batch: one [X | 1] and one one-hot Y for all
+        dt = nets[0].dtype
+        self.eye = np.eye(nets[0].n_classes, dtype=dt)  # row k: the one-hot of class k
+        self.Y = np.empty((batch_size, nets[0].n_classes), dtype=dt)
+        for engine, _ in self.engines:
             X1 = self.bufs[0].X1 if self.bufs else None
-            self.bufs.append(_Buffers(engine, batch_size, training=True, X1=X1, batch=self.batch))
+            self.bufs.append(_Buffers(engine, batch_size, training=True, X1=X1, batch=self.batch, Y=self.Y))
         self.eval_buffers: list[dict] = [{} for _ in self.engines]
-        self.X_rows = None if self.batch is not None else np.empty((batch_size, X_train.shape[1]), X_train.dtype)
+        self.X_rows = None  # NumPy's gather goes through it
+        if self.batch is None and X_train.nbytes < COMPILED_GATHER_BYTES:
+            self.X_rows = np.empty((batch_size, X_train.shape[1]), X_train.dtype)
 
     def epoch(self, epoch, start, epochs):
         """Train every network for one epoch, measure it, refuse divergence, store and return its records."""
@@ -987,42 +1029,49 @@ class _FusedRun:
         """Every minibatch step of the epoch; per engine the summed training loss and correct counts."""
         for (engine, _), buf in zip(self.engines, self.bufs):
             engine.start_epoch(epoch, start, epochs, self.seed, buf)
-        sums = [(np.zeros(e.n_nets), np.zeros(e.n_nets, dtype=np.int64)) for e, _ in self.engines]
+            buf.tally.reset()
         self.n_seen = 0
         for idx in batch_indices(self.X_train.shape[0], self.batch_size, epoch_rng(self.seed, epoch)):
-            self._gather(idx)
-            yb = self.y_train[idx]
-            for (engine, _), buf, (loss_sum, correct) in zip(self.engines, self.bufs, sums):
-                engine.step(yb, buf, loss_sum, correct)
+            yb = self._gather(idx)
+            for (engine, _), buf in zip(self.engines, self.bufs):
+                engine.step(yb, buf)
             self.n_seen += self.batch_size
-        return sums
+        for buf in self.bufs:
+            buf.tally.count()
+        return [(buf.tally.loss_sum, buf.tally.correct) for buf in self.bufs]
 
     def _gather(self, idx):
-        """The batch's rows of X_train into ``[X | 1]`` (or the sparse layer's batch).
+        """The batch's rows of X_train into ``[X | 1]`` (or the sparse layer's batch), their one-hot labels into
+        ``Y``; returns their labels.
 
-        ``np.take`` into a contiguous buffer, then one copy into the strided ``X`` of ``[X | 1]``:
+        A large training set (``COMPILED_GATHER_BYTES``): straight into ``[X | 1]`` (``batching.gather_rows``).
+        Else ``np.take`` into a contiguous buffer, then one copy into the strided ``X`` of ``[X | 1]``:
         ``take(out=…)`` into a strided view, or with its default ``mode="raise"``, first copies ``out``
         aside and writes it back (3–4× the time of the gather itself, a quarter of an article step).
         The indices come from ``batch_indices``, always in range, so ``mode="clip"`` changes nothing."""
+        y = self.y_train[idx]
+        np.take(self.eye, y, axis=0, out=self.Y, mode="clip")  # labels were checked: always in range
         if self.batch is not None:
             self.batch.take(idx)
-            return
-        rows = self.X_rows[: idx.shape[0]]
-        np.take(self.X_train, idx, axis=0, out=rows, mode="clip")
-        np.copyto(self.bufs[0].X[: idx.shape[0]], rows)
+        elif self.X_rows is None:
+            gather_rows(self.X_train, idx, self.bufs[0].X1)
+        else:
+            rows = self.X_rows[: idx.shape[0]]
+            np.take(self.X_train, idx, axis=0, out=rows, mode="clip")
+            np.copyto(self.bufs[0].X[: idx.shape[0]], rows)
+        return y
 
     def time_steps(self, steps, seed):
         """Seconds of each of ``steps`` training steps on the first rows of the data (the networks change)."""
         for (engine, _), buf in zip(self.engines, self.bufs):
             engine.start_epoch(0, 0, 1, seed, buf)
-        sums = [(np.zeros(e.n_nets), np.zeros(e.n_nets, dtype=np.int64)) for e, _ in self.engines]
         times = []
         for k in range(steps):
             t = time.perf_counter()
             idx = np.arange(k * self.batch_size, (k + 1) * self.batch_size) % self.X_train.shape[0]
-            self._gather(idx)
-            for (engine, _), buf, (loss_sum, correct) in zip(self.engines, self.bufs, sums):
-                engine.step(self.y_train[idx], buf, loss_sum, correct)
+            y = self._gather(idx)
+            for (engine, _), buf in zip(self.engines, self.bufs):
+                engine.step(y, buf)
             times.append(time.perf_counter() - t)
         return times
 
