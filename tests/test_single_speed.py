@@ -125,6 +125,25 @@ def test_the_compiled_gather_trains_to_the_same_bits(monkeypatch, dtype, hidden)
     assert losses[-1] < losses[0]  # it trained
 
 
+def test_training_on_a_small_data_set_does_not_load_numba():
+    """The compiled gather is for large sets only: the digits train with NumPy's, and Numba (50 MB, 0.2 s) stays
+    unloaded. In a fresh interpreter, so that no other test's import counts."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from scratchnet import MultilayerNeuralNetClassifier\n"
+        "from scratchnet.data import load_digits\n"
+        "from scratchnet.training import train\n"
+        "X, y = load_digits()\n"
+        "train(MultilayerNeuralNetClassifier([64, 30, 10], random_seed=0), X, y, epochs=2, batch_size=20, seed=0)\n"
+        "print('numba' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "False"
+
+
 # ---------------------------------------------------------------- the first layer, chosen by measurement
 def sparse_data(n=600, features=64, seed=0):
     """Inputs mostly at their background −1 (about 15 % ink), labels from the ink: the sparse layer applies."""
