@@ -125,6 +125,39 @@ def test_the_compiled_gather_trains_to_the_same_bits(monkeypatch, dtype, hidden)
     assert losses[-1] < losses[0]  # it trained
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hidden", [[[30]], [[30], [30], [20, 12]]])
+def test_the_loss_summed_per_block_of_steps_is_the_loss_summed_step_by_step(monkeypatch, dtype, hidden):
+    """MSE's training loss from one einsum per ``HIT_BLOCK`` steps, added in step order, has the bits of the
+    per-step sums (what a batch too large for NumPy's buffer still takes): one network, and three of two
+    depths; 26 steps an epoch."""
+    from scratchnet import MultilayerNeuralNetClassifier, engine
+    from scratchnet.data import load_digits, split
+
+    X_train, X_test, y_train, y_test = split(*load_digits(), test_size=0.25, seed=7)
+    X_train, y_train = X_train[:1040].astype(dtype), y_train[:1040]
+    runs, blocked = [], []
+    init = engine._Tally.__init__
+
+    def spy(self, *args):
+        init(self, *args)
+        blocked.append(self.D is not None)
+
+    monkeypatch.setattr(engine._Tally, "__init__", spy)
+    for per_step in (False, True):
+        if per_step:
+            monkeypatch.setattr(engine.np, "getbufsize", lambda: 0)
+        nets = [MultilayerNeuralNetClassifier([64, *h, 10], random_seed=i, dtype=dtype) for i, h in enumerate(hidden)]
+        lrs = [0.5, 2.0, 1.0][: len(nets)]
+        hs = engine.train_many(
+            nets, X_train, y_train, X_test, y_test, epochs=3, batch_size=40, learning_rates=lrs, seed=2
+        )
+        runs.append([h.drop(columns="seconds").to_numpy().tobytes() for h in hs])
+        assert set(blocked) == {not per_step}
+        blocked.clear()
+    assert runs[0] == runs[1]
+
+
 def test_training_on_a_small_data_set_does_not_load_numba():
     """The compiled gather is for large sets only: the digits train with NumPy's, and Numba (50 MB, 0.2 s) stays
     unloaded. In a fresh interpreter, so that no other test's import counts."""

@@ -109,12 +109,22 @@ class _Bucket:
 class _Tally:
     """An epoch's training loss sums and correct counts per network (rows of Aout), from the minibatch pass.
 
-    The predicted classes of ``HIT_BLOCK`` steps are kept and compared with their labels in one go
-    (``count``): one NumPy call per step instead of four. Call ``count`` before reading ``correct``."""
+    Each NumPy call between two products costs microseconds (their work has emptied the caches), so the
+    per-step work is kept to one call: the predicted classes of ``HIT_BLOCK`` steps are kept and compared
+    with their labels in one go (``count``, before ``correct`` is read). With a loss of A⁽ᴸ⁾ − Y alone (MSE)
+    the block's differences are kept too (``difference`` says where a step writes its own) and summed by
+    one call of the loss, then added in step order (``np.add.accumulate``): the same bits as step by step,
+    as long as a network's N·nᴸ products fit NumPy's buffer (``np.getbufsize()``), which einsum sums in one
+    inner loop; larger batches sum per step."""
 
-    def __init__(self, n_nets, n):
+    def __init__(self, engine, n):
+        n_nets, n_out = engine.n_nets, engine.n_out
+        self.loss = engine.loss
         self.pred = np.empty((HIT_BLOCK, n_nets, n), dtype=np.intp)
         self.labels = np.empty((HIT_BLOCK, 1, n), dtype=np.intp)
+        self.D = None
+        if self.loss.uses_difference and n * n_out <= np.getbufsize():
+            self.D = np.empty((HIT_BLOCK, n_nets, n, n_out), dtype=engine.dtype)
         self.reset()
 
     def reset(self):
@@ -122,8 +132,15 @@ class _Tally:
         self.correct = np.zeros(self.pred.shape[1], dtype=np.int64)
         self.k = 0
 
-    def add(self, A, y):
-        """This step's predictions: A⁽ᴸ⁾ of every network (n_nets, N, nᴸ) and the labels ``y`` (N,)."""
+    def difference(self, D):
+        """Where this step's A⁽ᴸ⁾ − Y goes: its slot of the block when the loss is summed per block, else ``D``."""
+        return D if self.D is None else self.D[self.k]
+
+    def add(self, A, D, y, scratch):
+        """This step: A⁽ᴸ⁾ of every network (n_nets, N, nᴸ), D = A⁽ᴸ⁾ − Y (written where ``difference`` said),
+        the labels ``y`` (N,) and a scratch array like A for the loss."""
+        if self.D is None:
+            self.loss_sum += self.loss.sums(A, D, y, scratch)
         np.argmax(A, axis=2, out=self.pred[self.k])
         self.labels[self.k, 0] = y
         self.k += 1
@@ -131,9 +148,14 @@ class _Tally:
             self.count()
 
     def count(self):
-        if self.k:
-            self.correct += np.count_nonzero(self.pred[: self.k] == self.labels[: self.k], axis=(0, 2))
-            self.k = 0
+        k = self.k
+        if not k:
+            return
+        self.correct += np.count_nonzero(self.pred[:k] == self.labels[:k], axis=(0, 2))
+        if self.D is not None:
+            sums = self.loss.sums(None, self.D[:k], None, None)  # (k, n_nets)
+            self.loss_sum = np.add.accumulate(np.concatenate((self.loss_sum[np.newaxis], sums)), axis=0)[-1]
+        self.k = 0
 
 
 class _Buffers:
@@ -166,7 +188,7 @@ class _Buffers:
         if not training:
             return
         self.Y = Y  # the batch's one-hot labels, gathered with X (shared like X1)
-        self.tally = _Tally(engine.n_nets, n)
+        self.tally = _Tally(engine, n)
         self.D = np.empty_like(self.Aout)
         self.scale = (engine.lr_out * (engine.delta_factor / n)).astype(dt)  # per network: η·2/(N·nᴸ) for MSE
         self.dZout = np.empty_like(self.Aout)
@@ -591,10 +613,9 @@ class _Engine:
     def _output_delta(self, y, buf):
         """The batch's loss sums and predictions into ``buf.tally``, and (η·)∂L/∂Z⁽ᴸ⁾ of every network into
         ``buf.dZout``."""
-        Aout, D, dZout, tally = buf.Aout, buf.D, buf.dZout, buf.tally
-        np.subtract(Aout, buf.Y, out=D)  # A⁽ᴸ⁾ − Y
-        tally.loss_sum += self.loss.sums(Aout, D, y, dZout)
-        tally.add(Aout, y)
+        Aout, dZout, tally = buf.Aout, buf.dZout, buf.tally
+        D = np.subtract(Aout, buf.Y, out=tally.difference(buf.D))  # A⁽ᴸ⁾ − Y
+        tally.add(Aout, D, y, dZout)
         if self.fused:  # η·∂L/∂Z⁽ᴸ⁾ = η·factor/N·(A⁽ᴸ⁾ − Y): (A − Y)/N for CE, (A − Y)/(N·nᴸ) for BCE
             np.multiply(D, buf.scale, out=dZout)
         else:  # η·∂L/∂Z⁽ᴸ⁾ = (∂L/∂A⁽ᴸ⁾ through the output's derivative) · η·2/(N·nᴸ), ∂L/∂A ∝ A⁽ᴸ⁾ − Y (MSE)
