@@ -99,6 +99,60 @@ def test_check_features_refuses_any_nan_or_inf(arr):
         check_features(arr, arr.shape[1])
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_train_refuses_a_nan_in_a_row_the_first_epoch_leaves_out(compiled):
+    """The N mod batch-size rows the first epoch's shuffle leaves out are not gathered in it: they are checked at
+    its end, before any parameter reaches the network (not an epoch later, when a shuffle takes them)."""
+    from scratchnet import engine
+    from scratchnet.batching import batch_indices, epoch_rng
+    from scratchnet.training import train
+
+    X = np.random.default_rng(0).standard_normal((9, 4))
+    y = np.arange(9) % 2
+    (left_out,) = set(range(9)) - set(np.concatenate(batch_indices(9, 4, epoch_rng(3, 0))))
+    X[left_out, 1] = np.nan
+    net = MultilayerNeuralNetClassifier([4, 3, 2], random_seed=0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "COMPILED_GATHER_BYTES", 0 if compiled else engine.COMPILED_GATHER_BYTES)
+        with pytest.raises(ValueError, match="^X_train contains NaN or infinite values"):
+            train(net, X, y, epochs=2, batch_size=4, seed=3)
+    assert net.epochs_trained == 0
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.integers(8, 40),
+    st.integers(1, 5),  # ≤ the 6 rows early stopping leaves of 8
+    st.sampled_from([np.nan, np.inf, -np.inf]),
+    st.integers(0, 10**6),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([np.float32, np.float64]),
+)
+def test_train_refuses_a_nan_or_inf_anywhere_and_leaves_the_network_as_it_was(
+    n, batch_size, bad, where, compiled, early, dtype
+):
+    """``train`` checks X_train's finiteness as the compiled gather reads the first epoch's rows (a large set), then
+    the rows that epoch left out, and early stopping's held-out rows apart; NumPy's gather (a small set) in one pass
+    before training. Wherever the NaN or ±inf sits, the error is the same and the network is untouched."""
+    from scratchnet import engine
+    from scratchnet.training import train
+
+    rng = np.random.default_rng(where)
+    X = rng.standard_normal((n, 4)).astype(dtype)
+    y = np.arange(n) % 2
+    X[where % n, where % 4] = bad
+    net = MultilayerNeuralNetClassifier([4, 3, 2], random_seed=0, dtype=dtype)
+    before = [a.copy() for a in net.weights + net.biases]
+    options = {"early_stopping": True, "validation_fraction": 0.25} if early else {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "COMPILED_GATHER_BYTES", 0 if compiled else engine.COMPILED_GATHER_BYTES)
+        with pytest.raises(ValueError, match="^X_train contains NaN or infinite values; clean or impute them first$"):
+            train(net, X, y, epochs=2, batch_size=batch_size, seed=where, **options)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(net.weights + net.biases, before))
+    assert net.epochs_trained == 0
+
+
 @settings(deadline=None)
 @given(
     hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6), elements=finite64), st.integers(1, 7)

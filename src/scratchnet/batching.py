@@ -45,19 +45,24 @@ def epoch_rng(seed: int | None, epoch: int) -> np.random.Generator:
 
 
 def _gather_rows(X, idx, out):  # pragma: no cover - compiled
-    """``out[i, :d] = X[idx[i]]`` for every i, where d is X's width (``out`` may be wider)."""
+    """``out[i, :d] = X[idx[i]]`` for every i, where d is X's width (``out`` may be wider); are they all finite?"""
     d = X.shape[1]
+    finite = True
     for i in range(idx.shape[0]):
         r = idx[i]
         for j in range(d):
-            out[i, j] = X[r, j]
+            v = X[r, j]
+            out[i, j] = v
+            finite &= v - v == 0  # NaN for a NaN or ±inf; a flag, not a sum: it vectorises without fast-math
+    return finite
 
 
 _COMPILED: dict = {}
 
 
-def gather_rows(X: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
-    """The rows ``idx`` of ``X`` (N, d) into the first d columns of ``out`` (n, ≥ d), in one pass.
+def gather_rows(X: np.ndarray, idx: np.ndarray, out: np.ndarray) -> bool:
+    """The rows ``idx`` of ``X`` (N, d) into the first d columns of ``out`` (n, ≥ d), in one pass; returns whether
+    every value copied is finite (nearly free in the same pass: the copy waits on memory).
 
     NumPy gathers into a strided ``out`` (such as the X of the engine's ``[X | 1]``) through a
     temporary and a second copy; this loop, compiled by Numba on first use (cached on disk),
@@ -68,4 +73,4 @@ def gather_rows(X: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
         from numba import njit
 
         kernel = _COMPILED["gather_rows"] = njit(cache=True, boundscheck=False, nogil=True)(_gather_rows)
-    kernel(X, idx, out)
+    return bool(kernel(X, idx, out))

@@ -68,7 +68,7 @@ from .progress import progress_bar
 from .recipe import DEFAULTS, TRAINING_FIELDS, Recipe
 from .sparse import MAX_DENSITY, SparseBatch, SparseFirstLayer, SparseRows, dense_columns, density
 from .sparse import background as _background
-from .validation import check_features, check_int, check_labels, check_positive_float, check_seed
+from .validation import check_features, check_finite, check_int, check_labels, check_positive_float, check_seed
 
 EVAL_CHUNK = 2000
 """Rows per chunk of the fused validation pass."""
@@ -843,8 +843,13 @@ def train_many(
         raise InvalidValueError(f"first_layer must be 'auto', 'measure', 'dense' or 'sparse', got {first_layer!r}")
     if diverged not in ("raise", "drop"):
         raise InvalidValueError(f"diverged must be 'raise' or 'drop', got {diverged!r}")
-    if _checked:  # training.train checked them already: no second finiteness pass over all of X
+    # _checked: training.train checked the data but for X_train's finiteness, left to the first epoch's compiled
+    # gather (one pass over X fewer) when the run has one: a dense first layer on a large set
+    deferred = _checked and (first_layer == "dense" or (first_layer == "auto" and len(nets) < SPARSE_MIN_NETWORKS))
+    if _checked:
         X_train, X_val = np.ascontiguousarray(X_train), None if X_val is None else np.ascontiguousarray(X_val)
+        if not deferred:  # the sparse layer and the measurement read X before any gather
+            check_finite(X_train, "X_train")
     else:
         X_train, y_train, X_val, y_val = _check_data(nets[0], X_train, y_train, X_val, y_val, batch_size)
     limits = contextlib.nullcontext() if blas_threads is None else threadpool_limits(blas_threads, user_api="blas")
@@ -855,7 +860,9 @@ def train_many(
         live = list(range(len(nets)))
         choice = choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epochs, first_layer)
         first_layer = choice["first_layer"]
-        run = _FusedRun(nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer)
+        run = _FusedRun(nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer, deferred)
+        if deferred and not run.unchecked:
+            check_finite(X_train, "X_train")
         start = nets[0].epochs_trained
         span = (start, epochs) if schedule_span is None else (int(schedule_span[0]), int(schedule_span[1]))
         desc = "training" if len(nets) == 1 else f"training {len(nets)} networks"
@@ -1002,8 +1009,12 @@ def _check_data(first, X_train, y_train, X_val, y_val, batch_size):
 class _FusedRun:
     """One ``train_many`` call: its engines (one per recipe and options), buffers and the epoch loop's steps."""
 
-    def __init__(self, nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer, c=None):
-        """``first_layer``: ``"dense"`` or ``"sparse"`` (``c``: the background, else X_train's)."""
+    def __init__(
+        self, nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer, unchecked=False, c=None
+    ):
+        """``first_layer``: ``"dense"`` or ``"sparse"`` (``c``: the background, else X_train's). ``unchecked``:
+        X_train's finiteness is not checked yet; the compiled gather checks it in the first epoch, and
+        ``self.unchecked`` says whether it will (else the caller checks)."""
         self.nets, self.lrs, self.seed, self.batch_size = nets, lrs, seed, batch_size
         self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
         self.n_seen = 0  # training rows seen in the current epoch
@@ -1032,6 +1043,7 @@ class _FusedRun:
         self.X_rows = None  # NumPy's gather goes through it
         if self.batch is None and X_train.nbytes < COMPILED_GATHER_BYTES:
             self.X_rows = np.empty((batch_size, X_train.shape[1]), X_train.dtype)
+        self.unchecked = unchecked and self.batch is None and self.X_rows is None
 
     def epoch(self, epoch, start, epochs):
         """Train every network for one epoch, measure it, refuse divergence, store and return its records."""
@@ -1052,11 +1064,17 @@ class _FusedRun:
             engine.start_epoch(epoch, start, epochs, self.seed, buf)
             buf.tally.reset()
         self.n_seen = 0
-        for idx in batch_indices(self.X_train.shape[0], self.batch_size, epoch_rng(self.seed, epoch)):
+        batches = batch_indices(self.X_train.shape[0], self.batch_size, epoch_rng(self.seed, epoch))
+        for idx in batches:
             yb = self._gather(idx)
             for (engine, _), buf in zip(self.engines, self.bufs):
                 engine.step(yb, buf)
             self.n_seen += self.batch_size
+        if self.unchecked:  # the rows this epoch left out (N mod batch size) were not gathered
+            rest = np.ones(self.X_train.shape[0], dtype=bool)
+            rest[np.concatenate(batches)] = False
+            check_finite(self.X_train[rest], "X_train")
+            self.unchecked = False
         for buf in self.bufs:
             buf.tally.count()
         return [(buf.tally.loss_sum, buf.tally.correct) for buf in self.bufs]
@@ -1075,7 +1093,8 @@ class _FusedRun:
         if self.batch is not None:
             self.batch.take(idx)
         elif self.X_rows is None:
-            gather_rows(self.X_train, idx, self.bufs[0].X1)
+            if not gather_rows(self.X_train, idx, self.bufs[0].X1):
+                check_finite(self.X_train[idx], "X_train")  # raises: a NaN or ±inf in this batch
         else:
             rows = self.X_rows[: idx.shape[0]]
             np.take(self.X_train, idx, axis=0, out=rows, mode="clip")

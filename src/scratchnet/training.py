@@ -29,7 +29,7 @@ from .network import HISTORY_COLUMNS, MultilayerNeuralNetClassifier
 from .optimizers import SCHEDULES, make_optimizer
 from .progress import progress_bar
 from .recipe import TRAINING_FIELDS, Recipe
-from .validation import check_features, check_int, check_labels, check_positive_float, check_seed
+from .validation import check_features, check_finite, check_int, check_labels, check_positive_float, check_seed
 
 __all__ = [
     "EARLY_STOPPING",
@@ -172,20 +172,25 @@ class EarlyStopping:
             )
 
 
-def _prepare(net, X_train, y_train, X_test, y_test, epochs, batch_size, learning_rate, seed, options):
-    """Every check both loops make, and early stopping's split: the arguments ready to train."""
+def _prepare(net, X_train, y_train, X_test, y_test, epochs, batch_size, learning_rate, seed, options, defer=False):
+    """Every check both loops make, and early stopping's split: the arguments ready to train.
+
+    ``defer``: leave the finiteness of the rows trained on to the engine (``engine.train_many``'s ``_checked``),
+    which checks them as its first epoch gathers them; early stopping's held-out rows are checked here."""
     _check_net(net)
     recipe, stopping = _split_options(options)
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
     learning_rate = check_positive_float(learning_rate, "learning_rate")
     seed = check_seed(seed, "seed")
-    X_train = check_features(X_train, net.layers[0], net.dtype, name="X_train")
+    X_train = check_features(X_train, net.layers[0], net.dtype, name="X_train", finite=not defer)
     y_train = check_labels(y_train, net.n_classes, X_train.shape[0], name="y_train")
     X_test, y_test = _check_test_set(net, X_test, y_test)
     watch = None
     if stopping["early_stopping"]:
         X_train, X_val, y_train, y_val = validation_split(X_train, y_train, stopping["validation_fraction"], seed)
+        if defer:
+            check_finite(X_val, "X_train")
         watch = EarlyStopping(net, X_val, y_val, stopping["patience"])
     if batch_size > X_train.shape[0]:
         raise InvalidValueError(
@@ -247,7 +252,7 @@ def train(
     ``net.diagnostics`` (``scratchnet.diagnostics``).
     """
     X_train, y_train, X_test, y_test, epochs, batch_size, learning_rate, seed, recipe, watch = _prepare(
-        net, X_train, y_train, X_test, y_test, epochs, batch_size, learning_rate, seed, options
+        net, X_train, y_train, X_test, y_test, epochs, batch_size, learning_rate, seed, options, defer=True
     )
     if diagnostics:
         measure = epoch_callback(net, X_train, y_train, seed)

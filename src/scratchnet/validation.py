@@ -85,8 +85,10 @@ def check_layers(layers):
     return [check_int(n, f"layers[{i}]") for i, n in enumerate(layers)]
 
 
-def check_features(x, n_features, dtype=np.float64, *, name="X"):
-    """A numeric, finite, non-empty (N, n_features) matrix in ``dtype``; a 1-D ``x`` is one sample."""
+def check_features(x, n_features, dtype=np.float64, *, name="X", finite=True):
+    """A numeric, finite, non-empty (N, n_features) matrix in ``dtype``; a 1-D ``x`` is one sample.
+
+    ``finite=False`` leaves the finiteness to the caller (``check_finite``, or a pass it makes anyway)."""
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
@@ -106,6 +108,13 @@ def check_features(x, n_features, dtype=np.float64, *, name="X"):
             f"{name} has {arr.shape[1]} features but the network's input layer expects {n_features}"
         )
     arr = arr.astype(dtype, copy=False)
+    if finite:
+        check_finite(arr, name)
+    return arr
+
+
+def check_finite(arr, name="X"):
+    """Refuse an array holding NaN or ±inf, naming it: ``{name} contains NaN or infinite values; …``."""
     # a NaN or ±inf makes the sum non-finite (one pass, no temporary); only a sum that is not finite (perhaps
     # an overflow of finite values) is looked at element by element, a chunk at a time (no bool copy of X)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -114,7 +123,6 @@ def check_features(x, n_features, dtype=np.float64, *, name="X"):
         np.isfinite(arr[lo : lo + 4096]).all() for lo in range(0, arr.shape[0], 4096)
     ):
         raise InvalidValueError(f"{name} contains NaN or infinite values; clean or impute them first")
-    return arr
 
 
 def check_labels(y, n_classes, n_samples=None, *, name="y"):
