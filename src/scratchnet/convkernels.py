@@ -20,7 +20,7 @@ _COMPILED: dict = {}
 
 def compiled(kernel):
     """The Numba-compiled form of one of the kernels below, made on first use: importing scratchnet never
-    loads Numba (about 50 MB of memory and 0.2 s of start-up, more when it compiles)."""
+    loads Numba (about 0.1 GB of memory with its compiler and 0.2 s of start-up, more when it compiles)."""
     fast = _COMPILED.get(kernel.__name__)
     if fast is None:
         import numba

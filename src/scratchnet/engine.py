@@ -74,8 +74,9 @@ EVAL_CHUNK = 2000
 """Rows per chunk of the fused validation pass."""
 COMPILED_GATHER_BYTES = 64 * 2**20
 """Training sets of at least this many bytes are gathered into the dense first layer's ``[X | 1]`` by a compiled
-loop (``batching.gather_rows``): it saves a copy of every batch (5 % of an article epoch on MNIST, issue 15) but
-loads Numba (about 0.2 s and 50 MB once per process), which a small data set's whole training would not win back."""
+loop (``batching.gather_rows``): it saves a copy of every batch (5 % of an article epoch on MNIST, issue 15) and
+checks the rows' finiteness as it copies them (``train`` then makes no pass of its own over X), but loads Numba
+(about 0.2 s and 0.1 GB once per process), which a small data set's whole training would not win back."""
 HIT_BLOCK = 16
 """Training steps whose predicted classes are kept before they are compared with the labels (``_Tally``)."""
 
