@@ -54,7 +54,7 @@ class Loss:
 
     name = ""
     uses_difference = False
-    """Does ``sums`` read ``D = A − Y`` (else only ``A`` and ``y``)?"""
+    """Does ``sums`` read ``D = A − Y`` alone (else only ``A`` and ``y``)? The engine then sums it from D only."""
 
     def factor(self, n_out):
         raise NotImplementedError
