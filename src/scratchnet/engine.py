@@ -844,12 +844,10 @@ def train_many(
         raise InvalidValueError(f"first_layer must be 'auto', 'measure', 'dense' or 'sparse', got {first_layer!r}")
     if diverged not in ("raise", "drop"):
         raise InvalidValueError(f"diverged must be 'raise' or 'drop', got {diverged!r}")
-    # _checked: training.train checked the data but for X_train's finiteness, left to the first epoch's compiled
-    # gather (one pass over X fewer) when the run has one: a dense first layer on a large set
-    deferred = _checked and (first_layer == "dense" or (first_layer == "auto" and len(nets) < SPARSE_MIN_NETWORKS))
+    # _checked: training.train checked the data but for X_train's finiteness, which the run checks (``_FusedRun``)
     if _checked:
         X_train, X_val = np.ascontiguousarray(X_train), None if X_val is None else np.ascontiguousarray(X_val)
-        if not deferred:  # the sparse layer and the measurement read X before any gather
+        if first_layer == "measure":  # it trains on X before the run is made
             check_finite(X_train, "X_train")
     else:
         X_train, y_train, X_val, y_val = _check_data(nets[0], X_train, y_train, X_val, y_val, batch_size)
@@ -861,9 +859,8 @@ def train_many(
         live = list(range(len(nets)))
         choice = choose_first_layer(nets, lrs, opts, X_train, y_train, X_val, batch_size, epochs, first_layer)
         first_layer = choice["first_layer"]
-        run = _FusedRun(nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer, deferred)
-        if deferred and not run.unchecked:
-            check_finite(X_train, "X_train")
+        unchecked = _checked and first_layer != "measure"
+        run = _FusedRun(nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer, unchecked)
         start = nets[0].epochs_trained
         span = (start, epochs) if schedule_span is None else (int(schedule_span[0]), int(schedule_span[1]))
         desc = "training" if len(nets) == 1 else f"training {len(nets)} networks"
@@ -1014,8 +1011,12 @@ class _FusedRun:
         self, nets, lrs, opts, X_train, y_train, X_val, y_val, batch_size, seed, first_layer, unchecked=False, c=None
     ):
         """``first_layer``: ``"dense"`` or ``"sparse"`` (``c``: the background, else X_train's). ``unchecked``:
-        X_train's finiteness is not checked yet; the compiled gather checks it in the first epoch, and
-        ``self.unchecked`` says whether it will (else the caller checks)."""
+        X_train's finiteness is not checked yet: the compiled gather checks it in the first epoch (one pass over
+        X fewer; ``self.unchecked`` until then), else it is checked here, before anything reads X."""
+        compiled = first_layer == "dense" and X_train.nbytes >= COMPILED_GATHER_BYTES  # batching.gather_rows
+        if unchecked and not compiled:
+            check_finite(X_train, "X_train")
+        self.unchecked = unchecked and compiled
         self.nets, self.lrs, self.seed, self.batch_size = nets, lrs, seed, batch_size
         self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
         self.n_seen = 0  # training rows seen in the current epoch
@@ -1042,9 +1043,8 @@ class _FusedRun:
             self.bufs.append(_Buffers(engine, batch_size, training=True, X1=X1, batch=self.batch, Y=self.Y))
         self.eval_buffers: list[dict] = [{} for _ in self.engines]
         self.X_rows = None  # NumPy's gather goes through it
-        if self.batch is None and X_train.nbytes < COMPILED_GATHER_BYTES:
+        if self.batch is None and not compiled:
             self.X_rows = np.empty((batch_size, X_train.shape[1]), X_train.dtype)
-        self.unchecked = unchecked and self.batch is None and self.X_rows is None
 
     def epoch(self, epoch, start, epochs):
         """Train every network for one epoch, measure it, refuse divergence, store and return its records."""
