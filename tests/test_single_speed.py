@@ -147,7 +147,7 @@ def test_the_loss_summed_per_block_of_steps_is_the_loss_summed_step_by_step(monk
 
     def spy(self, *args):
         init(self, *args)
-        blocked.append(self.D is not None)
+        blocked.append(self.blocked)
 
     monkeypatch.setattr(engine._Tally, "__init__", spy)
     for per_step in (False, True):

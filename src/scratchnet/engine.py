@@ -123,9 +123,8 @@ class _Tally:
         self.loss = engine.loss
         self.pred = np.empty((HIT_BLOCK, n_nets, n), dtype=np.intp)
         self.labels = np.empty((HIT_BLOCK, 1, n), dtype=np.intp)
-        self.D = None
-        if self.loss.uses_difference and n * n_out <= np.getbufsize():
-            self.D = np.empty((HIT_BLOCK, n_nets, n, n_out), dtype=engine.dtype)
+        self.blocked = self.loss.uses_difference and n * n_out <= np.getbufsize()  # the loss summed per block
+        self.D = np.empty((HIT_BLOCK if self.blocked else 1, n_nets, n, n_out), dtype=engine.dtype)  # A⁽ᴸ⁾ − Y
         self.reset()
 
     def reset(self):
@@ -133,14 +132,15 @@ class _Tally:
         self.correct = np.zeros(self.pred.shape[1], dtype=np.int64)
         self.k = 0
 
-    def difference(self, D):
-        """Where this step's A⁽ᴸ⁾ − Y goes: its slot of the block when the loss is summed per block, else ``D``."""
-        return D if self.D is None else self.D[self.k]
+    def difference(self):
+        """Where this step's A⁽ᴸ⁾ − Y goes (n_nets, N, nᴸ): its slot of the block when the loss is summed per
+        block, else the one buffer."""
+        return self.D[self.k if self.blocked else 0]
 
     def add(self, A, D, y, scratch):
         """This step: A⁽ᴸ⁾ of every network (n_nets, N, nᴸ), D = A⁽ᴸ⁾ − Y (written where ``difference`` said),
         the labels ``y`` (N,) and a scratch array like A for the loss."""
-        if self.D is None:
+        if not self.blocked:
             self.loss_sum += self.loss.sums(A, D, y, scratch)
         np.argmax(A, axis=2, out=self.pred[self.k])
         self.labels[self.k, 0] = y
@@ -153,7 +153,7 @@ class _Tally:
         if not k:
             return
         self.correct += np.count_nonzero(self.pred[:k] == self.labels[:k], axis=(0, 2))
-        if self.D is not None:
+        if self.blocked:
             sums = self.loss.sums(None, self.D[:k], None, None)  # (k, n_nets)
             self.loss_sum = np.add.accumulate(np.concatenate((self.loss_sum[np.newaxis], sums)), axis=0)[-1]
         self.k = 0
@@ -189,8 +189,7 @@ class _Buffers:
         if not training:
             return
         self.Y = Y  # the batch's one-hot labels, gathered with X (shared like X1)
-        self.tally = _Tally(engine, n)
-        self.D = np.empty_like(self.Aout)
+        self.tally = _Tally(engine, n)  # it holds D = A⁽ᴸ⁾ − Y too
         self.scale = (engine.lr_out * (engine.delta_factor / n)).astype(dt)  # per network: η·2/(N·nᴸ) for MSE
         self.dZout = np.empty_like(self.Aout)
         self.dA1 = np.zeros((n, engine.H), dtype=dt)
@@ -615,7 +614,7 @@ class _Engine:
         """The batch's loss sums and predictions into ``buf.tally``, and (η·)∂L/∂Z⁽ᴸ⁾ of every network into
         ``buf.dZout``."""
         Aout, dZout, tally = buf.Aout, buf.dZout, buf.tally
-        D = np.subtract(Aout, buf.Y, out=tally.difference(buf.D))  # A⁽ᴸ⁾ − Y
+        D = np.subtract(Aout, buf.Y, out=tally.difference())  # A⁽ᴸ⁾ − Y
         tally.add(Aout, D, y, dZout)
         if self.fused:  # η·∂L/∂Z⁽ᴸ⁾ = η·factor/N·(A⁽ᴸ⁾ − Y): (A − Y)/N for CE, (A − Y)/(N·nᴸ) for BCE
             np.multiply(D, buf.scale, out=dZout)
