@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .errors import InvalidTypeError, InvalidValueError
@@ -57,7 +59,11 @@ def _gather_rows(X, idx, out):  # pragma: no cover - compiled
     return finite
 
 
-_COMPILED: dict = {}
+@functools.cache
+def _compiled_gather():
+    from numba import njit
+
+    return njit(cache=True, boundscheck=False, nogil=True)(_gather_rows)
 
 
 def gather_rows(X: np.ndarray, idx: np.ndarray, out: np.ndarray) -> bool:
@@ -68,9 +74,4 @@ def gather_rows(X: np.ndarray, idx: np.ndarray, out: np.ndarray) -> bool:
     temporary and a second copy; this loop, compiled by Numba on first use (cached on disk),
     writes each row once. All of ``X``, ``idx`` and ``out`` C-contiguous; ``idx`` in range (not checked).
     """
-    kernel = _COMPILED.get("gather_rows")
-    if kernel is None:
-        from numba import njit
-
-        kernel = _COMPILED["gather_rows"] = njit(cache=True, boundscheck=False, nogil=True)(_gather_rows)
-    return bool(kernel(X, idx, out))
+    return bool(_compiled_gather()(X, idx, out))
